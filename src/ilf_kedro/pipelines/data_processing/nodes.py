@@ -1,0 +1,36 @@
+"""Nodes of the data_processing pipeline: thin wrappers over the library modules."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ilf_kedro import feedback, tasks, validation
+
+
+def build_tasks(mbpp_raw: pd.DataFrame, splits: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Validate MBPP-schema rows; return ``tasks`` (prompt, entry point, split) and
+    ``prompt_errors`` (tasks whose prompt cannot be built, with the reason)."""
+    return tasks.build_tasks(validation.validate_mbpp(mbpp_raw), splits)
+
+
+def build_feedback_annotations(
+    ilf_annotations_raw: pd.DataFrame,
+    mbpp_raw: pd.DataFrame,
+    tasks_table: pd.DataFrame,
+    params: dict,
+) -> pd.DataFrame:
+    """Validate the released-schema annotations against the raw task ids and apply the
+    paper's filters; returns ``feedback_annotations``."""
+    raw = validation.validate_annotations(ilf_annotations_raw, mbpp_raw["task_id"])
+    return feedback.normalise_annotations(
+        raw,
+        tasks_table,
+        max_edit_distance=params["max_edit_distance"],
+        seed=params["seed"],
+        feedback_source=params["feedback_source"],
+    )
+
+
+def summarise_annotations(feedback_annotations: pd.DataFrame) -> pd.DataFrame:
+    """``annotation_stats``: annotations per split and feedback length in words."""
+    return feedback.annotation_stats(feedback_annotations)

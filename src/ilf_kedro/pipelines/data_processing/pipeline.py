@@ -1,0 +1,30 @@
+"""data_processing: ``mbpp_raw`` + ``ilf_annotations_raw`` -> tasks, feedback_annotations."""
+
+from kedro.pipeline import Node, Pipeline
+
+from .nodes import build_feedback_annotations, build_tasks, summarise_annotations
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                build_tasks,
+                inputs=["mbpp_raw", "params:splits"],
+                outputs=["tasks", "prompt_errors"],
+                name="build_task_prompts",
+            ),
+            Node(
+                build_feedback_annotations,
+                inputs=["ilf_annotations_raw", "mbpp_raw", "tasks", "params:annotations"],
+                outputs="feedback_annotations",
+                name="filter_feedback_annotations",
+            ),
+            Node(
+                summarise_annotations,
+                inputs="feedback_annotations",
+                outputs="annotation_stats",
+                name="summarise_annotations",
+            ),
+        ]
+    )

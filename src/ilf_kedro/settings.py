@@ -1,0 +1,11 @@
+"""Kedro project settings."""
+
+from kedro.config import OmegaConfigLoader
+
+CONFIG_LOADER_CLASS = OmegaConfigLoader
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+    # Environments such as `paper` override single keys, not whole sections.
+    "merge_strategy": {"parameters": "soft", "catalog": "soft"},
+}
