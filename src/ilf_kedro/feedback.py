@@ -64,7 +64,8 @@ def normalise_annotations(
         frame[column] = frame[column].map(normalise_newlines)
     frame["refinement"] = frame["refinement"].map(strip_refinement_marker)
     frame["edit_distance"] = [
-        edit_distance(r, o) for r, o in zip(frame["refinement"], frame["incorrect_program"])
+        edit_distance(r, o)
+        for r, o in zip(frame["refinement"], frame["incorrect_program"], strict=True)
     ]
     keep = {
         "non-empty feedback": frame["feedback"].str.strip() != "",

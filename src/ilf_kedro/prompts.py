@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import io
 import tokenize
+import warnings
 from collections.abc import Callable
 
 REFINEMENT_MARKER = "Refinement:"
@@ -74,9 +75,15 @@ def find_entry_point(code: str, first_test: str) -> tuple[str, int]:
     are preferred over methods of the same name.
     """
     try:
-        tree = ast.parse(code)
+        with warnings.catch_warnings():
+            # Old-style escapes such as "\d" in MBPP's code are not our problem here.
+            warnings.simplefilter("ignore", SyntaxWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            tree = ast.parse(code)
     except SyntaxError as err:
-        raise PromptError(f"gold program is not valid Python: {err.msg} (line {err.lineno})") from err
+        raise PromptError(
+            f"gold program is not valid Python: {err.msg} (line {err.lineno})"
+        ) from err
     functions = [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
     functions += [
         n
@@ -131,9 +138,7 @@ def build_refinement_prompt(
     ``REFINEMENT:`` sections, ending with the task prompt so pi_Refine writes the body.
     """
     old_code = truncate(incorrect_program) if truncate else incorrect_program
-    return (
-        f"OLD CODE:\n{old_code}\n\nFEEDBACK:\n{feedback}\n\nREFINEMENT:\n{task_prompt}"
-    )
+    return f"OLD CODE:\n{old_code}\n\nFEEDBACK:\n{feedback}\n\nREFINEMENT:\n{task_prompt}"
 
 
 def completion_after_prompt(program: str, prompt: str) -> str:

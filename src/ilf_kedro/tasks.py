@@ -44,7 +44,7 @@ def build_tasks(
     """
     tasks, errors = [], []
     for row in mbpp.itertuples(index=False):
-        tests = [normalise_newlines(t).strip() for t in row.test_list]
+        tests = [normalise_newlines(t) for t in row.test_list]
         try:
             prompt, entry_point = build_code_prompt(row.text, row.code, tests[0])
         except PromptError as err:
@@ -72,9 +72,7 @@ def build_tasks(
     return task_frame.sort_values("task_id", ignore_index=True), error_frame
 
 
-def select_split(
-    tasks: pd.DataFrame, split: str, max_tasks: int | None = None
-) -> pd.DataFrame:
+def select_split(tasks: pd.DataFrame, split: str, max_tasks: int | None = None) -> pd.DataFrame:
     """The tasks of one split in id order, the first ``max_tasks`` of them if set."""
     chosen = tasks[tasks["split"] == split].sort_values("task_id", ignore_index=True)
     return chosen if max_tasks is None else chosen.head(int(max_tasks))

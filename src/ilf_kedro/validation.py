@@ -89,6 +89,8 @@ def _describe_failures(frame: pd.DataFrame, errors: SchemaErrors) -> list[str]:
         shown = ", ".join(rows[:10]) + (f" and {len(rows) - 10} more" if len(rows) > 10 else "")
         if str(check).startswith("field_uniqueness"):
             check = "must be unique"
+        elif str(check) == "not_nullable":
+            check = "must not be null"
         elif str(check).startswith("column_in_dataframe"):
             check, shown = "column is missing", "every row"
         problems.append(f"column {column!r}: {check} ({shown})")

@@ -73,14 +73,22 @@ def _dtype_name(dtype: torch.dtype) -> str:
 
 
 def warn_if_random(info: dict[str, Any]) -> None:
-    """Log a WARNING when the bundle's weights are random (untrained)."""
-    if info.get("random_weights"):
-        logger.warning(
-            "Model %r has RANDOM, UNTRAINED weights: its samples are noise and every metric "
-            "computed from them says nothing about ILF. Set base_model to a Hugging Face id "
-            "or a local model directory for real results.",
-            info.get("source"),
-        )
+    """Log a WARNING when the bundle's weights are random (or trained from random)."""
+    if not info.get("random_weights"):
+        return
+    trained = info.get("training_examples") or 0
+    state = (
+        f"weights trained from RANDOM initialisation on only {trained} example(s)"
+        if trained
+        else "RANDOM, UNTRAINED weights"
+    )
+    logger.warning(
+        "Model %r has %s: it is not a pretrained code model, so its samples and every "
+        "metric computed from them say nothing about ILF. Set base_model to a Hugging Face "
+        "id or a local model directory for real results.",
+        info.get("source"),
+        state,
+    )
 
 
 def _prepare_tokenizer(tokenizer) -> None:

@@ -1,0 +1,34 @@
+"""Models for ILF: loading, the one sampler, the one fine-tune (plain Python, no Kedro)."""
+
+from .finetune import IGNORE_INDEX, encode_example, finetune
+from .io import load_bundle, save_bundle
+from .loading import (
+    INFO_FILENAME,
+    TINY_RANDOM,
+    ModelBundle,
+    load_model,
+    resolve_device,
+    resolve_dtype,
+    warn_if_random,
+)
+from .sampling import DEFAULT_STOP_SEQUENCES, OUTPUT_COLUMNS, sample_programs
+from .tokens import truncate_to_tokens
+
+__all__ = [
+    "DEFAULT_STOP_SEQUENCES",
+    "IGNORE_INDEX",
+    "INFO_FILENAME",
+    "OUTPUT_COLUMNS",
+    "TINY_RANDOM",
+    "ModelBundle",
+    "encode_example",
+    "finetune",
+    "load_bundle",
+    "load_model",
+    "resolve_device",
+    "resolve_dtype",
+    "sample_programs",
+    "save_bundle",
+    "truncate_to_tokens",
+    "warn_if_random",
+]

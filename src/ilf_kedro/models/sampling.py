@@ -1,0 +1,270 @@
+"""The one sampler every ILF stage uses: n samples per prompt, batched, with stop sequences."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from .loading import ModelBundle, warn_if_random
+
+logger = logging.getLogger(__name__)
+
+# Text that ends the function being written (a new top-level statement). Checked in the
+# completion only, never in the prompt. The parameters file holds the configured list.
+DEFAULT_STOP_SEQUENCES: tuple[str, ...] = (
+    "\ndef ",
+    "\nclass ",
+    "\nif __name__",
+    "\nprint(",
+    "\n#",
+    "\nassert",
+)
+
+OUTPUT_COLUMNS = [
+    "task_id",
+    "sample_idx",
+    "prompt",
+    "completion",
+    "program",
+    "finish_reason",  # "stop" (a stop sequence), "eos" or "length" (max_new_tokens)
+    "num_new_tokens",  # tokens the model generated for this sample, stop text included
+]
+
+
+def _make_stopping_criteria(tokenizer, stop_sequences: Sequence[str], prompt_len: int):
+    from transformers import StoppingCriteria
+
+    # A stop sequence of B bytes spans at most B byte-level tokens; a margin covers other
+    # tokenizers. Only the newest window is decoded, so each step costs O(batch).
+    window = max(len(s.encode()) for s in stop_sequences) + 8
+
+    class StopOnSequences(StoppingCriteria):
+        """Per sequence: done once its generated text contains a stop sequence."""
+
+        def __call__(self, input_ids, scores, **kwargs):
+            generated = input_ids[:, prompt_len:]
+            tail = generated[:, max(0, generated.shape[1] - window) :]
+            texts = tokenizer.batch_decode(tail, skip_special_tokens=True)
+            done = [any(s in t for s in stop_sequences) for t in texts]
+            return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+    return StopOnSequences()
+
+
+def _cut_completion(text: str, stop_sequences: Sequence[str]) -> tuple[str, bool]:
+    """Truncate ``text`` at its earliest stop sequence; returns (text, was_cut)."""
+    hits = [i for i in (text.find(s) for s in stop_sequences) if i >= 0]
+    if not hits:
+        return text, False
+    return text[: min(hits)], True
+
+
+def _batch_seed(seed: int, batch_idx: int) -> int:
+    # Independent, reproducible stream per batch: a batch's samples do not depend on how
+    # much randomness earlier batches consumed.
+    return int(np.random.SeedSequence([int(seed), batch_idx]).generate_state(1)[0])
+
+
+def _context_length(model) -> int | None:
+    cfg = model.config
+    for name in ("n_positions", "max_position_embeddings", "n_ctx"):
+        value = getattr(cfg, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def sample_programs(
+    bundle: ModelBundle,
+    prompts: pd.DataFrame,
+    *,
+    num_samples: int,
+    temperature: float = 0.8,
+    top_p: float = 0.95,
+    max_new_tokens: int = 64,
+    batch_size: int = 16,
+    stop_sequences: Sequence[str] | None = DEFAULT_STOP_SEQUENCES,
+    seed: int = 0,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Sample ``num_samples`` completions for every prompt.
+
+    Args:
+        bundle: Model and tokenizer (``load_model`` / ``finetune`` / ``HFModelDataset``).
+        prompts: One row per prompt with ``task_id`` and ``prompt``; other columns (ids,
+            splits...) are carried into every output row. Must not already have the
+            output columns ``sample_idx``, ``completion``, ``program`` etc.
+        num_samples: Samples per prompt.
+        temperature: Sampling temperature; 0 means greedy (one generation copied
+            ``num_samples`` times).
+        top_p: Nucleus sampling mass (no top-k cut).
+        max_new_tokens: Generation cap per sample.
+        batch_size: Sequences per ``generate`` call (prompts are left-padded).
+        stop_sequences: A sample stops at the first of these in its completion (or at
+            EOS); the whole batch stops when every sample has. The completion is cut
+            before the stop sequence. ``None``/empty: EOS and ``max_new_tokens`` only.
+        seed: Same seed, inputs and ``batch_size`` give identical output.
+        progress: Show a tqdm progress bar.
+
+    Returns:
+        One row per (prompt, sample) in input order with ``OUTPUT_COLUMNS``
+        (``program = prompt + completion``) followed by the input's other columns.
+        An empty input gives an empty frame with the same columns.
+    """
+    from transformers import GenerationConfig, StoppingCriteriaList
+
+    missing = {"task_id", "prompt"} - set(prompts.columns)
+    if missing:
+        raise ValueError(f"prompts is missing column(s) {sorted(missing)}")
+    clash = (set(OUTPUT_COLUMNS) - {"task_id", "prompt"}) & set(prompts.columns)
+    if clash:
+        raise ValueError(f"prompts already has output column(s) {sorted(clash)}; drop them")
+    if num_samples < 1 or batch_size < 1 or max_new_tokens < 1:
+        raise ValueError("num_samples, batch_size and max_new_tokens must be >= 1")
+    extra_cols = [c for c in prompts.columns if c not in ("task_id", "prompt")]
+    stop_sequences = [s for s in (stop_sequences or []) if s]
+    greedy = temperature is None or float(temperature) <= 0.0
+
+    if prompts.empty:
+        return _empty_output(prompts, extra_cols)
+    warn_if_random(bundle.info)
+
+    model, tokenizer = bundle.model, bundle.tokenizer
+    device = bundle.device
+    eos_ids = {tokenizer.eos_token_id}
+    gen_eos = getattr(model.generation_config, "eos_token_id", None)
+    eos_ids |= set(gen_eos) if isinstance(gen_eos, list) else {gen_eos}
+    eos_ids.discard(None)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(eos_ids)
+    end_ids = eos_ids | {pad_id}
+
+    prompt_texts = prompts["prompt"].astype(str).tolist()
+    encoded = [tokenizer(p)["input_ids"] for p in prompt_texts]
+    context = _context_length(model)
+    if context is not None:
+        keep = context - max_new_tokens
+        if keep < 1:
+            raise ValueError(f"max_new_tokens={max_new_tokens} >= the context ({context})")
+        n_cut = sum(len(ids) > keep for ids in encoded)
+        if n_cut:
+            logger.warning(
+                "%d prompt(s) longer than %d tokens (context %d - max_new_tokens); their "
+                "start is cut for generation (the prompt column keeps the full text).",
+                n_cut,
+                keep,
+                context,
+            )
+            encoded = [ids[-keep:] for ids in encoded]
+
+    # Work items: (row, sample). Greedy decoding is deterministic: generate once per row.
+    copies = 1 if greedy else num_samples
+    items = [(row, k) for row in range(len(encoded)) for k in range(copies)]
+    # Longest prompts first: batches of similar length waste little padding, and a memory
+    # error shows up on the first batch rather than the last.
+    items.sort(key=lambda it: -len(encoded[it[0]]))
+
+    gen_kwargs = {
+        "max_new_tokens": int(max_new_tokens),
+        "pad_token_id": pad_id,
+        "eos_token_id": sorted(eos_ids),
+        "use_cache": True,
+    }
+    if greedy:
+        gen_config = GenerationConfig(do_sample=False, **gen_kwargs)
+    else:
+        gen_config = GenerationConfig(
+            do_sample=True,
+            temperature=float(temperature),
+            top_p=float(top_p),
+            top_k=0,
+            **gen_kwargs,
+        )
+
+    results: dict[tuple[int, int], tuple[str, str, int]] = {}
+    was_training = model.training
+    model.eval()
+    bar = tqdm(total=len(items), desc="sampling", unit="seq", disable=not progress)
+    try:
+        for b, start in enumerate(range(0, len(items), batch_size)):
+            batch = items[start : start + batch_size]
+            width = max(len(encoded[row]) for row, _ in batch)
+            input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+            attention = torch.zeros((len(batch), width), dtype=torch.long)
+            for i, (row, _) in enumerate(batch):
+                ids = encoded[row]
+                input_ids[i, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+                attention[i, width - len(ids) :] = 1
+            criteria = StoppingCriteriaList()
+            if stop_sequences:
+                criteria.append(_make_stopping_criteria(tokenizer, stop_sequences, width))
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                torch.manual_seed(_batch_seed(seed, b))
+                with torch.inference_mode():
+                    out = model.generate(
+                        input_ids=input_ids.to(device),
+                        attention_mask=attention.to(device),
+                        generation_config=gen_config,
+                        stopping_criteria=criteria,
+                    )
+            for i, item in enumerate(batch):
+                results[item] = _postprocess(
+                    out[i, width:].tolist(), tokenizer, end_ids, eos_ids, stop_sequences
+                )
+            bar.update(len(batch))
+    finally:
+        bar.close()
+        model.train(was_training)
+
+    rows = []
+    for row, prompt in enumerate(prompt_texts):
+        for k in range(num_samples):
+            completion, reason, n_new = results[(row, 0 if greedy else k)]
+            rows.append((row, k, prompt, completion, prompt + completion, reason, n_new))
+    out_df = pd.DataFrame(
+        rows,
+        columns=[
+            "_row",
+            "sample_idx",
+            "prompt",
+            "completion",
+            "program",
+            "finish_reason",
+            "num_new_tokens",
+        ],
+    )
+    carried = prompts.drop(columns=["prompt"]).reset_index(drop=True)
+    out_df = out_df.join(carried, on="_row").drop(columns="_row")
+    return out_df[OUTPUT_COLUMNS + extra_cols].reset_index(drop=True)
+
+
+def _postprocess(tokens, tokenizer, end_ids, eos_ids, stop_sequences):
+    """Generated token ids -> (completion, finish_reason, num_new_tokens)."""
+    end = next((j for j, t in enumerate(tokens) if t in end_ids), None)
+    body = tokens if end is None else tokens[:end]
+    hit_eos = end is not None and tokens[end] in eos_ids
+    text = tokenizer.decode(body, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+    completion, was_cut = _cut_completion(text, stop_sequences)
+    reason = "stop" if was_cut else ("eos" if hit_eos else "length")
+    return completion, reason, len(body) + int(hit_eos)
+
+
+def _empty_output(prompts: pd.DataFrame, extra_cols: list[str]) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "task_id": pd.Series([], dtype=prompts["task_id"].dtype),
+            "sample_idx": pd.Series([], dtype="int64"),
+            "prompt": pd.Series([], dtype=object),
+            "completion": pd.Series([], dtype=object),
+            "program": pd.Series([], dtype=object),
+            "finish_reason": pd.Series([], dtype=object),
+            "num_new_tokens": pd.Series([], dtype="int64"),
+        }
+    )
+    for col in extra_cols:
+        frame[col] = pd.Series([], dtype=prompts[col].dtype)
+    return frame

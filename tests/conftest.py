@@ -1,0 +1,58 @@
+"""Shared fixtures: offline settings and the reference data in ../shared/data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+MBPP_PATH = SHARED_DATA / "mbpp" / "mbpp.jsonl"
+ANNOTATIONS_PATH = SHARED_DATA / "ilf" / "surge_annotations.jsonl"
+PAPER_SPLITS = {"prompt": [1, 10], "test": [11, 110], "refine": [111, 310], "train": [311, 974]}
+
+
+def _require(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"reference data {path} is absent (it lives in ../shared/data beside the repo)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def mbpp_path() -> Path:
+    return _require(MBPP_PATH)
+
+
+@pytest.fixture(scope="session")
+def annotations_path() -> Path:
+    return _require(ANNOTATIONS_PATH)
+
+
+@pytest.fixture(scope="session")
+def mbpp_raw(mbpp_path):
+    from ilf_kedro.datasets import JSONLinesDataset
+
+    return JSONLinesDataset(filepath=str(mbpp_path)).load()
+
+
+@pytest.fixture(scope="session")
+def annotations_raw(annotations_path):
+    from ilf_kedro.datasets import JSONLinesDataset
+
+    return JSONLinesDataset(filepath=str(annotations_path)).load()
+
+
+@pytest.fixture(scope="session")
+def mbpp_tasks(mbpp_raw):
+    from ilf_kedro.tasks import build_tasks
+
+    tasks, errors = build_tasks(mbpp_raw, PAPER_SPLITS)
+    assert errors.empty, errors
+    return tasks

@@ -1,0 +1,65 @@
+"""`kedro run --pipeline=data_processing` end to end, in a copy of the project."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from tests.kedro_project import copy_project, run_pipeline
+
+
+@pytest.fixture
+def project(tmp_path):
+    return copy_project(tmp_path / "project")
+
+
+def test_default_run_on_the_demo_data(project):
+    run_pipeline(project, "data_processing")
+    tasks = pd.read_parquet(project / "data/03_primary/tasks.parquet")
+    annotations = pd.read_parquet(project / "data/03_primary/feedback_annotations.parquet")
+    assert len(tasks) >= 40
+    assert set(tasks["split"]) == {"prompt", "test", "refine", "train"}
+    counts = annotations["split"].value_counts()
+    assert counts["refine"] >= 8 and counts["train"] >= 8
+    assert (project / "data/02_intermediate/prompt_errors.parquet").exists()
+    assert (project / "data/08_reporting/annotation_stats.parquet").exists()
+
+
+def test_paper_env_on_the_shared_data(project, mbpp_path, annotations_path):
+    run_pipeline(
+        project,
+        "data_processing",
+        env="paper",
+        params={"mbpp_uri": str(mbpp_path), "annotations_uri": str(annotations_path)},
+    )
+    tasks = pd.read_parquet(project / "data/03_primary/tasks.parquet")
+    annotations = pd.read_parquet(project / "data/03_primary/feedback_annotations.parquet")
+    assert len(tasks) == 974
+    counts = annotations["split"].value_counts()
+    assert (counts["refine"], counts["train"]) == (44, 128)
+    # `paper` turns the edit-distance filter off: the five curated outliers stay.
+    assert {260, 386, 511, 620, 702} <= set(annotations["task_id"])
+
+
+def _write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return str(path)
+
+
+def test_bad_annotations_stop_the_run_and_write_nothing_they_feed(project):
+    rows = [json.loads(line) for line in (project / "data/01_raw/demo/annotations_demo.jsonl")
+            .read_text().splitlines()]
+    rows[3]["task_id"] = 4242
+    bad = _write_jsonl(project / "bad.jsonl", rows)
+    with pytest.raises(Exception, match=r"ilf_annotations_raw: column 'task_id'.*task_id 4242"):
+        run_pipeline(project, "data_processing", params={"annotations_uri": bad})
+    assert not (project / "data/03_primary/feedback_annotations.parquet").exists()
+    assert not (project / "data/08_reporting/annotation_stats.parquet").exists()
+
+
+def test_undecodable_task_file_stops_before_anything_is_written(project):
+    path = project / "bad_tasks.jsonl"
+    path.write_bytes(b'{"task_id": 5, "text": "caf\xe9"}\n')
+    with pytest.raises(Exception, match=r"bad_tasks.jsonl, line 1 \(task_id 5\).*UTF-8"):
+        run_pipeline(project, "data_processing", params={"mbpp_uri": str(path)})
+    assert not (project / "data/03_primary/tasks.parquet").exists()
