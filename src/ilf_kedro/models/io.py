@@ -12,8 +12,10 @@ import torch
 from .loading import INFO_FILENAME, ModelBundle, load_model
 
 
-def save_bundle(bundle: ModelBundle, path: str | Path) -> None:
+def save_bundle(bundle: ModelBundle, path: str | Path, **save_pretrained_kwargs) -> None:
     """Write model, tokenizer and ``info`` (``ilf_model_info.json``) into directory ``path``.
+
+    ``save_pretrained_kwargs`` go to ``model.save_pretrained`` (e.g. ``max_shard_size``).
 
     Atomic: everything is written to a temporary sibling directory that is renamed to
     ``path`` only once complete, so a failure leaves no half-written model. An existing
@@ -23,7 +25,7 @@ def save_bundle(bundle: ModelBundle, path: str | Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     try:
-        bundle.model.save_pretrained(tmp)
+        bundle.model.save_pretrained(tmp, **save_pretrained_kwargs)
         bundle.tokenizer.save_pretrained(tmp)
         info = {
             **bundle.info,

@@ -1,0 +1,154 @@
+"""Benchmark: our batched sampler vs the reference scripts' sampling pattern.
+
+Same tiny model (``tiny-random`` from conf/base/parameters_models.yml), same prompts, same
+CPU. Ours: ``sample_programs`` with the configured ``sampling`` parameters (batched, left
+padded, stop sequences, ``max_new_tokens`` cap). Baseline: the pattern of the reference
+scripts: one sequence per ``generate`` call, always up to 1024 new tokens (only EOS ends a
+sequence early), stop sequences applied by truncating the text afterwards.
+
+Run:  PYTHONPATH=src python benchmarks/bench_sampling.py [--num-samples N] [--baseline-tokens T]
+The last line printed is a JSON object with ``ours_s``, ``baseline_s`` and ``ratio``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+import yaml  # noqa: E402
+
+from ilf_kedro.models import load_model, sample_programs  # noqa: E402
+from ilf_kedro.models.sampling import _cut_completion  # noqa: E402
+
+PARAMS = Path(__file__).resolve().parents[1] / "conf" / "base" / "parameters_models.yml"
+
+# MBPP-style code-generation prompts (docstring, example, def line), as in DESIGN.md.
+PROMPTS = [
+    '"""\nWrite a function to find the shared elements from the given two lists.\n'
+    ">>> Example: similar_elements((3, 4, 5, 6), (5, 7, 4, 10)) = (4, 5)\n"
+    '"""\n\ndef similar_elements(test_tup1, test_tup2):\n',
+    '"""\nWrite a python function to identify non-prime numbers.\n'
+    ">>> Example: is_not_prime(2) = False\n"
+    '"""\n\nimport math\ndef is_not_prime(n):\n',
+    '"""\nWrite a function to find the n largest integers from a given list of numbers, '
+    "returned in descending order.\n"
+    ">>> Example: heap_queue_largest([25, 35, 22, 85, 14, 65, 75, 22, 58], 3) = [85, 75, 65]\n"
+    '"""\n\nimport heapq as hq\ndef heap_queue_largest(nums, n):\n',
+    '"""\nWrite a python function to check whether the two numbers differ at one bit '
+    "position only or not.\n"
+    ">>> Example: differ_At_One_Bit_Pos(13, 9) = True\n"
+    '"""\n\ndef differ_At_One_Bit_Pos(a, b):\n',
+    '"""\nWrite a function to find all words which are at least 4 characters long in a '
+    "string.\n"
+    ">>> Example: find_char_long('Please move back to stream') = ['Please', 'move', 'back', "
+    "'stream']\n"
+    '"""\n\nimport re\ndef find_char_long(text):\n',
+]
+
+
+def baseline(bundle, prompts, *, num_samples, temperature, top_p, max_new_tokens, stops, seed):
+    """One sequence per generate call, up to ``max_new_tokens``, truncated afterwards.
+
+    Returns (generated tokens, completions).
+    """
+    from transformers import GenerationConfig
+
+    tok, model = bundle.tokenizer, bundle.model
+    config = GenerationConfig(
+        do_sample=True,
+        temperature=temperature,
+        top_p=top_p,
+        top_k=0,
+        max_new_tokens=max_new_tokens,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
+    torch.manual_seed(seed)
+    n_tokens, completions = 0, []
+    for prompt in prompts:
+        ids = tok(prompt, return_tensors="pt")
+        for _ in range(num_samples):
+            with torch.inference_mode():
+                out = model.generate(**ids, generation_config=config)
+            new = out[0, ids["input_ids"].shape[1] :]
+            n_tokens += len(new)
+            text = tok.decode(new, skip_special_tokens=True)
+            completions.append(_cut_completion(text, stops)[0])
+    return n_tokens, completions
+
+
+def main() -> None:
+    params = yaml.safe_load(PARAMS.read_text())
+    sampling = dict(params["sampling"])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--num-samples", type=int, default=sampling["num_samples"])
+    parser.add_argument("--baseline-tokens", type=int, default=1024)
+    args = parser.parse_args()
+    sampling["num_samples"] = args.num_samples
+    logging.basicConfig(level=logging.ERROR)  # the random-weights warning is expected here
+
+    bundle = load_model(
+        params["base_model"],
+        device="cpu",
+        **{k: v for k, v in params["model"].items() if k != "device"},
+    )
+    frame = pd.DataFrame({"task_id": range(len(PROMPTS)), "prompt": PROMPTS})
+    print(
+        f"model: {bundle.info['source']} (random weights: {bundle.info['random_weights']}), "
+        f"cpu threads: {torch.get_num_threads()}, prompts: {len(PROMPTS)}, "
+        f"samples per prompt: {sampling['num_samples']}"
+    )
+
+    # Warm-up (first-call overheads) so neither side pays them.
+    sample_programs(bundle, frame.head(1), **{**sampling, "num_samples": 1}, progress=False)
+
+    t0 = time.perf_counter()
+    ours = sample_programs(bundle, frame, **sampling, progress=False)
+    ours_s = time.perf_counter() - t0
+    ours_tokens = int(ours["num_new_tokens"].sum())
+    reasons = ours["finish_reason"].value_counts().to_dict()
+    print(
+        f"ours:     {ours_tokens:6d} generated tokens in {ours_s:7.2f} s "
+        f"(batch_size={sampling['batch_size']}, max_new_tokens={sampling['max_new_tokens']}, "
+        f"finish: {reasons})"
+    )
+
+    t0 = time.perf_counter()
+    base_tokens, _ = baseline(
+        bundle,
+        PROMPTS,
+        num_samples=sampling["num_samples"],
+        temperature=sampling["temperature"],
+        top_p=sampling["top_p"],
+        max_new_tokens=args.baseline_tokens,
+        stops=sampling["stop_sequences"],
+        seed=sampling["seed"],
+    )
+    baseline_s = time.perf_counter() - t0
+    print(
+        f"baseline: {base_tokens:6d} generated tokens in {baseline_s:7.2f} s "
+        f"(one sequence at a time, up to {args.baseline_tokens} new tokens)"
+    )
+    print(
+        json.dumps(
+            {
+                "ours_s": round(ours_s, 3),
+                "baseline_s": round(baseline_s, 3),
+                "ratio": round(baseline_s / ours_s, 2),
+                "ours_tokens": ours_tokens,
+                "baseline_tokens": base_tokens,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

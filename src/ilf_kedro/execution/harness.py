@@ -1,0 +1,351 @@
+"""Run programs against their tasks' unit tests in the sandbox fork server; return verdicts.
+
+No Kedro import: this is library code. See :func:`evaluate_programs`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import select
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+SERVER_SCRIPT = Path(__file__).with_name("_sandbox.py")
+STATUSES = ("passed", "failed", "error", "timeout", "crashed")
+RESULT_COLUMNS = ("passed", "status", "error_type", "error_message", "duration_s")
+
+DEFAULT_MEMORY_MB = 2048
+DEFAULT_MAX_PROCESSES = 64
+DEFAULT_MAX_FILE_MB = 16
+DEFAULT_MAX_MESSAGE = 500
+DEFAULT_MAX_OUTPUT = 2000
+# Unprivileged uids for sandboxed programs when running as root: uid_base + slot. Debian
+# policy reserves 65000-65533 and never allocates them, so no real user owns files there.
+DEFAULT_UID_BASE = 65000
+_MAX_RESTARTS = 2
+
+_warned = False
+
+
+def available_workers() -> int:
+    """CPUs this process may run on (affinity-aware)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _scrubbed_env() -> dict:
+    # The server and its programs get nothing of the parent's environment (tokens, keys).
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+
+
+def _task_table(tasks: pd.DataFrame, needed: Iterable) -> dict:
+    for col in ("task_id", "tests"):
+        if col not in tasks.columns:
+            raise ValueError(f"tasks needs a {col!r} column")
+    t = tasks.drop_duplicates("task_id").set_index("task_id")
+    missing = sorted(set(needed) - set(t.index))
+    if missing:
+        raise ValueError(f"programs refer to task ids missing from tasks: {missing[:20]}")
+    has_setup = "test_setup_code" in t.columns
+    table = {}
+    for tid in set(needed):
+        row = t.loc[tid]
+        setup = row["test_setup_code"] if has_setup else ""
+        setup = "" if not isinstance(setup, str) else setup
+        tests = [str(x) for x in list(row["tests"])] if row["tests"] is not None else []
+        table[str(tid)] = {"setup": setup, "tests": tests}
+    return table
+
+
+def _empty_results(programs: pd.DataFrame, keep_output: bool) -> pd.DataFrame:
+    out = programs.copy()
+    out["passed"] = pd.Series(dtype=bool, index=out.index)
+    for col in ("status", "error_type", "error_message"):
+        out[col] = pd.Series(dtype=object, index=out.index)
+    out["duration_s"] = pd.Series(dtype="float64", index=out.index)
+    if keep_output:
+        out["output"] = pd.Series(dtype=object, index=out.index)
+    return out
+
+
+class _ServerDied(RuntimeError):
+    pass
+
+
+def _run_server(jobs: list, tasks: dict, config: dict, on_result, stall_s: float) -> dict:
+    """Start one fork server for ``jobs`` and feed each result line to ``on_result``.
+
+    Returns the server's isolation report. Raises _ServerDied if the server exits or stalls
+    before reporting every job (the caller retries the rest).
+    """
+    fd, path = tempfile.mkstemp(prefix="ilf-jobs-", suffix=".json")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump({"config": config, "tasks": tasks, "jobs": jobs}, f)
+    proc = subprocess.Popen(
+        [sys.executable, "-I", str(SERVER_SCRIPT), path],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=_scrubbed_env(),
+        cwd="/",
+        start_new_session=True,  # the server's programs cannot signal our process group
+        close_fds=True,
+    )
+    report: dict = {}
+    done = False
+    try:
+        buf = b""
+        last = time.monotonic()
+        stdout_fd = proc.stdout.fileno()
+        while not done:
+            ready, _, _ = select.select([stdout_fd], [], [], 1.0)
+            if not ready:
+                if time.monotonic() - last > stall_s:
+                    raise _ServerDied(f"sandbox server stalled for {stall_s:.0f} s")
+                continue
+            chunk = os.read(stdout_fd, 1 << 16)
+            if not chunk:
+                break
+            last = time.monotonic()
+            buf += chunk
+            *lines, buf = buf.split(b"\n")
+            for line in lines:
+                msg = json.loads(line)
+                if isinstance(msg, list):
+                    on_result(msg)
+                elif "hello" in msg:
+                    report = msg["hello"]
+                elif msg.get("done"):
+                    done = True
+    finally:
+        if proc.poll() is None and not done:
+            proc.kill()
+        try:
+            _, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+    if not done:
+        tail = err.decode("utf-8", "replace")[-2000:]
+        raise _ServerDied(f"sandbox server exited with code {proc.returncode}: {tail}")
+    return report
+
+
+def _warn_once(report: dict) -> None:
+    global _warned
+    if report.get("warnings") and not _warned:
+        _warned = True
+        logger.warning(
+            "ilf_kedro.execution: sandbox isolation is weaker than intended on this machine: "
+            "%s. Verdicts are still computed with rlimits, timeouts and process-group kills.",
+            "; ".join(report["warnings"]),
+        )
+
+
+def evaluate_programs(
+    programs: pd.DataFrame,
+    tasks: pd.DataFrame,
+    *,
+    timeout_s: float = 3.0,
+    workers: int | None = None,
+    progress: bool = True,
+    memory_mb: int = DEFAULT_MEMORY_MB,
+    max_processes: int = DEFAULT_MAX_PROCESSES,
+    max_file_mb: int = DEFAULT_MAX_FILE_MB,
+    max_message_chars: int = DEFAULT_MAX_MESSAGE,
+    keep_output: bool = False,
+    max_output_chars: int = DEFAULT_MAX_OUTPUT,
+    namespaces: bool = True,
+    uid_base: int = DEFAULT_UID_BASE,
+    overlap_idle: bool = True,
+) -> pd.DataFrame:
+    """Run every program against its task's asserts in an isolated child; return verdicts.
+
+    Args:
+        programs: one row per program, with at least ``task_id`` and ``program`` (the whole
+            program text: prompt plus completion). Other columns are carried through.
+        tasks: the tasks dataset: ``task_id``, ``tests`` (list of assert strings) and
+            ``test_setup_code``; an optional ``time_limit_s`` column (e.g. from
+            :func:`calibrate_time_limits`) gives per-task wall-clock limits, NaN or absent
+            means ``timeout_s``.
+        timeout_s: wall-clock limit in seconds for tasks without their own limit.
+        workers: programs running on CPU at once; None means one per available CPU.
+            Programs that sleep or block (little CPU) stop counting against this, so
+            waiting-for-timeout programs overlap (up to 4x ``workers`` in flight).
+        progress: show a tqdm progress bar.
+        memory_mb: address-space limit per program (RLIMIT_AS).
+        max_processes: processes/threads a program may have (RLIMIT_NPROC, per program
+            when running as root).
+        max_file_mb: largest file a program may write (RLIMIT_FSIZE).
+        max_message_chars: bound on ``error_message``.
+        keep_output: add an ``output`` column with the program's captured stdout+stderr
+            (at most ``max_output_chars`` characters).
+        namespaces: use Linux namespaces when available (False forces the fallback).
+        uid_base: as root, program in slot i runs as uid/gid ``uid_base + i``.
+        overlap_idle: let idle (sleeping/blocked) programs free their CPU slot.
+
+    Returns:
+        A copy of ``programs`` (same index and order, one row per input row) plus
+        ``passed`` (bool), ``status`` (passed | failed | error | timeout | crashed),
+        ``error_type`` (e.g. AssertionError, NameError, Timeout, SIGSEGV, EarlyExit; None
+        when passed), ``error_message`` (bounded; None when passed) and ``duration_s``
+        (wall-clock seconds of the child) and optionally ``output``.
+
+    A program passes only if the program, then ``test_setup_code``, then every assert ran
+    to the end; ``assert X == Y`` tolerates numeric differences like pytest.approx
+    (rel 1e-6, abs 1e-12). Exiting early (sys.exit, os._exit, SystemExit) is not a pass.
+    """
+    for col in ("task_id", "program"):
+        if col not in programs.columns:
+            raise ValueError(f"programs needs a {col!r} column")
+    if len(programs) == 0:
+        return _empty_results(programs, keep_output)
+    workers = available_workers() if workers is None else max(1, int(workers))
+    task_ids = programs["task_id"].tolist()
+    table = _task_table(tasks, task_ids)
+
+    limits = {str(t): float(timeout_s) for t in set(task_ids)}
+    if "time_limit_s" in tasks.columns:
+        per_task = tasks.drop_duplicates("task_id").set_index("task_id")["time_limit_s"]
+        for tid in set(task_ids):
+            value = per_task.get(tid)
+            if value is not None and not (isinstance(value, float) and math.isnan(value)):
+                limits[str(tid)] = float(value)
+
+    texts = programs["program"].tolist()
+    jobs = []
+    for row, (tid, text) in enumerate(zip(task_ids, texts)):
+        text = text if isinstance(text, str) else ""
+        jobs.append([row, str(tid), text, limits[str(tid)]])
+    # Longest limit (slowest gold program) first, so a slow task does not end up alone at
+    # the end of the run while the other CPUs idle.
+    jobs.sort(key=lambda j: -j[3])
+
+    config = {
+        "workers": workers,
+        "max_inflight": 4 * workers if overlap_idle else workers,
+        "memory_mb": int(memory_mb),
+        "max_processes": int(max_processes),
+        "max_file_mb": int(max_file_mb),
+        "max_message": int(max_message_chars),
+        "max_output_chars": int(max_output_chars) if keep_output else 0,
+        "namespaces": bool(namespaces),
+        "uid_base": int(uid_base),
+    }
+    n = len(jobs)
+    results: list = [None] * n
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n, desc="Running tests", unit="prog", mininterval=0.5)
+
+    def on_result(msg: list) -> None:
+        row = msg[0]
+        if results[row] is None and bar is not None:
+            bar.update(1)
+        results[row] = msg
+
+    stall_s = max(limits.values()) + 60.0
+    try:
+        for attempt in range(_MAX_RESTARTS + 1):
+            todo = [j for j in jobs if results[j[0]] is None]
+            if not todo:
+                break
+            try:
+                report = _run_server(todo, table, config, on_result, stall_s)
+                _warn_once(report)
+            except _ServerDied as exc:
+                logger.warning("%s (attempt %d); retrying the rest", exc, attempt + 1)
+    finally:
+        if bar is not None:
+            bar.close()
+
+    passed, status, etype, emsg, dur, out = [], [], [], [], [], []
+    for row in range(n):
+        msg = results[row]
+        if msg is None:
+            msg = [row, "crashed", "HarnessError", "the sandbox server kept dying", 0.0, ""]
+        passed.append(msg[1] == "passed")
+        status.append(msg[1])
+        etype.append(msg[2])
+        emsg.append(msg[3])
+        dur.append(float(msg[4]))
+        out.append(msg[5] if len(msg) > 5 else "")
+    result = programs.copy()
+    result["passed"] = pd.Series(passed, index=result.index, dtype=bool)
+    result["status"] = pd.Series(status, index=result.index, dtype=object)
+    result["error_type"] = pd.Series(etype, index=result.index, dtype=object)
+    result["error_message"] = pd.Series(emsg, index=result.index, dtype=object)
+    result["duration_s"] = pd.Series(dur, index=result.index, dtype="float64")
+    if keep_output:
+        result["output"] = pd.Series(out, index=result.index, dtype=object)
+    return result
+
+
+def calibrate_time_limits(
+    tasks: pd.DataFrame,
+    *,
+    floor_s: float = 3.0,
+    factor: float = 4.0,
+    timeout_s: float = 60.0,
+    repeats: int = 1,
+    workers: int | None = None,
+    progress: bool = False,
+    **evaluate_kwargs,
+) -> pd.Series:
+    """Per-task wall-clock limits, EvalPlus style: ``max(floor_s, factor * gold run time)``.
+
+    The gold program (``tasks["gold_code"]``) of each task is run through
+    :func:`evaluate_programs` itself (same isolation and load: ``workers`` in parallel)
+    ``repeats`` times with a generous ``timeout_s``; the slowest run counts. A gold program
+    that times out gets ``max(floor_s, timeout_s)``; one that fails is still timed, and
+    logged, since a limit is needed either way.
+
+    Returns:
+        Series of floats named ``time_limit_s``, indexed by ``task_id``.
+    """
+    if "gold_code" not in tasks.columns:
+        raise ValueError("tasks needs a 'gold_code' column to calibrate time limits")
+    base = tasks.drop_duplicates("task_id").drop(columns=["time_limit_s"], errors="ignore")
+    programs = pd.DataFrame(
+        {
+            "task_id": list(base["task_id"]) * repeats,
+            "program": list(base["gold_code"]) * repeats,
+        }
+    )
+    res = evaluate_programs(
+        programs,
+        base,
+        timeout_s=timeout_s,
+        workers=workers,
+        progress=progress,
+        **evaluate_kwargs,
+    )
+    bad = res.loc[~res["passed"], "task_id"].unique().tolist()
+    if bad:
+        logger.warning("gold programs that do not pass during calibration: %s", bad[:50])
+    slowest = res.groupby("task_id", sort=False)["duration_s"].max()
+    timed_out = res.loc[res["status"] == "timeout", "task_id"].unique()
+    limits = (slowest * factor).clip(lower=floor_s)
+    limits.loc[limits.index.isin(timed_out)] = max(floor_s, timeout_s)
+    limits.name = "time_limit_s"
+    limits.index.name = "task_id"
+    return limits.astype("float64")

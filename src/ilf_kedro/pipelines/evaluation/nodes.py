@@ -1,0 +1,43 @@
+"""Nodes of evaluation: each method's pass@k on the test split (paper Table 4)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ilf_kedro import training_sets
+from ilf_kedro.models import ModelBundle
+from ilf_kedro.pipelines.stage_nodes import summarise_pass_rates
+
+
+def build_gold_training_set(tasks: pd.DataFrame, ilf_training_set: pd.DataFrame) -> pd.DataFrame:
+    """Baseline set: MBPP gold programs for the task ids of ``ilf_training_set``."""
+    return training_sets.gold_training_set(tasks, ilf_training_set["task_id"])
+
+
+def build_human_refinement_training_set(
+    feedback_annotations: pd.DataFrame, tasks: pd.DataFrame, ilf_training_set: pd.DataFrame
+) -> pd.DataFrame:
+    """Baseline set: the human refinements for the task ids of ``ilf_training_set``."""
+    return training_sets.human_refinement_training_set(
+        feedback_annotations, tasks, ilf_training_set["task_id"]
+    )
+
+
+def method_metrics(
+    test_results: pd.DataFrame, model: ModelBundle, method: dict, ks: list[int]
+) -> pd.DataFrame:
+    """One row for a method: its name, feedback source, pass@k on the test split, samples
+    per task, tasks, and how many examples (and whether random weights) its model had."""
+    summary = summarise_pass_rates(test_results, ks)
+    info = model.info
+    summary.insert(0, "method", method["name"])
+    summary.insert(1, "feedback_source", method.get("feedback_source") or "none")
+    summary["training_set_size"] = int(info.get("training_examples", 0))
+    summary["random_weights"] = bool(info.get("random_weights", False))
+    summary["untrained_reason"] = info.get("untrained_reason") or ""
+    return summary
+
+
+def combine_metrics(*method_rows: pd.DataFrame) -> pd.DataFrame:
+    """Every method's row -> ``eval_metrics``, in the configured order."""
+    return pd.concat(method_rows, ignore_index=True)

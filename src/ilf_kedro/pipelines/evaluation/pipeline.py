@@ -1,0 +1,121 @@
+"""evaluation: every method sampled and tested on the test split -> ``eval_metrics``
+(paper Table 4). Fine-tune-then-evaluate is one modular pipeline, reused per method
+through Kedro namespaces."""
+
+from kedro.pipeline import Node, Pipeline
+
+from ilf_kedro.pipelines import model_loading
+from ilf_kedro.pipelines.stage_nodes import run_tests, sample, select_tasks, train_model
+
+from .nodes import (
+    build_gold_training_set,
+    build_human_refinement_training_set,
+    combine_metrics,
+    method_metrics,
+)
+
+# method namespace -> the training set it is fine-tuned on (None: the model is given).
+BASELINES = {
+    "gold": "gold.training_set",
+    "human_refinements": "human_refinements.training_set",
+}
+GIVEN_MODELS = {"zero_shot": "base_model", "ilf": "ilf_model"}
+SHARED = {"tasks", "test_prompts"}
+SHARED_PARAMETERS = ("sampling", "execution", "pass_at_k", "finetune")
+
+
+def evaluate_template() -> Pipeline:
+    """``model`` -> samples on ``test_prompts`` -> verdicts -> one metrics row."""
+    return Pipeline(
+        [
+            Node(
+                sample,
+                inputs=["model", "test_prompts", "params:sampling"],
+                outputs="test_samples",
+                name="sample_test_programs",
+            ),
+            Node(
+                run_tests,
+                inputs=["test_samples", "tasks", "params:execution"],
+                outputs="test_results",
+                name="test_programs",
+            ),
+            Node(
+                method_metrics,
+                inputs=["test_results", "model", "params:method", "params:pass_at_k"],
+                outputs="metrics",
+                name="compute_pass_at_k",
+            ),
+        ]
+    )
+
+
+def finetune_and_evaluate_template() -> Pipeline:
+    """``training_set`` -> ``model`` fine-tuned from ``base_model`` -> evaluated."""
+    return (
+        Pipeline(
+            [
+                Node(
+                    train_model,
+                    inputs=["base_model", "training_set", "params:finetune"],
+                    outputs="model",
+                    name="train_model",
+                )
+            ]
+        )
+        + evaluate_template()
+    )
+
+
+def _method(template: Pipeline, namespace: str, inputs: dict | set) -> Pipeline:
+    return Pipeline(
+        template,
+        namespace=namespace,
+        inputs=inputs,
+        parameters={
+            **{f"params:{name}": f"params:{name}" for name in SHARED_PARAMETERS},
+            "params:method": f"params:evaluation.methods.{namespace}",
+        },
+    )
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    methods = list(GIVEN_MODELS) + list(BASELINES)
+    given = [
+        _method(evaluate_template(), ns, {"model": model, **{name: name for name in SHARED}})
+        for ns, model in GIVEN_MODELS.items()
+    ]
+    baselines = [
+        _method(finetune_and_evaluate_template(), ns, {"base_model", *SHARED})
+        for ns in BASELINES
+    ]
+    return model_loading.create_pipeline() + Pipeline(
+        [
+            Node(
+                select_tasks,
+                inputs=["tasks", "params:evaluation.splits", "params:max_tasks_per_split"],
+                outputs="test_prompts",
+                name="select_test_tasks",
+            ),
+            Node(
+                build_gold_training_set,
+                inputs=["tasks", "ilf_training_set"],
+                outputs=BASELINES["gold"],
+                name="build_gold_training_set",
+            ),
+            Node(
+                build_human_refinement_training_set,
+                inputs=["feedback_annotations", "tasks", "ilf_training_set"],
+                outputs=BASELINES["human_refinements"],
+                name="build_human_refinement_training_set",
+            ),
+            *given,
+            *baselines,
+            Node(
+                combine_metrics,
+                inputs=[f"{ns}.metrics" for ns in methods],
+                outputs="eval_metrics",
+                name="combine_method_metrics",
+            ),
+        ]
+    )

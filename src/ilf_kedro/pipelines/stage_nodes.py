@@ -1,0 +1,53 @@
+"""Nodes more than one ILF stage uses: sampling, test verdicts and pass@k summaries."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ilf_kedro import tasks as task_table
+from ilf_kedro.execution import evaluate_node
+from ilf_kedro.metrics import pass_at_k_table, summarise_pass_at_k
+from ilf_kedro.models import ModelBundle, finetune, sample_programs
+
+
+def select_tasks(tasks: pd.DataFrame, splits: list[str], max_tasks_per_split) -> pd.DataFrame:
+    """The tasks of ``splits`` (at most ``max_tasks_per_split`` each; null for all), as
+    ``task_id``, ``split``, ``prompt`` rows to sample from."""
+    chosen = [task_table.select_split(tasks, split, max_tasks_per_split) for split in splits]
+    return pd.concat(chosen, ignore_index=True)[["task_id", "split", "prompt"]]
+
+
+def sample(model: ModelBundle, prompts: pd.DataFrame, sampling: dict) -> pd.DataFrame:
+    """``sampling['num_samples']`` programs per prompt row from ``model``."""
+    return sample_programs(model, prompts, **sampling)
+
+
+def run_tests(programs: pd.DataFrame, tasks: pd.DataFrame, execution: dict) -> pd.DataFrame:
+    """Unit-test verdicts for every program row (the input columns plus the verdict)."""
+    return evaluate_node(programs, tasks, execution)
+
+
+def per_task_pass_rates(results: pd.DataFrame, ks: list[int]) -> pd.DataFrame:
+    """Per task: n samples, c correct, pass@k for each k, and whether any passed."""
+    return pass_at_k_table(results, ks=tuple(ks))
+
+
+def select_annotations(
+    feedback_annotations: pd.DataFrame, split: str, max_tasks_per_split
+) -> pd.DataFrame:
+    """The annotations of one split as programs to test (``program`` = the refinement),
+    at most ``max_tasks_per_split`` of them (null for all)."""
+    chosen = task_table.select_split(feedback_annotations, split, max_tasks_per_split)
+    return chosen.assign(program=chosen["refinement"])
+
+
+def train_model(base_model: ModelBundle, training_set: pd.DataFrame, params: dict) -> ModelBundle:
+    """Fine-tune ``base_model`` on (prompt, completion) pairs with ``params`` (Trainer
+    hyperparameters); an empty set returns the base model, marked as untrained."""
+    return finetune(base_model, training_set, **params)
+
+
+def summarise_pass_rates(results: pd.DataFrame, ks: list[int]) -> pd.DataFrame:
+    """One row: tasks, programs, mean pass@k for each k over tasks, and the share of tasks
+    with at least one passing program."""
+    return summarise_pass_at_k(pass_at_k_table(results, ks=tuple(ks)))
