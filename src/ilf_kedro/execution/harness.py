@@ -95,7 +95,7 @@ def _run_server(jobs: list, tasks: dict, config: dict, on_result, stall_s: float
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump({"config": config, "tasks": tasks, "jobs": jobs}, f)
     proc = subprocess.Popen(
-        [sys.executable, "-I", str(SERVER_SCRIPT), path],
+        [sys.executable, "-I", "-S", str(SERVER_SCRIPT), path],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

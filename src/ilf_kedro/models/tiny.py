@@ -32,97 +32,86 @@ TINY_DEFAULTS: dict[str, Any] = {
 # holds all 256 bytes. Changing it changes the tiny tokenizer, so keep it stable.
 _CORPUS = r'''
 """
-Write a function to find the minimum cost path to reach (m, n) from (0, 0) for the given
-cost matrix cost[][] and a position (m, n) in cost[][].
->>> Example: min_cost([[1, 2, 3], [4, 8, 2], [1, 5, 3]], 2, 2) = 8
+Write a function to count how many words of a sentence start with a capital letter.
+
+>>> Example: count_capitalised("Hello there Bob") = 2
 """
 
-def min_cost(cost, m, n):
-    tc = [[0 for x in range(n + 1)] for x in range(m + 1)]
-    tc[0][0] = cost[0][0]
-    for i in range(1, m + 1):
-        tc[i][0] = tc[i - 1][0] + cost[i][0]
-    for j in range(1, n + 1):
-        tc[0][j] = tc[0][j - 1] + cost[0][j]
-    return tc[m][n]
+def count_capitalised(sentence):
+    words = sentence.split()
+    return sum(1 for word in words if word[:1].isupper())
 
 """
-Write a python function to identify non-prime numbers.
->>> Example: is_not_prime(2) = False
+Write a python function to return the running totals of a list of numbers.
+
+>>> Example: running_totals([1, 2, 3]) = [1, 3, 6]
 """
 
-import math
-def is_not_prime(n):
-    result = False
-    for i in range(2, int(math.sqrt(n)) + 1):
-        if n % i == 0:
-            result = True
-    return result
+import itertools
+def running_totals(numbers):
+    return list(itertools.accumulate(numbers))
 
 """
-Write a function to find the largest integers from a given list of numbers using heap.
->>> Example: heap_queue_largest([25, 35, 22, 85, 14, 65, 75, 22, 58], 3) = [85, 75, 65]
+Write a function to find the k smallest values of a list using a heap.
+
+>>> Example: k_smallest([7, 2, 9, 4], 2) = [2, 4]
 """
 
-import heapq as hq
-def heap_queue_largest(nums, n):
-    largest_nums = hq.nlargest(n, nums)
-    return largest_nums
+import heapq
+def k_smallest(values, k):
+    smallest = heapq.nsmallest(k, values)
+    return smallest
 
-def count_ways(n):
-    A = [0] * (n + 1)
-    B = [0] * (n + 1)
-    A[0] = 1
-    A[1] = 0
-    B[0] = 0
-    B[1] = 1
-    for i in range(2, n + 1):
-        A[i] = A[i - 2] + 2 * B[i - 1]
-        B[i] = A[i - 1] + B[i - 2]
-    return A[n]
-
-def find_char_long(text):
-    return re.findall(r"\b\w{4,}\b", text)
-
-def square_nums(nums):
-    square_nums = list(map(lambda x: x ** 2, nums))
-    return square_nums
-
-def remove_Occ(s, ch):
-    for i in range(len(s)):
-        if s[i] == ch:
-            s = s[0:i] + s[i + 1:]
-            break
-    return s
-
-class Pair(object):
-    def __init__(self, a, b):
-        self.a = a
-        self.b = b
-
-def sort_matrix(M):
-    result = sorted(M, key=sum)
-    return result
-
-def is_palindrome(string: str) -> bool:
-    """Return True if the string reads the same forwards and backwards."""
-    if not isinstance(string, str):
-        raise ValueError("expected a string")
-    while True:
-        try:
-            return string == string[::-1]
-        except Exception as e:
-            print(e)
+LIMIT = 100
+def collatz_steps(n):
+    steps = 0
+    while n != 1 and steps < LIMIT:
+        if n % 2 == 0:
+            n = n // 2
         else:
-            continue
-        finally:
-            pass
+            n = 3 * n + 1
+        steps += 1
+    return steps
 
-assert min_cost([[1, 2, 3], [4, 8, 2], [1, 5, 3]], 2, 2) == 8
-assert is_not_prime(10) == True
-assert square_nums([1, 2, 3]) == [1, 4, 9]
+def merge_dicts(first, second):
+    merged = dict(first)
+    for key, value in second.items():
+        merged[key] = merged.get(key, 0) + value
+    return merged
+
+def longest_run(items):
+    best, current = 0, 0
+    previous = None
+    for item in items:
+        current = current + 1 if item == previous else 1
+        best = max(best, current)
+        previous = item
+    return best
+
+class Point(object):
+    def __init__(self, x, y):
+        self.x = x
+        self.y = y
+
+def sort_by_distance(points):
+    return sorted(points, key=lambda p: (p.x ** 2 + p.y ** 2) ** 0.5)
+
+def is_anagram(left: str, right: str) -> bool:
+    """Return True if the two strings use the same letters."""
+    if not isinstance(left, str) or not isinstance(right, str):
+        raise ValueError("expected strings")
+    try:
+        return sorted(left.lower()) == sorted(right.lower())
+    except Exception as error:
+        print(error)
+    finally:
+        pass
+
+assert count_capitalised("Hello there Bob") == 2
+assert running_totals([1, 2, 3]) == [1, 3, 6]
+assert k_smallest([7, 2, 9, 4], 2) == [2, 4]
 if __name__ == "__main__":
-    print(sort_matrix([[1, 2, 3], [2, 4, 5], [1, 1, 1]]))
+    print(merge_dicts({"a": 1}, {"a": 2, "b": 3}))
 
 OLD CODE:
 FEEDBACK:

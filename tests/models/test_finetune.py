@@ -1,0 +1,134 @@
+import logging
+
+import pandas as pd
+import pytest
+import torch
+
+from ilf_kedro.datasets.hf_model import HFModelDataset
+from ilf_kedro.models import IGNORE_INDEX, encode_example, finetune, load_model, sample_programs
+from ilf_kedro.models.finetune import _RightPadCollator
+
+PROMPT = '"""\nWrite a function to add two numbers.\n"""\n\ndef add(a, b):\n'
+COMPLETION = "    return a + b\n"
+
+
+def _ids(tok, text, special=False):
+    return tok(text, add_special_tokens=special)["input_ids"]
+
+
+def test_loss_mask_prompt_ignored_completion_and_eos_present(tiny_bundle):
+    tok = tiny_bundle.tokenizer
+    ex = encode_example(tok, PROMPT, COMPLETION, max_seq_length=1024)
+    prompt_ids, completion_ids = _ids(tok, PROMPT, special=True), _ids(tok, COMPLETION)
+    n_prompt = len(prompt_ids)
+    assert ex["input_ids"] == prompt_ids + completion_ids + [tok.eos_token_id]
+    assert len(ex["labels"]) == len(ex["input_ids"]) == len(ex["attention_mask"])
+    assert ex["labels"][:n_prompt] == [IGNORE_INDEX] * n_prompt
+    assert ex["labels"][n_prompt:] == completion_ids + [tok.eos_token_id]
+    assert IGNORE_INDEX not in ex["labels"][n_prompt:]
+    assert ex["attention_mask"] == [1] * len(ex["input_ids"])
+
+
+def test_truncation_cuts_the_start_of_the_prompt_only(tiny_bundle):
+    tok = tiny_bundle.tokenizer
+    prompt_ids, completion_ids = _ids(tok, PROMPT, special=True), _ids(tok, COMPLETION)
+    limit = len(completion_ids) + 1 + 5  # room for 5 prompt tokens
+    ex = encode_example(tok, PROMPT, COMPLETION, max_seq_length=limit)
+    assert len(ex["input_ids"]) == limit
+    assert ex["input_ids"][:5] == prompt_ids[-5:]  # the END of the prompt is kept
+    assert ex["labels"][:5] == [IGNORE_INDEX] * 5
+    assert ex["labels"][5:] == completion_ids + [tok.eos_token_id]
+
+
+def test_target_longer_than_limit_keeps_its_start(tiny_bundle):
+    tok = tiny_bundle.tokenizer
+    completion_ids = _ids(tok, COMPLETION)
+    ex = encode_example(tok, PROMPT, COMPLETION, max_seq_length=3)
+    assert ex["input_ids"] == completion_ids[:3]
+    assert ex["labels"] == completion_ids[:3]
+
+
+def test_collator_pads_right_with_ignored_labels():
+    batch = _RightPadCollator(pad_token_id=9)(
+        [
+            {"input_ids": [1, 2, 3], "labels": [-100, 2, 3], "attention_mask": [1, 1, 1]},
+            {"input_ids": [4], "labels": [4], "attention_mask": [1]},
+        ]
+    )
+    assert batch["input_ids"].tolist() == [[1, 2, 3], [4, 9, 9]]
+    assert batch["labels"].tolist() == [[-100, 2, 3], [4, -100, -100]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
+
+
+def test_empty_training_set_returns_the_base_model_marked_untrained(tiny_bundle, caplog):
+    empty = pd.DataFrame({"prompt": pd.Series([], dtype=str), "completion": []})
+    with caplog.at_level(logging.WARNING, logger="ilf_kedro.models"):
+        out = finetune(tiny_bundle, empty)
+    assert out.model is tiny_bundle.model
+    assert out.info["training_examples"] == 0
+    assert "empty" in out.info["untrained_reason"]
+    assert "untrained_reason" not in tiny_bundle.info
+    assert "NOT fine-tuning" in caplog.text
+
+
+def test_missing_columns_are_rejected(tiny_bundle):
+    with pytest.raises(ValueError, match="completion"):
+        finetune(tiny_bundle, pd.DataFrame({"prompt": ["x"]}))
+
+
+def test_paper_hyperparameters_run_and_leave_the_base_model_untouched(tiny_bundle):
+    before = {k: v.clone() for k, v in tiny_bundle.model.state_dict().items()}
+    pairs = pd.DataFrame({"prompt": [PROMPT, PROMPT], "completion": [COMPLETION, "    pass\n"]})
+    out = finetune(tiny_bundle, pairs, progress=False)  # lr 5e-6, 1 x 32, 2 epochs, 1024
+    assert out.info["training_examples"] == 2
+    assert out.info["train_steps"] == 2  # one (partial) accumulation step per epoch
+    assert out.info["finetune"]["learning_rate"] == 5e-6
+    assert out.model is not tiny_bundle.model
+    assert not out.model.training
+    after = tiny_bundle.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    changed = any(
+        not torch.equal(before[k], v) for k, v in out.model.state_dict().items() if k in before
+    )
+    assert changed
+
+
+def test_round_trip_learns_pairs_then_samples_them_back(round_trip_pairs, tmp_path):
+    """Fine-tune -> save (HFModelDataset) -> load -> greedy sampling reproduces the targets,
+    and the programs pass their tests: formatting, masking, saving, loading, sampling."""
+    base = load_model("tiny-random", device="cpu", seed=0)
+    trained = finetune(
+        base,
+        round_trip_pairs[["prompt", "completion"]],
+        learning_rate=3e-3,
+        per_device_batch_size=3,
+        gradient_accumulation_steps=1,
+        num_epochs=100,
+        seed=0,
+        progress=False,
+    )
+    assert trained.info["training_examples"] == 3
+    assert trained.info["train_loss"] < 2.0
+
+    dataset = HFModelDataset(filepath=str(tmp_path / "ilf_model"), load_args={"device": "cpu"})
+    dataset.save(trained)
+    loaded = dataset.load()
+    assert loaded.info["training_examples"] == 3 and loaded.info["random_weights"] is True
+
+    samples = sample_programs(
+        loaded,
+        round_trip_pairs[["task_id", "prompt"]],
+        num_samples=2,
+        temperature=0,
+        max_new_tokens=64,
+        batch_size=4,
+        progress=False,
+    )
+    expected = round_trip_pairs["completion"].repeat(2).tolist()
+    assert samples["completion"].tolist() == expected
+    assert (samples["finish_reason"] == "eos").all()
+
+    execution = pytest.importorskip("ilf_kedro.execution")
+    tasks = round_trip_pairs[["task_id", "tests"]].assign(test_setup_code="")
+    verdicts = execution.evaluate_programs(samples, tasks, progress=False, workers=2)
+    assert verdicts["passed"].all(), verdicts.to_dict("records")
