@@ -56,3 +56,13 @@ def mbpp_tasks(mbpp_raw):
     tasks, errors = build_tasks(mbpp_raw, PAPER_SPLITS)
     assert errors.empty, errors
     return tasks
+
+
+@pytest.fixture(scope="session")
+def default_ilf_run(tmp_path_factory):
+    """A copy of the project after the offline default `kedro run --pipeline=ilf`."""
+    from tests.kedro_project import copy_project, run_pipeline
+
+    project = copy_project(tmp_path_factory.mktemp("ilf_default") / "project")
+    run_pipeline(project, "ilf")
+    return project

@@ -2,6 +2,8 @@
 
 from kedro.config import OmegaConfigLoader
 
+from ilf_kedro.hooks import MLflowTrackingHooks, RunSummaryHooks
+
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
@@ -9,3 +11,4 @@ CONFIG_LOADER_ARGS = {
     # Environments such as `paper` override single keys, not whole sections.
     "merge_strategy": {"parameters": "soft", "catalog": "soft"},
 }
+HOOKS = (RunSummaryHooks(), MLflowTrackingHooks())  # run summary; MLflow tracking

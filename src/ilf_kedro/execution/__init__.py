@@ -1,4 +1,10 @@
-"""Execution harness: isolated, parallel unit-test verdicts for generated programs."""
+"""Execution harness: isolated, parallel unit-test verdicts for generated programs.
+
+Plain library code (no Kedro import). :func:`evaluate_programs` runs programs against their
+tasks' asserts in a sandboxed fork server; :func:`calibrate_time_limits` derives per-task
+time limits from the gold programs; :func:`evaluate_node` and :func:`with_time_limits` are
+the node-level helpers that take the ``execution`` parameters section.
+"""
 
 from ilf_kedro.execution.harness import (
     RESULT_COLUMNS,
@@ -7,11 +13,14 @@ from ilf_kedro.execution.harness import (
     calibrate_time_limits,
     evaluate_programs,
 )
+from ilf_kedro.execution.nodes import evaluate_node, with_time_limits
 
 __all__ = [
     "RESULT_COLUMNS",
     "STATUSES",
     "available_workers",
     "calibrate_time_limits",
+    "evaluate_node",
     "evaluate_programs",
+    "with_time_limits",
 ]

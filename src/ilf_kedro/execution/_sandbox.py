@@ -87,8 +87,15 @@ CLONE_NEWNET = 0x40000000
 MS_NOSUID = 2
 MS_NODEV = 4
 MS_REC = 16384
+MS_RDONLY = 1
+MS_REMOUNT = 32
+MS_BIND = 4096
 MS_PRIVATE = 1 << 18
 PR_SET_PDEATHSIG = 1
+PR_SET_KEEPCAPS = 8
+PR_SET_NO_NEW_PRIVS = 38
+CAP_DAC_READ_SEARCH = 2
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 
 # --------------------------------------------------------------------------- test semantics
@@ -215,21 +222,25 @@ def _bounded(text: str, limit: int) -> str:
 
 
 def _describe(exc: BaseException, filename: str, limit: int) -> str:
-    """Exception message plus the line of the given file where it was raised, bounded."""
+    """Exception message plus where it was raised (innermost line of the program, else of
+    the given stage's file), bounded."""
     try:
         msg = str(exc)
     except Exception:
         msg = "<unprintable>"
-    line = None
+    where = None
     tb = exc.__traceback__
-    while tb is not None:  # innermost frame of the given file (no traceback import: speed)
-        if tb.tb_frame.f_code.co_filename == filename:
-            line = tb.tb_lineno
+    while tb is not None:  # no traceback import: it would slow every child's error path
+        name = tb.tb_frame.f_code.co_filename
+        if name == "<program>":
+            where = f"program line {tb.tb_lineno}"
+        elif name == filename and (where is None or not where.startswith("program")):
+            where = f"line {tb.tb_lineno}"
         tb = tb.tb_next
     if isinstance(exc, SyntaxError) and exc.filename == filename:
-        line = exc.lineno
-    where = f" (line {line})" if line else ""
-    return _bounded(f"{msg}{where}", limit)
+        where = f"line {exc.lineno}"
+    suffix = f" ({where})" if where else ""
+    return _bounded(f"{msg}{suffix}", limit)
 
 
 def _run_tests(program: str, setup_code, tests: list, msg_limit: int) -> tuple:
@@ -264,6 +275,33 @@ def _run_tests(program: str, setup_code, tests: list, msg_limit: int) -> tuple:
     if not tests:
         return "error", "NoTests", "the task has no asserts"
     return "passed", None, None
+
+
+# Signals whose default action kills the process. PID 1 of a namespace ignores them when
+# they come from inside the namespace (e.g. os.kill(os.getpid(), SIGTERM)), so a program
+# running as PID 1 gets handlers that emulate the default death instead.
+_FATAL_SIGNALS = tuple(
+    getattr(signal, name)
+    for name in ("SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGVTALRM")
+    if hasattr(signal, name)
+)
+
+
+def _emulate_fatal_signals(me: int, token: str) -> None:
+    def die(signum, frame):
+        if os.getpid() != me:  # a process forked by the program is not PID 1
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        name = signal.Signals(signum).name
+        msg = f"killed by signal {name} before all asserts ran"
+        record = {"t": token, "s": "crashed", "et": name, "em": msg, "o": ""}
+        os.write(3, (json.dumps(record) + "\n").encode())
+        os._exit(0)
+
+    for sig in _FATAL_SIGNALS:
+        if signal.getsignal(sig) == signal.SIG_DFL:
+            signal.signal(sig, die)
 
 
 def _child(job, task, cfg, iso, result_fd: int, scratch: str, uid, token: str) -> None:
@@ -302,10 +340,17 @@ def _child(job, task, cfg, iso, result_fd: int, scratch: str, uid, token: str) -
         }
         os.environ.clear()
         os.environ.update(env)
+        if _LIBC is not None:
+            # setuid binaries must not give the program privileges back.
+            _LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
         if uid is not None:
+            if iso["keep_read_caps"]:
+                _LIBC.prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0)
             os.setgroups([])
             os.setgid(uid)
             os.setuid(uid)
+            if iso["keep_read_caps"] and not _keep_only_read_caps():
+                raise OSError("capset failed")
         if _LIBC is not None:
             # After setuid (which clears it): die with the server, whatever happens to it.
             _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
@@ -314,6 +359,10 @@ def _child(job, task, cfg, iso, result_fd: int, scratch: str, uid, token: str) -
         sys.stdout = sys.stderr = sink
         sys.stdin = open(os.devnull)  # noqa: SIM115 - lives until os._exit
         sys.argv = ["program.py"]
+        if iso["path_alias"]:
+            sys.path[:] = [iso["path_alias"].get(p, p) for p in sys.path]
+        if me == 1:
+            _emulate_fatal_signals(me, token)
         tests = task["compiled_tests"]
         status, etype, emsg = _run_tests(job[2], task["setup_code"], tests, cfg["max_message"])
         record = {"t": token, "s": status, "et": etype, "em": emsg, "o": sink.getvalue()}
@@ -350,6 +399,8 @@ class Isolation:
         self.namespaces = False
         self.pidns = False
         self.tmpfs: list[str] = []
+        self.path_alias: dict[str, str] = {}
+        self.keep_read_caps = False
         self.pidns_fd = -1
         want_ns = bool(cfg["namespaces"])
         if not self.root:
@@ -361,6 +412,8 @@ class Isolation:
             self.warnings.append("ctypes unavailable: no namespaces, no parent-death signal")
         elif want_ns:
             self._setup_namespaces()
+        if self.root:
+            self._make_imports_readable()
         # Non-root RLIMIT_NPROC counts all of the user's processes; allow for those.
         self.nproc = True
         self.nproc_base = 0 if self.root else self._count_own_tasks()
@@ -405,6 +458,34 @@ class Isolation:
             if rc == 0:
                 self.tmpfs.append(d)
 
+    def _make_imports_readable(self) -> None:
+        """The unprivileged sandbox uid must read the stdlib and site-packages, which may sit
+        under a directory only root can enter (e.g. pyenv in /root). Inside our mount
+        namespace, bind-mount such sys.path entries read-only under /tmp and let children
+        use those aliases; the rest of /root stays out of reach."""
+        blocked = [p for p in sys.path if p and os.path.isdir(p) and not _others_can_read(p)]
+        if not blocked:
+            return
+        if "/tmp" not in self.tmpfs:
+            self.keep_read_caps = True
+            self.warnings.append(
+                "the sandbox uid cannot read " + ", ".join(blocked) + " and without a mount "
+                "namespace they cannot be exposed, so programs keep CAP_DAC_READ_SEARCH "
+                "(they can read, not write, every file)"
+            )
+            return
+        top = "/tmp/.ilf-python-path"
+        os.mkdir(top, 0o755)
+        for i, path in enumerate(blocked):
+            alias = os.path.join(top, str(i))
+            os.mkdir(alias, 0o755)
+            src, dst = path.encode(), alias.encode()
+            if _LIBC.mount(src, dst, None, MS_BIND | MS_REC, None) != 0:
+                self.warnings.append(f"could not expose {path} to programs ({_errno_text()})")
+                continue
+            _LIBC.mount(None, dst, None, MS_BIND | MS_REMOUNT | MS_RDONLY, None)
+            self.path_alias[path] = alias
+
     def _enter_new_pidns(self) -> None:
         # unshare(CLONE_NEWPID) only affects children forked afterwards, and may be called
         # again only from the active namespace, hence setns back to our own first.
@@ -443,6 +524,39 @@ class Isolation:
         }
 
 
+def _others_can_read(path: str) -> bool:
+    """Whether a uid owning nothing can list ``path`` (every ancestor needs o+x)."""
+    path = os.path.abspath(path)
+    parts = path.split("/")
+    for i in range(2, len(parts) + 1):
+        try:
+            mode = os.stat("/".join(parts[:i]) or "/").st_mode
+        except OSError:
+            return False
+        if not mode & 0o001:
+            return False
+    return bool(os.stat(path).st_mode & 0o004)
+
+
+def _keep_only_read_caps() -> bool:
+    """Make CAP_DAC_READ_SEARCH the only capability (effective and permitted)."""
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [
+            ("effective", ctypes.c_uint32),
+            ("permitted", ctypes.c_uint32),
+            ("inheritable", ctypes.c_uint32),
+        ]
+
+    header = Header(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (Data * 2)()
+    data[0].effective = data[0].permitted = 1 << CAP_DAC_READ_SEARCH
+    return _LIBC.capset(ctypes.byref(header), data) == 0
+
+
 def _kill_uid(uid: int) -> None:
     """Kill every process of ``uid`` (daemons that left the process group), from a helper
     that switches to that uid: kill(-1) then reaches exactly that uid's processes."""
@@ -474,6 +588,8 @@ class _Running:
         "scratch",
         "token",
         "idle",
+        "demote_at",
+        "demoted",
         "cpu",
         "checked",
     )
@@ -487,6 +603,8 @@ class Server:
         self.jobs = deque(spec["jobs"])
         self.workers = max(1, int(self.cfg["workers"]))
         self.max_inflight = max(self.workers, int(self.cfg["max_inflight"]))
+        self.demote_fraction = float(self.cfg.get("demote_fraction", 0.5))
+        self.demote_nice = int(self.cfg.get("demote_nice", 10))
         self.free_slots = deque(range(self.max_inflight))
         self.running: dict[int, _Running] = {}
         self.by_fd: dict[int, _Running] = {}
@@ -499,7 +617,12 @@ class Server:
         self.base = os.path.join(parent, f"ilf-sandbox-{os.getpid()}-{os.urandom(6).hex()}")
         os.mkdir(self.base, 0o700)
         os.chmod(self.base, 0o711)  # children may enter their own dir, not list others
-        self.child_iso = {"nproc": self.iso.nproc, "nproc_base": self.iso.nproc_base}
+        self.child_iso = {
+            "nproc": self.iso.nproc,
+            "nproc_base": self.iso.nproc_base,
+            "path_alias": self.iso.path_alias,
+            "keep_read_caps": self.iso.keep_read_caps,
+        }
         self.clk_tck = os.sysconf("SC_CLK_TCK")
 
     def _prepare(self, task: dict) -> dict:
@@ -566,6 +689,8 @@ class Server:
         )
         r.deadline = start + float(job[3])
         r.idle, r.cpu, r.checked = False, 0.0, start
+        r.demoted = False
+        r.demote_at = start + max(1.0, self.demote_fraction * float(job[3]))
         r.pidfd = -1
         if self.use_pidfd:
             try:
@@ -667,9 +792,22 @@ class Server:
         return True
 
     def update_idle(self, now: float) -> None:
-        """Mark programs that sleep or block (little CPU over the last 50 ms) as idle, so
-        they do not hold a CPU slot while they wait for their timeout."""
+        """Free the CPU slot of programs that cannot use it well, so that other programs
+        keep flowing while these wait for their timeout:
+
+        - idle: a program that used under 10% CPU over the last 50 ms (sleep, blocked read,
+          deadlock) does not count as busy while it stays idle;
+        - demoted: a program still running after ``demote_fraction`` of its time limit (and
+          at least 1 s; a gold program needs at most 1/factor of it) is reniced and stops
+          counting as busy. It keeps running until it finishes or hits its limit.
+        """
         for r in self.running.values():
+            if not r.demoted and now >= r.demote_at:
+                r.demoted = True
+                try:
+                    os.setpriority(os.PRIO_PROCESS, r.pid, self.demote_nice)
+                except OSError:
+                    pass
             if now - r.checked < 0.05:
                 continue
             try:
@@ -682,7 +820,7 @@ class Server:
             r.cpu, r.checked = cpu, now
 
     def busy(self) -> int:
-        return sum(1 for r in self.running.values() if not r.idle)
+        return sum(1 for r in self.running.values() if not (r.idle or r.demoted))
 
     def run(self) -> None:
         while self.jobs or self.running:
@@ -698,7 +836,7 @@ class Server:
             wait = min(r.deadline for r in self.running.values()) - now
             saturated = bool(self.jobs) and len(self.running) < self.max_inflight
             if saturated:
-                wait = min(wait, 0.05)
+                wait = min(wait, 0.05, min(r.demote_at for r in self.running.values()) - now)
             if not self.use_pidfd:
                 wait = min(wait, 0.002)
             if self.pending_out:
@@ -736,9 +874,15 @@ def main(argv: list[str]) -> int:
     # Started with -S (site's .pth hooks import threading & co, which slow every fork);
     # add site-packages by hand so programs can still import installed packages.
     if sys.flags.no_site:
+        import builtins
         import site
 
+        import _sitebuiltins
+
         sys.path.extend(p for p in site.getsitepackages() if p not in sys.path)
+        # site would define exit() and quit(); programs may call them.
+        builtins.exit = _sitebuiltins.Quitter("exit", "Ctrl-D (i.e. EOF)")
+        builtins.quit = _sitebuiltins.Quitter("quit", "Ctrl-D (i.e. EOF)")
     with open(argv[1], encoding="utf-8") as f:
         spec = json.load(f)
     try:

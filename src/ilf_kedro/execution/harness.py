@@ -174,7 +174,7 @@ def evaluate_programs(
     max_output_chars: int = DEFAULT_MAX_OUTPUT,
     namespaces: bool = True,
     uid_base: int = DEFAULT_UID_BASE,
-    overlap_idle: bool = True,
+    overlap_timeouts: bool = True,
 ) -> pd.DataFrame:
     """Run every program against its task's asserts in an isolated child; return verdicts.
 
@@ -187,8 +187,6 @@ def evaluate_programs(
             means ``timeout_s``.
         timeout_s: wall-clock limit in seconds for tasks without their own limit.
         workers: programs running on CPU at once; None means one per available CPU.
-            Programs that sleep or block (little CPU) stop counting against this, so
-            waiting-for-timeout programs overlap (up to 4x ``workers`` in flight).
         progress: show a tqdm progress bar.
         memory_mb: address-space limit per program (RLIMIT_AS).
         max_processes: processes/threads a program may have (RLIMIT_NPROC, per program
@@ -199,7 +197,11 @@ def evaluate_programs(
             (at most ``max_output_chars`` characters).
         namespaces: use Linux namespaces when available (False forces the fallback).
         uid_base: as root, program in slot i runs as uid/gid ``uid_base + i``.
-        overlap_idle: let idle (sleeping/blocked) programs free their CPU slot.
+        overlap_timeouts: let likely timeouts free their CPU slot (up to 4x ``workers``
+            programs in flight): a program that sleeps or blocks (<10% CPU) stops counting
+            while idle, and one still running after half its time limit (at least 1 s;
+            the gold program needs at most 1/factor of it) is reniced (nice 10) and stops
+            counting. Both keep running until they finish or hit their limit.
 
     Returns:
         A copy of ``programs`` (same index and order, one row per input row) plus
@@ -240,7 +242,7 @@ def evaluate_programs(
 
     config = {
         "workers": workers,
-        "max_inflight": 4 * workers if overlap_idle else workers,
+        "max_inflight": 4 * workers if overlap_timeouts else workers,
         "memory_mb": int(memory_mb),
         "max_processes": int(max_processes),
         "max_file_mb": int(max_file_mb),

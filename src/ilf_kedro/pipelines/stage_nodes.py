@@ -48,6 +48,8 @@ def train_model(base_model: ModelBundle, training_set: pd.DataFrame, params: dic
 
 
 def summarise_pass_rates(results: pd.DataFrame, ks: list[int]) -> pd.DataFrame:
-    """One row: tasks, programs, mean pass@k for each k over tasks, and the share of tasks
-    with at least one passing program."""
-    return summarise_pass_at_k(pass_at_k_table(results, ks=tuple(ks)))
+    """One row: mean pass@k over tasks for each k, the share of tasks with at least one
+    passing program, tasks, programs, and ``n`` samples per task."""
+    summary = summarise_pass_at_k(results, ks=tuple(ks))
+    summary["n"] = summary["n_programs"] // summary["n_tasks"] if summary["n_tasks"] else 0
+    return pd.DataFrame([summary])

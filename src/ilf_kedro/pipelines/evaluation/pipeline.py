@@ -21,7 +21,6 @@ BASELINES = {
 }
 GIVEN_MODELS = {"zero_shot": "base_model", "ilf": "ilf_model"}
 SHARED = {"tasks", "test_prompts"}
-SHARED_PARAMETERS = ("sampling", "execution", "pass_at_k", "finetune")
 
 
 def evaluate_template() -> Pipeline:
@@ -72,8 +71,9 @@ def _method(template: Pipeline, namespace: str, inputs: dict | set) -> Pipeline:
         template,
         namespace=namespace,
         inputs=inputs,
+        # Every parameter is shared across methods except each method's own label.
         parameters={
-            **{f"params:{name}": f"params:{name}" for name in SHARED_PARAMETERS},
+            **{p: p for p in template.inputs() if p.startswith("params:")},
             "params:method": f"params:evaluation.methods.{namespace}",
         },
     )

@@ -1,0 +1,199 @@
+"""Semantics of evaluate_programs: verdicts, order, tolerance, early exits, time limits."""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+import pytest
+
+from ilf_kedro.execution import RESULT_COLUMNS, STATUSES, evaluate_programs
+from ilf_kedro.execution._sandbox import approx_eq, rewrite_asserts
+from tests.execution.conftest import GOOD, make_tasks
+
+
+def run(programs, tasks, **kw):
+    kw.setdefault("progress", False)
+    kw.setdefault("timeout_s", 10.0)
+    frame = pd.DataFrame(programs) if not isinstance(programs, pd.DataFrame) else programs
+    return evaluate_programs(frame, tasks, **kw)
+
+
+def test_verdicts_order_and_carried_columns(toy_tasks):
+    programs = pd.DataFrame(
+        {
+            "task_id": [1, 1, 1, 1, 1],
+            "program": [
+                GOOD,
+                "def f(x):\n    return x + 2\n",
+                "def f(x):\n    return undefined_name\n",
+                "def f(x) return x\n",
+                None,
+            ],
+            "sample": [10, 11, 12, 13, 14],
+        },
+        index=[5, 3, 9, 7, 1],
+    )
+    res = run(programs, toy_tasks)
+    assert list(res.index) == [5, 3, 9, 7, 1]
+    assert list(res["sample"]) == [10, 11, 12, 13, 14]
+    assert list(res["status"]) == ["passed", "failed", "error", "error", "error"]
+    assert list(res["passed"]) == [True, False, False, False, False]
+    assert list(res["error_type"][1:4]) == ["AssertionError", "NameError", "SyntaxError"]
+    assert res["error_type"][5] is None and res["error_message"][5] is None
+    assert "test 1/3: assert f(1) == 2" in res["error_message"][3]
+    assert "(program line 2)" in res["error_message"][9]
+    assert res["duration_s"].dtype == "float64" and (res["duration_s"] > 0).all()
+    assert set(res["status"]) <= set(STATUSES)
+    assert list(res.columns[-5:]) == list(RESULT_COLUMNS)
+
+
+def test_failed_assert_reports_which_one(toy_tasks):
+    prog = "def f(x):\n    return 0 if x == -1 else x + 1\n"
+    res = run([{"task_id": 1, "program": GOOD}, {"task_id": 1, "program": prog}], toy_tasks)
+    assert res["passed"].tolist() == [True, True]
+    prog = "def f(x):\n    return 1 if x == -1 else x + 1\n"
+    res = run([{"task_id": 1, "program": prog}], toy_tasks)
+    assert res["status"][0] == "failed"
+    assert res["error_message"][0].startswith("test 3/3: assert f(-1) == 0")
+
+
+def test_float_tolerance_like_pytest_approx():
+    tasks = make_tasks(
+        {
+            1: (["assert g() == 0.3", "assert h() == [0.3, 'a']"], "", None),
+            2: (["assert g() == 400", "assert s() == 'abc'"], "", None),
+        }
+    )
+    close = "def g():\n    return 0.1 + 0.2\ndef h():\n    return [0.1 + 0.2, 'a']\n"
+    far = "def g():\n    return 0.3001\ndef h():\n    return [0.3, 'a']\n"
+    poly = "def g():\n    return 400.00000000000006\ndef s():\n    return 'abd'\n"
+    res = run(
+        [
+            {"task_id": 1, "program": close},
+            {"task_id": 1, "program": far},
+            {"task_id": 2, "program": poly},
+        ],
+        tasks,
+    )
+    assert res["status"].tolist() == ["passed", "failed", "failed"]
+    assert "test 2/2" in res["error_message"][2]  # the float passed, the string did not
+
+
+def test_approx_eq_helper():
+    assert approx_eq(0.1 + 0.2, 0.3)
+    assert approx_eq(1e-13, 0.0)  # abs 1e-12
+    assert not approx_eq(1e-11, 0.0)
+    assert approx_eq(1_000_000.5, 1_000_000.0)  # rel 1e-6
+    assert not approx_eq(1.00001, 1.0)
+    assert approx_eq((1.0000000001, [2.0, {"a": 3.0000000001}]), (1.0, [2, {"a": 3}]))
+    assert not approx_eq([1.0], (1.0,))
+    assert not approx_eq(True, 1.0000001)
+    assert not approx_eq("1.0", 1.0)
+    assert not approx_eq(float("nan"), float("nan"))
+    assert approx_eq(float("inf"), float("inf")) and not approx_eq(1e308, float("inf"))
+    assert approx_eq(complex(1, 1e-9), complex(1, 0))
+
+
+def test_rewrite_asserts_only_touches_single_equality():
+    assert "__ilf_approx_eq__(f(1), 2.5)" in rewrite_asserts("assert f(1) == 2.5")
+    assert rewrite_asserts("assert f(1) != 2") == "assert f(1) != 2"
+    assert rewrite_asserts("assert a == b == c") == "assert a == b == c"
+    assert rewrite_asserts("assert f(") == "assert f("
+
+
+def test_setup_code_runs_between_program_and_asserts():
+    tasks = make_tasks({1: (["assert f(n) == 8"], "n = base * 2", None)})
+    prog = "base = 3\ndef f(x):\n    return x + 2\n"
+    assert run([{"task_id": 1, "program": prog}], tasks)["passed"].tolist() == [True]
+
+
+@pytest.mark.parametrize(
+    ("exit_code", "status", "etype"),
+    [
+        ("import sys\nsys.exit(0)", "error", "SystemExit"),
+        ("raise SystemExit", "error", "SystemExit"),
+        ("exit()", "error", "SystemExit"),
+        ("quit(0)", "error", "SystemExit"),
+        ("import os\nos._exit(0)", "crashed", "EarlyExit"),
+        ("import os\nos._exit(3)", "crashed", "ExitCode3"),
+        ("import os, signal\nos.kill(os.getpid(), signal.SIGTERM)", "crashed", "SIGTERM"),
+    ],
+)
+def test_early_exit_is_not_a_pass(toy_tasks, exit_code, status, etype):
+    res = run([{"task_id": 1, "program": GOOD + exit_code + "\n"}], toy_tasks)
+    assert (res["passed"][0], res["status"][0], res["error_type"][0]) == (False, status, etype)
+
+
+def test_exit_in_asserts_is_not_a_pass():
+    tasks = make_tasks({1: (["assert f(1) == 2", "assert f(2) == 3"], "", None)})
+    prog = "import os\ndef f(x):\n    if x == 2:\n        os._exit(0)\n    return x + 1\n"
+    res = run([{"task_id": 1, "program": prog}], tasks)
+    assert res["status"][0] == "crashed" and not res["passed"][0]
+
+
+def test_task_without_asserts_is_not_a_pass():
+    res = run([{"task_id": 1, "program": GOOD}], make_tasks({1: ([], "", None)}))
+    assert (res["status"][0], res["error_type"][0]) == ("error", "NoTests")
+
+
+def test_per_task_time_limits_and_fallback_timeout():
+    tasks = make_tasks(
+        {1: (["assert f(1) == 2"], "", 0.4), 2: (["assert f(1) == 2"], "", 5.0), 3: (["assert f(1) == 2"], "", None)}
+    )
+    slow = "import time\ntime.sleep(0.8)\n" + GOOD
+    programs = [{"task_id": t, "program": slow} for t in (1, 2, 3)]
+    res = run(programs, tasks, timeout_s=0.5)
+    assert res["status"].tolist() == ["timeout", "passed", "timeout"]
+    assert res["error_type"][0] == "Timeout"
+    assert 0.35 < res["duration_s"][0] < 2.0
+    res = run(programs, tasks.drop(columns="time_limit_s"), timeout_s=5.0)
+    assert res["passed"].all()
+
+
+def test_empty_programs_frame(toy_tasks):
+    empty = pd.DataFrame({"task_id": pd.Series(dtype="int64"), "program": pd.Series(dtype=object)})
+    res = run(empty, toy_tasks)
+    assert len(res) == 0
+    assert list(res.columns) == ["task_id", "program", *RESULT_COLUMNS]
+    assert res["passed"].dtype == bool and res["duration_s"].dtype == "float64"
+
+
+def test_unknown_task_and_missing_columns(toy_tasks):
+    with pytest.raises(ValueError, match="missing from tasks"):
+        run([{"task_id": 99, "program": GOOD}], toy_tasks)
+    with pytest.raises(ValueError, match="program"):
+        run(pd.DataFrame({"task_id": [1]}), toy_tasks)
+
+
+def test_environment_cwd_and_output(toy_tasks, monkeypatch):
+    monkeypatch.setenv("ILF_TEST_SECRET_TOKEN", "hunter2")
+    prog = (
+        "import os, sys\n"
+        "assert 'ILF_TEST_SECRET_TOKEN' not in os.environ\n"
+        "assert not any('hunter2' in v for v in os.environ.values())\n"
+        "assert os.getcwd() == os.environ['HOME'] and os.listdir('.') == []\n"
+        "open('scratch.txt', 'w').write('ok')\n"
+        "assert open('scratch.txt').read() == 'ok'\n"
+        "print('hello ' * 1000)\n"
+        "print('to stderr', file=sys.stderr)\n" + GOOD
+    )
+    res = run([{"task_id": 1, "program": prog}], toy_tasks, keep_output=True, max_output_chars=50)
+    assert res["status"][0] == "passed", res["error_message"][0]
+    assert res["output"][0] == ("hello " * 1000)[:50]
+
+
+def test_progress_bar_and_workers(toy_tasks, capsys):
+    programs = pd.DataFrame({"task_id": [1] * 12, "program": [GOOD] * 12})
+    res = evaluate_programs(programs, toy_tasks, workers=1, progress=True)
+    assert res["passed"].all()
+    assert "Running tests" in capsys.readouterr().err
+
+
+def test_many_programs_in_parallel(toy_tasks):
+    n = 300
+    programs = pd.DataFrame(
+        {"task_id": [1] * n, "program": [GOOD if i % 3 else "def f(x):\n    return x\n" for i in range(n)]}
+    )
+    res = run(programs, toy_tasks, workers=os.cpu_count())
+    assert res["passed"].tolist() == [bool(i % 3) for i in range(n)]

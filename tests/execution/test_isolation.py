@@ -1,0 +1,256 @@
+"""Hostile programs: the harness must return a verdict for every row and stay unharmed.
+
+All hostile programs of one isolation mode run in a single evaluate_programs call (so the
+suite stays fast), then each test checks its rows. Each program either attacks and then
+defines a correct ``f`` (the verdict must still be right), or attacks forever (timeout).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ilf_kedro.execution import evaluate_programs
+from tests.execution.conftest import GOOD, make_tasks, sandbox_processes
+
+ROOT = os.geteuid() == 0
+PASS_TASK, HANG_TASK = 1, 2  # generous vs short time limit
+HANG_LIMIT_S = 1.0
+
+
+def hostile_programs(victim_dir: Path) -> dict[str, tuple[int, str]]:
+    victim = victim_dir / "victim.txt"
+    progs = {
+        # -- time
+        "infinite_loop": (HANG_TASK, "while True:\n    pass\n"),
+        "sleep": (HANG_TASK, "import time\ntime.sleep(1000)\n"),
+        "ignore_signals": (
+            HANG_TASK,
+            "import signal\n"
+            "for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGALRM,\n"
+            "          signal.SIGXCPU, signal.SIGUSR1, signal.SIGQUIT):\n"
+            "    signal.signal(s, signal.SIG_IGN)\n"
+            "signal.alarm(0)\n"
+            "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})\n"
+            "while True:\n    pass\n",
+        ),
+        # -- memory
+        "memory_bomb_at_once": (PASS_TASK, "x = bytearray(10 ** 12)\n"),
+        "memory_bomb_growing": (
+            PASS_TASK,
+            "chunks = []\nwhile True:\n    chunks.append(bytearray(16 * 2 ** 20))\n",
+        ),
+        # -- processes
+        "fork_bomb": (PASS_TASK, "import os\nwhile True:\n    os.fork()\n"),
+        "fork_bomb_persistent": (
+            HANG_TASK,
+            "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n",
+        ),
+        "daemon_double_fork": (
+            PASS_TASK,
+            "import os, time\n"
+            "if os.fork() == 0:\n"
+            "    os.setsid()\n"
+            "    if os.fork() == 0:\n"
+            "        time.sleep(1000)\n"
+            "    os._exit(0)\n" + GOOD,
+        ),
+        "subprocess_left_running": (
+            PASS_TASK,
+            "import subprocess\nsubprocess.Popen(['sleep', '1000'], start_new_session=True)\n"
+            + GOOD,
+        ),
+        "leftover_threads": (
+            PASS_TASK,
+            "import threading, time\n"
+            "def spin():\n    while True:\n        time.sleep(0.01)\n"
+            "for _ in range(3):\n    threading.Thread(target=spin).start()\n" + GOOD,
+        ),
+        # -- signals against the harness
+        "kill_parent": (
+            PASS_TASK,
+            "import os, signal\n"
+            "for pid in (os.getppid(), HARNESS):\n"
+            "    try:\n        os.kill(pid, signal.SIGKILL)\n    except OSError:\n        pass\n"
+            + GOOD,
+        ),
+        "kill_process_group": (
+            PASS_TASK,
+            "import os, signal\n"
+            "for pg in (os.getpgid(HARNESS) if False else None, HARNESS_PGID):\n"
+            "    try:\n        os.killpg(pg, signal.SIGKILL)\n    except (OSError, TypeError):\n"
+            "        pass\n" + GOOD,
+        ),
+        "kill_everything_in_proc": (
+            PASS_TASK,
+            "import os, signal\n"
+            "for p in os.listdir('/proc'):\n"
+            "    if p.isdigit() and int(p) != os.getpid():\n"
+            "        try:\n            os.kill(int(p), signal.SIGKILL)\n"
+            "        except OSError:\n            pass\n" + GOOD,
+        ),
+        "kill_own_group": (PASS_TASK, "import os\nos.kill(0, 9)\n" + GOOD),
+        "import_stdlib": (PASS_TASK, "import subprocess, threading, email.mime.text, json\n" + GOOD),
+        # -- files
+        "write_outside_scratch": (
+            PASS_TASK,
+            "import os\n"
+            "for path in (VICTIM, '/etc/ilf_sandbox_probe', '/ilf_sandbox_probe',\n"
+            "             os.path.expanduser('~root/ilf_sandbox_probe')):\n"
+            "    try:\n        open(path, 'w').write('pwned')\n    except OSError:\n        pass\n"
+            + GOOD,
+        ),
+        "delete_outside_scratch": (
+            PASS_TASK,
+            "import os, shutil\n"
+            "try:\n    os.remove(VICTIM)\nexcept OSError:\n    pass\n"
+            "shutil.rmtree(os.path.dirname(VICTIM), ignore_errors=True)\n" + GOOD,
+        ),
+        # -- output
+        "stdout_flood": (
+            PASS_TASK,
+            "import os, sys\n"
+            "for _ in range(20000):\n    print('x' * 500)\n"
+            "sys.stderr.write('y' * 50_000_000)\n"
+            "for _ in range(100):\n    os.write(1, b'z' * 1_000_000)\n    os.write(2, b'z' * 1_000_000)\n"
+            + GOOD,
+        ),
+        # -- crashes
+        "segfault": (PASS_TASK, "import ctypes\nctypes.string_at(0)\n" + GOOD),
+        "recursion": (PASS_TASK, "def r(n):\n    return r(n + 1)\nr(0)\n" + GOOD),
+        "deep_recursion_c_stack": (
+            PASS_TASK,
+            "import sys\nsys.setrecursionlimit(10 ** 8)\n"
+            "def r(n):\n    return r(n + 1)\nr(0)\n" + GOOD,
+        ),
+        # -- stdin
+        "read_stdin_input": (PASS_TASK, "x = input()\n" + GOOD),
+        "read_stdin_raw": (
+            PASS_TASK,
+            "import os, sys\nassert sys.stdin.read() == ''\nassert os.read(0, 10) == b''\n"
+            + GOOD,
+        ),
+    }
+    consts = f"HARNESS = {os.getpid()}\nHARNESS_PGID = {os.getpgid(0)}\nVICTIM = {str(victim)!r}\n"
+    if ROOT:  # kill(-1) as the harness's own uid would be a test of nothing but suicide
+        progs["kill_minus_one"] = (
+            PASS_TASK,
+            "import os\ntry:\n    os.kill(-1, 9)\nexcept OSError:\n    pass\n" + GOOD,
+        )
+    return {name: (task, consts + code) for name, (task, code) in progs.items()}
+
+
+EXPECTED = {
+    "infinite_loop": {"timeout"},
+    "sleep": {"timeout"},
+    "ignore_signals": {"timeout"},
+    "memory_bomb_at_once": {"error"},
+    "memory_bomb_growing": {"error", "crashed"},
+    "fork_bomb": {"error", "crashed", "timeout"},
+    "fork_bomb_persistent": {"timeout"},
+    "daemon_double_fork": {"passed"},
+    "subprocess_left_running": {"passed"},
+    "leftover_threads": {"passed"},
+    "kill_parent": {"passed"},
+    "kill_process_group": {"passed"},
+    "kill_everything_in_proc": {"passed"},
+    # PID 1 of a namespace ignores SIGKILL sent from inside it: the program then survives.
+    "kill_own_group": {"crashed", "passed"},
+    "import_stdlib": {"passed"},
+    "write_outside_scratch": {"passed"},
+    "delete_outside_scratch": {"passed"},
+    "stdout_flood": {"passed"},
+    "segfault": {"crashed"},
+    "recursion": {"error"},
+    "deep_recursion_c_stack": {"crashed", "error"},
+    "read_stdin_input": {"error"},
+    "read_stdin_raw": {"passed"},
+    "kill_minus_one": {"passed", "crashed"},
+}
+
+
+def _run_hostile(tmp_path_factory, namespaces: bool):
+    victim_dir = tmp_path_factory.mktemp("victim")
+    (victim_dir / "victim.txt").write_text("intact")
+    progs = hostile_programs(victim_dir)
+    tasks = make_tasks(
+        {
+            PASS_TASK: (["assert f(1) == 2", "assert f(5) == 6"], "", 30.0),
+            HANG_TASK: (["assert f(1) == 2"], "", HANG_LIMIT_S),
+        }
+    )
+    programs = pd.DataFrame(
+        {"name": list(progs), "task_id": [t for t, _ in progs.values()],
+         "program": [p for _, p in progs.values()]}
+    )
+    started = time.monotonic()
+    res = evaluate_programs(
+        programs, tasks, progress=False, memory_mb=512, max_processes=32, namespaces=namespaces
+    )
+    elapsed = time.monotonic() - started
+    return res.set_index("name"), victim_dir, elapsed
+
+
+@pytest.fixture(scope="module", params=[True, False], ids=["namespaces", "fallback"])
+def hostile(request, tmp_path_factory):
+    return _run_hostile(tmp_path_factory, request.param)
+
+
+def test_every_row_gets_the_expected_verdict(hostile):
+    res, _, elapsed = hostile
+    assert res["status"].notna().all() and len(res) == len(set(res.index))
+    wrong = {
+        name: (row.status, row.error_type, row.error_message)
+        for name, row in res.iterrows()
+        if row.status not in EXPECTED[name]
+    }
+    assert not wrong
+    assert elapsed < 25
+
+
+def test_timeouts_are_enforced_from_outside(hostile):
+    res, _, _ = hostile
+    for name in ("infinite_loop", "sleep", "ignore_signals", "fork_bomb_persistent"):
+        assert res.loc[name, "error_type"] in {"Timeout", "CPUTimeLimit"}
+        assert res.loc[name, "duration_s"] < HANG_LIMIT_S + 3
+
+
+def test_memory_and_crash_details(hostile):
+    res, _, _ = hostile
+    assert res.loc["memory_bomb_at_once", "error_type"] == "MemoryError"
+    assert res.loc["segfault", "error_type"] == "SIGSEGV"
+    assert res.loc["recursion", "error_type"] == "RecursionError"
+    assert res.loc["read_stdin_input", "error_type"] == "EOFError"
+
+
+def test_files_outside_scratch_untouched(hostile):
+    _, victim_dir, _ = hostile
+    assert (victim_dir / "victim.txt").read_text() == "intact"
+    for probe in ("/etc/ilf_sandbox_probe", "/ilf_sandbox_probe", "/root/ilf_sandbox_probe"):
+        leaked = os.path.exists(probe)
+        if leaked:
+            os.remove(probe)
+        assert not leaked, probe
+
+
+def test_harness_survives_and_no_process_is_left(hostile):
+    # We are the harness: still alive. Every sandboxed process must be gone.
+    assert os.getpgid(0) is not None
+    if ROOT:
+        deadline = time.monotonic() + 2
+        while sandbox_processes() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sandbox_processes() == []
+
+
+def test_harness_keeps_working_after_hostile_batch(hostile, toy_tasks):
+    res = evaluate_programs(
+        pd.DataFrame({"task_id": [1, 1], "program": [GOOD, "def f(x):\n    return x\n"]}),
+        toy_tasks,
+        progress=False,
+    )
+    assert res["status"].tolist() == ["passed", "failed"]
