@@ -119,15 +119,11 @@ def _chromium(url: str, tmp_path: Path, *extra: str) -> subprocess.CompletedProc
 def _ilf_node_labels() -> set[str]:
     """The labels kedro-viz draws for the `ilf` pipeline: every node outside a namespace,
     and each namespace (a collapsed modular pipeline) by its top-level name."""
-    import importlib
-
-    from ilf_kedro.pipeline_registry import ILF_STAGES
+    from ilf_kedro.pipelines import ilf
 
     labels = set()
-    for stage in ILF_STAGES:
-        stage_pipeline = importlib.import_module(f"ilf_kedro.pipelines.{stage}").create_pipeline()
-        for node in stage_pipeline.nodes:
-            labels.add(node.namespace.split(".")[0] if node.namespace else node.name)
+    for node in ilf.create_pipeline().nodes:
+        labels.add(node.namespace.split(".")[0] if node.namespace else node.name)
     return labels
 
 
@@ -165,7 +161,7 @@ def test_viz_build_works_offline(default_ilf_run, tmp_path):
     project = tmp_path / "project"
     shutil.copytree(default_ilf_run, project, ignore=shutil.ignore_patterns("mlruns", "build"))
     result = subprocess.run(
-        [*_kedro(), "viz", "build", "--include-previews"],
+        [*_kedro(), "viz", "build"],
         cwd=project,
         env=_offline_env(),
         capture_output=True,
@@ -173,7 +169,9 @@ def test_viz_build_works_offline(default_ilf_run, tmp_path):
         timeout=300,
         check=False,
     )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    output = result.stdout + result.stderr
+    # kedro viz build exits 0 even when it fails: check its message too.
+    assert result.returncode == 0 and "Success" in output, output[-3000:]
     build = project / "build"
     assert (build / "index.html").is_file()
     ilf = json.loads((build / "api" / "pipelines" / "ilf").read_text())
