@@ -100,6 +100,7 @@ def load_workload() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def _baseline_child(queue, source: str) -> None:
+    sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - the child exits soon
     try:
         exec(source, {"__name__": "__main__", APPROX_NAME: approx_eq})
     except BaseException as exc:  # noqa: BLE001 - a verdict for anything
@@ -114,7 +115,7 @@ def run_baseline(programs: pd.DataFrame, tasks: pd.DataFrame) -> tuple[list, flo
     by_id = tasks.set_index("task_id")
     verdicts = []
     start = time.perf_counter()
-    for tid, program in zip(programs["task_id"], programs["program"]):
+    for tid, program in zip(programs["task_id"], programs["program"], strict=True):
         task = by_id.loc[tid]
         tests = "\n".join(rewrite_asserts(t) for t in task["tests"])
         source = f"{program}\n{task['test_setup_code']}\n{tests}\n"
@@ -137,9 +138,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workers", type=int, default=None)
     args = parser.parse_args()
-    if not (DATA / "mbpp" / "mbpp.jsonl").exists() or not (
-        DATA / "ilf" / "surge_annotations.jsonl"
-    ).exists():
+    if (
+        not (DATA / "mbpp" / "mbpp.jsonl").exists()
+        or not (DATA / "ilf" / "surge_annotations.jsonl").exists()
+    ):
         print(f"SKIP: reference data not found under {DATA.resolve()}")
         return 0
     programs, tasks = load_workload()
@@ -161,7 +163,9 @@ def main() -> int:
     ]
     disagree = [
         (int(t), k, a, b)
-        for t, k, a, b in zip(programs["task_id"], programs["kind"], ours_verdicts, base_verdicts)
+        for t, k, a, b in zip(
+            programs["task_id"], programs["kind"], ours_verdicts, base_verdicts, strict=True
+        )
         if a != b
     ]
     summary = ours.groupby("kind")["status"].value_counts().unstack(fill_value=0)

@@ -59,7 +59,9 @@ def _results(per_task: dict) -> pd.DataFrame:
 
 
 def test_table_and_summary():
-    results = _results({2: [True] * 3 + [False] * 27, 1: [False] * 30, 3: [True] * 30, 4: [True, False]})
+    results = _results(
+        {2: [True] * 3 + [False] * 27, 1: [False] * 30, 3: [True] * 30, 4: [True, False]}
+    )
     table = pass_at_k_table(results, ks=(1, 10))
     assert list(table.columns) == ["task_id", "n", "c", "pass@1", "pass@10", "any_correct"]
     assert table["task_id"].tolist() == [1, 2, 3, 4]

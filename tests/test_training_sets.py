@@ -37,35 +37,46 @@ TASKS = pd.DataFrame(
 
 
 def test_figure_2_prompt_of_a_released_annotation(annotations_raw, mbpp_tasks):
-    annotations = normalise_annotations(annotations_raw, mbpp_tasks, max_edit_distance=None,
-                                        seed=0)
+    annotations = normalise_annotations(annotations_raw, mbpp_tasks, max_edit_distance=None, seed=0)
     prompts = refinement_prompts(annotations[annotations["task_id"] == 536], mbpp_tasks)
     assert prompts.loc[0, "prompt"] == FIGURE_2_PROMPT_536
     assert prompts.loc[0, "task_prompt"] == PROMPT_536
 
 
 def _annotation(task_id, old, feedback, refinement):
-    return {"task_id": task_id, "incorrect_program": old, "feedback": feedback,
-            "refinement": refinement, "feedback_source": "human"}
+    return {
+        "task_id": task_id,
+        "incorrect_program": old,
+        "feedback": feedback,
+        "refinement": refinement,
+        "feedback_source": "human",
+    }
 
 
 def test_refiner_pairs_truncate_only_the_old_code():
     prompt = TASKS.loc[0, "prompt"]
     old = prompt + "    return a - b\n" + "# filler\n" * 200
-    annotations = pd.DataFrame([_annotation(311, old, "Add, do not subtract.",
-                                            prompt + "    return a + b\n")])
+    annotations = pd.DataFrame(
+        [_annotation(311, old, "Add, do not subtract.", prompt + "    return a + b\n")]
+    )
     # One token per character keeps the arithmetic visible.
-    pairs = refiner_training_pairs(annotations, TASKS, count_tokens=len,
-                                   truncate_tokens=lambda text, n: text[:n],
-                                   max_old_code_tokens=512, max_seq_length=300)
+    pairs = refiner_training_pairs(
+        annotations,
+        TASKS,
+        count_tokens=len,
+        truncate_tokens=lambda text, n: text[:n],
+        max_old_code_tokens=512,
+        max_seq_length=300,
+    )
     row = pairs.loc[0]
     assert row["completion"] == "    return a + b\n"
     assert row["prompt"].endswith("\n\nFEEDBACK:\nAdd, do not subtract.\n\nREFINEMENT:\n" + prompt)
     assert len(row["prompt"]) + len(row["completion"]) + 1 <= 300
     assert row["prompt"].startswith("OLD CODE:\n" + old[:50])
     # With room to spare the old code keeps its first 512 tokens.
-    roomy = refiner_training_pairs(annotations, TASKS, count_tokens=len,
-                                   truncate_tokens=lambda text, n: text[:n])
+    roomy = refiner_training_pairs(
+        annotations, TASKS, count_tokens=len, truncate_tokens=lambda text, n: text[:n]
+    )
     assert "OLD CODE:\n" + old[:512] + "\n\nFEEDBACK:" in roomy.loc[0, "prompt"]
 
 
@@ -100,8 +111,14 @@ def test_failing_tasks_and_annotation_queue():
     stats = pd.DataFrame({"task_id": [311, 312], "n": [2, 2], "c": [0, 1]})
     failing = failing_tasks(stats, TASKS)
     assert failing["task_id"].tolist() == [311]
-    results = pd.DataFrame({"task_id": [311, 311, 312], "prompt": ["p"] * 3,
-                            "program": ["bad 1", "bad 2", "good"], "passed": [False, False, True]})
+    results = pd.DataFrame(
+        {
+            "task_id": [311, 311, 312],
+            "prompt": ["p"] * 3,
+            "program": ["bad 1", "bad 2", "good"],
+            "passed": [False, False, True],
+        }
+    )
     queue = annotation_queue(failing, results, seed=0)
     assert queue["task_id"].tolist() == [311]
     assert queue.loc[0, "original_model_completion"] in {"bad 1", "bad 2"}

@@ -6,8 +6,13 @@ from ilf_kedro.validation import DataValidationError, validate_annotations, vali
 
 def _tasks(overrides=None):
     rows = [
-        {"task_id": i, "text": f"t{i}", "code": f"def f{i}(): return {i}",
-         "test_list": [f"assert f{i}() == {i}"], "test_setup_code": ""}
+        {
+            "task_id": i,
+            "text": f"t{i}",
+            "code": f"def f{i}(): return {i}",
+            "test_list": [f"assert f{i}() == {i}"],
+            "test_setup_code": "",
+        }
         for i in (11, 12, 13)
     ]
     for (index, column), value in (overrides or {}).items():
@@ -19,11 +24,17 @@ def _tasks(overrides=None):
     ("frame", "message"),
     [
         (_tasks().drop(columns=["test_list"]), r"mbpp_raw: missing column\(s\) 'test_list'"),
-        (_tasks({(1, "task_id"): "12"}), r"mbpp_raw: column 'task_id': must be an integer"
-         r" \(task_id 12\)"),
+        (
+            _tasks({(1, "task_id"): "12"}),
+            r"mbpp_raw: column 'task_id': must be an integer"
+            r" \(task_id 12\)",
+        ),
         (_tasks({(2, "task_id"): 12}), r"column 'task_id': must be unique \(task_id 12\)"),
-        (_tasks({(0, "test_list"): []}), r"column 'test_list': must be a non-empty list of "
-         r"assert strings \(task_id 11\)"),
+        (
+            _tasks({(0, "test_list"): []}),
+            r"column 'test_list': must be a non-empty list of "
+            r"assert strings \(task_id 11\)",
+        ),
         (_tasks({(2, "text"): None}), r"column 'text': must not be null \(task_id 13\)"),
     ],
     ids=["missing-column", "wrong-type", "duplicate-id", "no-tests", "null-text"],
@@ -35,20 +46,31 @@ def test_mbpp_schema_errors_name_dataset_column_and_row(frame, message):
 
 def test_annotation_for_unknown_task_is_named():
     annotations = pd.DataFrame(
-        {"task_id": [11, 99], "Feedback": ["a", "b"], "original_model_completion": ["x", "y"],
-         "unedited_annotator_completion": ["x", "y"], "passed": [True, True]}
+        {
+            "task_id": [11, 99],
+            "Feedback": ["a", "b"],
+            "original_model_completion": ["x", "y"],
+            "unedited_annotator_completion": ["x", "y"],
+            "passed": [True, True],
+        }
     )
     with pytest.raises(
         DataValidationError,
-        match=r"ilf_annotations_raw: column 'task_id': annotations for unknown tasks \(task_id 99\)",
+        match=r"ilf_annotations_raw: column 'task_id': annotations for unknown tasks "
+        r"\(task_id 99\)",
     ):
         validate_annotations(annotations, [11, 12])
 
 
 def test_annotation_wrong_type_is_named():
     annotations = pd.DataFrame(
-        {"task_id": [11], "Feedback": [3], "original_model_completion": ["x"],
-         "unedited_annotator_completion": ["x"], "passed": ["yes"]}
+        {
+            "task_id": [11],
+            "Feedback": [3],
+            "original_model_completion": ["x"],
+            "unedited_annotator_completion": ["x"],
+            "passed": ["yes"],
+        }
     )
     with pytest.raises(DataValidationError) as info:
         validate_annotations(annotations, [11])

@@ -3,6 +3,7 @@ works offline. Both run in the project copy of the shared default `ilf` run."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -84,13 +85,20 @@ def viz_server(default_ilf_run, tmp_path):
                 time.sleep(0.5)
         yield base
     finally:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=20)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=20)
+        _stop(process)
         log.close()
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """Stop the server's process group (the group this test started), however it ended."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):  # the group is gone already
+            os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=20)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def _chromium(url: str, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:

@@ -206,6 +206,7 @@ class MLflowTrackingHooks:
             "kedro.pipeline": pipeline_label,
             "kedro.env": str(run_params.get("env") or self._env or "local"),
             "kedro.session_id": str(run_params.get("session_id", "")),
+            "kedro.project_path": str(self._project_path),
             "base_model": str(self._params.get("base_model", "")),
             "feedback_source": str(annotations.get("feedback_source", "")),
         }

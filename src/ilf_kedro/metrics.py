@@ -65,7 +65,9 @@ def pass_at_k_table(
     counts["n"] = counts["n"].astype("int64")
     counts["c"] = counts["c"].astype("int64")
     for k in ks:
-        counts[_col(k)] = [pass_at_k(n, c, k) for n, c in zip(counts["n"], counts["c"])]
+        counts[_col(k)] = [
+            pass_at_k(n, c, k) for n, c in zip(counts["n"], counts["c"], strict=True)
+        ]
     counts["any_correct"] = counts["c"] > 0
     return counts[columns]
 

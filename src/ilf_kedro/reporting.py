@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 logger = logging.getLogger(__name__)
 
@@ -77,8 +78,9 @@ def comparison_table(
     Returns:
         One row per method, in ``eval_metrics`` order: ``method``, ``feedback_source``,
         ``pass@k`` columns (same values as ``eval_metrics``), ``training_set_size``
-        (int; 0 for a method without training), ``n_tasks``, ``random_weights`` and, with
-        ``paper_reference``, the paper columns.
+        (int; 0 for a method without training), ``n_tasks``, ``random_weights``, ``note``
+        (why a method's model was not fine-tuned, from ``untrained_reason``; else empty)
+        and, with ``paper_reference``, the paper columns.
     """
     ks = list(ks)
     frame = eval_metrics.reset_index(drop=True)
@@ -96,6 +98,8 @@ def comparison_table(
         table["n_tasks"] = frame["n_tasks"].fillna(0).astype("int64")
     randoms = frame.get("random_weights", False)
     table["random_weights"] = pd.Series(randoms, index=table.index).fillna(False).astype(bool)
+    notes = frame.get("untrained_reason", "")
+    table["note"] = pd.Series(notes, index=table.index).fillna("").astype(str)
     reference = _paper_values(paper_reference)
     if reference:
         for k in ks:
@@ -146,6 +150,13 @@ def comparison_markdown(table: pd.DataFrame, title: str = "Table 4: pass@k on MB
             if _paper_col(k) in row:
                 cells.append(_percent(row[_paper_col(k)]))
         lines.append("| " + " | ".join(cells) + " |")
+    notes = [
+        f"- {row['method']}: not fine-tuned: {row['note']}"
+        for row in table.to_dict("records")
+        if row.get("note")
+    ]
+    if notes:
+        lines += ["", *notes]
     if has_paper:
         lines += ["", "Paper: Chen et al. 2023, Table 4 (CodeGen-Mono 6.1B)."]
     return "\n".join(lines) + "\n"
@@ -398,10 +409,10 @@ def pass_at_k_figure(table: pd.DataFrame, title: str = "pass@k on MBPP_Test") ->
     zero_shot = table[table["method"] == ZERO_SHOT]
     for j, k in enumerate(ks):
         colour = colours[j % len(colours)]
-        values = 100 * table[_col(k)].astype(float).fillna(0).to_numpy()
+        raw = 100 * table[_col(k)].astype(float).to_numpy()
         positions = x - 0.4 + width * (j + 0.5)
-        bars = ax.bar(positions, values, width, label=f"pass@{k}", color=colour)
-        ax.bar_label(bars, fmt="%.1f", fontsize=8)
+        bars = ax.bar(positions, np.nan_to_num(raw), width, label=f"pass@{k}", color=colour)
+        ax.bar_label(bars, labels=["n/a" if np.isnan(v) else f"{v:.1f}" for v in raw], fontsize=8)
         if _paper_col(k) in table:
             paper = 100 * table[_paper_col(k)].astype(float).to_numpy()
             ax.scatter(
@@ -411,14 +422,18 @@ def pass_at_k_figure(table: pd.DataFrame, title: str = "pass@k on MBPP_Test") ->
                 facecolors="none",
                 edgecolors="black",
                 zorder=3,
-                label=f"paper pass@{k}" if j == 0 else f"paper pass@{k}",
+                label=f"paper pass@{k}",
             )
         if len(zero_shot):
-            level = 100 * float(zero_shot[_col(k)].iloc[0] or 0)
-            ax.axhline(level, color=colour, linestyle="--", linewidth=1, label=f"zero-shot @{k}")
+            level = 100 * float(zero_shot[_col(k)].iloc[0])
+            if not np.isnan(level):
+                ax.axhline(
+                    level, color=colour, linestyle="--", linewidth=1, label=f"zero-shot pass@{k}"
+                )
     ax.set_xticks(x, table["method"].tolist(), rotation=15)
     ax.set_ylabel("pass@k (%)")
-    top = max(10.0, float(np.nanmax(100 * table[[_col(k) for k in ks]].astype(float).to_numpy())))
+    scores = 100 * table[[_col(k) for k in ks]].astype(float).to_numpy()
+    top = max(10.0, float(np.nanmax(scores)) if np.isfinite(scores).any() else 0.0)
     for k in ks:
         if _paper_col(k) in table and table[_paper_col(k)].notna().any():
             top = max(top, 100 * float(table[_paper_col(k)].max()))
@@ -458,7 +473,8 @@ def perplexity_figure(
     low, high = float(finite["perplexity"].min()), float(finite["perplexity"].max())
     if high <= low:
         low, high = low / 1.5, high * 1.5
-    edges = np.geomspace(low, high, bins + 1)
+    log_scale = high / low >= 10
+    edges = np.geomspace(low, high, bins + 1) if log_scale else np.linspace(low, high, bins + 1)
     handles = []
     for source in sources or dict.fromkeys(perplexities["source"]):
         values = finite.loc[finite["source"] == source, "perplexity"].astype(float)
@@ -467,9 +483,11 @@ def perplexity_figure(
             continue
         *_, patches = ax.hist(values, bins=edges, alpha=0.5, label=f"{source} (n={len(values)})")
         handles.append(patches[0] if len(patches) else patches)
-    ax.set_xscale("log")
-    ax.set_xlabel("perplexity")
+    if log_scale:
+        ax.set_xscale("log")
+    ax.set_xlabel("perplexity" + (" (log scale)" if log_scale else ""))
     ax.set_ylabel("programs")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(handles=handles, fontsize=8)
     ax.set_title(title)
     return fig
@@ -511,6 +529,7 @@ def feedback_length_figure(
         )
     ax.set_xlabel("feedback length (words)")
     ax.set_ylabel("annotations")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(fontsize=8)
     ax.set_title(title)
     return fig

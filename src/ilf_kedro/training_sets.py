@@ -109,9 +109,7 @@ def passing_refinements(refinement_results: pd.DataFrame) -> pd.DataFrame:
     return refinement_results[refinement_results["passed"]].reset_index(drop=True)
 
 
-def ilf_training_set(
-    passing: pd.DataFrame, tasks: pd.DataFrame, seed: int
-) -> pd.DataFrame:
+def ilf_training_set(passing: pd.DataFrame, tasks: pd.DataFrame, seed: int) -> pd.DataFrame:
     """pi_theta*'s training set: one passing refinement per task, chosen at random with
     ``seed``; input = the task's code-generation prompt, target = the refinement's body."""
     picked = (

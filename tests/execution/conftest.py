@@ -39,7 +39,9 @@ def make_tasks(specs: dict) -> pd.DataFrame:
 
 @pytest.fixture
 def toy_tasks() -> pd.DataFrame:
-    return make_tasks({1: (["assert f(1) == 2", "assert f(2) == 3", "assert f(-1) == 0"], "", None)})
+    return make_tasks(
+        {1: (["assert f(1) == 2", "assert f(2) == 3", "assert f(-1) == 0"], "", None)}
+    )
 
 
 def sandbox_processes(uid_base: int = 65000, span: int = 64) -> list[int]:

@@ -139,7 +139,11 @@ def test_task_without_asserts_is_not_a_pass():
 
 def test_per_task_time_limits_and_fallback_timeout():
     tasks = make_tasks(
-        {1: (["assert f(1) == 2"], "", 0.4), 2: (["assert f(1) == 2"], "", 5.0), 3: (["assert f(1) == 2"], "", None)}
+        {
+            1: (["assert f(1) == 2"], "", 0.4),
+            2: (["assert f(1) == 2"], "", 5.0),
+            3: (["assert f(1) == 2"], "", None),
+        }
     )
     slow = "import time\ntime.sleep(0.8)\n" + GOOD
     programs = [{"task_id": t, "program": slow} for t in (1, 2, 3)]
@@ -193,7 +197,10 @@ def test_progress_bar_and_workers(toy_tasks, capsys):
 def test_many_programs_in_parallel(toy_tasks):
     n = 300
     programs = pd.DataFrame(
-        {"task_id": [1] * n, "program": [GOOD if i % 3 else "def f(x):\n    return x\n" for i in range(n)]}
+        {
+            "task_id": [1] * n,
+            "program": [GOOD if i % 3 else "def f(x):\n    return x\n" for i in range(n)],
+        }
     )
     res = run(programs, toy_tasks, workers=os.cpu_count())
     assert res["passed"].tolist() == [bool(i % 3) for i in range(n)]

@@ -48,7 +48,8 @@ def hostile_programs(victim_dir: Path) -> dict[str, tuple[int, str]]:
         "fork_bomb": (PASS_TASK, "import os\nwhile True:\n    os.fork()\n"),
         "fork_bomb_persistent": (
             HANG_TASK,
-            "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n",
+            "import os\nwhile True:\n    try:\n        os.fork()\n"
+            "    except OSError:\n        pass\n",
         ),
         "daemon_double_fork": (
             PASS_TASK,
@@ -94,7 +95,10 @@ def hostile_programs(victim_dir: Path) -> dict[str, tuple[int, str]]:
             "        except OSError:\n            pass\n" + GOOD,
         ),
         "kill_own_group": (PASS_TASK, "import os\nos.kill(0, 9)\n" + GOOD),
-        "import_stdlib": (PASS_TASK, "import subprocess, threading, email.mime.text, json\n" + GOOD),
+        "import_stdlib": (
+            PASS_TASK,
+            "import subprocess, threading, email.mime.text, json\n" + GOOD,
+        ),
         # -- files
         "write_outside_scratch": (
             PASS_TASK,
@@ -116,8 +120,8 @@ def hostile_programs(victim_dir: Path) -> dict[str, tuple[int, str]]:
             "import os, sys\n"
             "for _ in range(20000):\n    print('x' * 500)\n"
             "sys.stderr.write('y' * 50_000_000)\n"
-            "for _ in range(100):\n    os.write(1, b'z' * 1_000_000)\n    os.write(2, b'z' * 1_000_000)\n"
-            + GOOD,
+            "for _ in range(100):\n"
+            "    os.write(1, b'z' * 1_000_000)\n    os.write(2, b'z' * 1_000_000)\n" + GOOD,
         ),
         # -- crashes
         "segfault": (PASS_TASK, "import ctypes\nctypes.string_at(0)\n" + GOOD),
@@ -131,8 +135,7 @@ def hostile_programs(victim_dir: Path) -> dict[str, tuple[int, str]]:
         "read_stdin_input": (PASS_TASK, "x = input()\n" + GOOD),
         "read_stdin_raw": (
             PASS_TASK,
-            "import os, sys\nassert sys.stdin.read() == ''\nassert os.read(0, 10) == b''\n"
-            + GOOD,
+            "import os, sys\nassert sys.stdin.read() == ''\nassert os.read(0, 10) == b''\n" + GOOD,
         ),
     }
     consts = f"HARNESS = {os.getpid()}\nHARNESS_PGID = {os.getpgid(0)}\nVICTIM = {str(victim)!r}\n"
@@ -184,8 +187,11 @@ def _run_hostile(tmp_path_factory, namespaces: bool):
         }
     )
     programs = pd.DataFrame(
-        {"name": list(progs), "task_id": [t for t, _ in progs.values()],
-         "program": [p for _, p in progs.values()]}
+        {
+            "name": list(progs),
+            "task_id": [t for t, _ in progs.values()],
+            "program": [p for _, p in progs.values()],
+        }
     )
     started = time.monotonic()
     res = evaluate_programs(

@@ -51,7 +51,9 @@ def test_task_163_passes_only_with_float_tolerance(annotations, mbpp_tasks):
     task = mbpp_tasks[mbpp_tasks["task_id"] == 163]
     # Exact comparison: bind each assert's comparison to a name first, so the tolerant
     # rewrite (which targets `assert X == Y`) does not apply.
-    exact_tests = [f"__ok = ({t.removeprefix('assert ')})\nassert __ok" for t in task["tests"].iloc[0]]
+    exact_tests = [
+        f"__ok = ({t.removeprefix('assert ')})\nassert __ok" for t in task["tests"].iloc[0]
+    ]
     exact = task.assign(tests=[exact_tests])
     programs = pd.DataFrame({"task_id": [163, 163], "program": [program, program]})
     tolerant = evaluate_programs(programs.iloc[:1], task, progress=False, timeout_s=10)

@@ -37,6 +37,7 @@ a relative tolerance like ``pytest.approx`` (rel 1e-6, abs 1e-12).
 from __future__ import annotations
 
 import ast
+import contextlib
 import gc
 import io
 import json
@@ -92,6 +93,7 @@ MS_REMOUNT = 32
 MS_BIND = 4096
 MS_PRIVATE = 1 << 18
 PR_SET_PDEATHSIG = 1
+YOUNG_S = 0.01  # a program this young has not yet shown whether it is CPU-bound
 PR_SET_KEEPCAPS = 8
 PR_SET_NO_NEW_PRIVS = 38
 CAP_DAC_READ_SEARCH = 2
@@ -122,7 +124,7 @@ def _close(actual: object, expected: object) -> bool:
             return False
     if type(actual) is type(expected) and isinstance(actual, (list, tuple)):
         return len(actual) == len(expected) and all(
-            _eq_or_close(a, e) for a, e in zip(actual, expected)
+            _eq_or_close(a, e) for a, e in zip(actual, expected, strict=True)
         )
     if isinstance(actual, dict) and isinstance(expected, dict):
         return actual.keys() == expected.keys() and all(
@@ -261,16 +263,22 @@ def _run_tests(program: str, setup_code, tests: list, msg_limit: int) -> tuple:
             detail = _describe(exc, filename, msg_limit)
             suffix = f" -- {detail}" if str(exc) else ""
             return "failed", "AssertionError", _bounded(f"{stage}{suffix}", msg_limit)
-        return "error", "AssertionError", _bounded(
-            f"in {stage}: {_describe(exc, filename, msg_limit)}", msg_limit
+        return (
+            "error",
+            "AssertionError",
+            _bounded(f"in {stage}: {_describe(exc, filename, msg_limit)}", msg_limit),
         )
     except SystemExit as exc:
-        return "error", "SystemExit", _bounded(
-            f"in {stage}: exit({exc.code!r}) before all asserts ran", msg_limit
+        return (
+            "error",
+            "SystemExit",
+            _bounded(f"in {stage}: exit({exc.code!r}) before all asserts ran", msg_limit),
         )
     except BaseException as exc:
-        return "error", type(exc).__name__, _bounded(
-            f"in {stage}: {_describe(exc, filename, msg_limit)}", msg_limit
+        return (
+            "error",
+            type(exc).__name__,
+            _bounded(f"in {stage}: {_describe(exc, filename, msg_limit)}", msg_limit),
         )
     if not tests:
         return "error", "NoTests", "the task has no asserts"
@@ -559,18 +567,19 @@ def _keep_only_read_caps() -> bool:
 
 def _kill_uid(uid: int) -> None:
     """Kill every process of ``uid`` (daemons that left the process group), from a helper
-    that switches to that uid: kill(-1) then reaches exactly that uid's processes."""
+    that switches to that uid: kill(-1) then reaches exactly that uid's processes. kill(-1)
+    reports success even when it signalled nothing, so it is simply repeated a few times
+    (a process with SIGKILL pending cannot fork, so forks racing the first pass die too)."""
     pid = os.fork()
     if pid == 0:
         try:
             os.setgid(uid)
             os.setuid(uid)
-            for _ in range(50):
+            for _ in range(3):
                 try:
                     os.kill(-1, signal.SIGKILL)
-                except ProcessLookupError:
+                except OSError:
                     break
-                time.sleep(0.001)
         finally:
             os._exit(0)
     os.waitpid(pid, 0)
@@ -726,10 +735,8 @@ class Server:
     def finish(self, r: _Running, status_word: int | None, timed_out: bool) -> None:
         now = time.monotonic()
         if not self.iso.pidns:
-            try:
+            with contextlib.suppress(OSError):
                 os.killpg(r.pid, signal.SIGKILL)
-            except OSError:
-                pass
             uid = self.iso.uid_for(r.slot)
             if uid is not None:
                 _kill_uid(uid)
@@ -773,10 +780,8 @@ class Server:
 
     def kill_timed_out(self, now: float) -> None:
         for r in [r for r in self.running.values() if now >= r.deadline]:
-            try:
+            with contextlib.suppress(OSError):
                 os.kill(r.pid, signal.SIGKILL)
-            except OSError:
-                pass
             os.waitpid(r.pid, 0)
             self.finish(r, None, timed_out=True)
 
@@ -804,10 +809,8 @@ class Server:
         for r in self.running.values():
             if not r.demoted and now >= r.demote_at:
                 r.demoted = True
-                try:
+                with contextlib.suppress(OSError):
                     os.setpriority(os.PRIO_PROCESS, r.pid, self.demote_nice)
-                except OSError:
-                    pass
             if now - r.checked < 0.05:
                 continue
             try:
@@ -819,16 +822,24 @@ class Server:
             r.idle = (cpu - r.cpu) < 0.1 * (now - r.checked)
             r.cpu, r.checked = cpu, now
 
-    def busy(self) -> int:
-        return sum(1 for r in self.running.values() if not (r.idle or r.demoted))
+    def can_launch(self) -> bool:
+        """Up to ``workers`` CPU-bound programs plus up to ``workers`` young ones (most
+        programs finish within a few ms; letting them start while others run hides the
+        server's own per-program work), never more than ``max_inflight`` in all."""
+        if len(self.running) >= self.max_inflight:
+            return False
+        young_before = time.monotonic() - YOUNG_S
+        busy = young = 0
+        for r in self.running.values():
+            if r.start > young_before:
+                young += 1
+            elif not (r.idle or r.demoted):
+                busy += 1
+        return busy < self.workers and young < self.workers
 
     def run(self) -> None:
         while self.jobs or self.running:
-            while (
-                self.jobs
-                and len(self.running) < self.max_inflight
-                and self.busy() < self.workers
-            ):
+            while self.jobs and self.can_launch():
                 self.launch(self.jobs.popleft())
             if not self.running:
                 continue
@@ -836,7 +847,7 @@ class Server:
             wait = min(r.deadline for r in self.running.values()) - now
             saturated = bool(self.jobs) and len(self.running) < self.max_inflight
             if saturated:
-                wait = min(wait, 0.05, min(r.demote_at for r in self.running.values()) - now)
+                wait = min(wait, YOUNG_S, min(r.demote_at for r in self.running.values()) - now)
             if not self.use_pidfd:
                 wait = min(wait, 0.002)
             if self.pending_out:
@@ -874,10 +885,9 @@ def main(argv: list[str]) -> int:
     # Started with -S (site's .pth hooks import threading & co, which slow every fork);
     # add site-packages by hand so programs can still import installed packages.
     if sys.flags.no_site:
+        import _sitebuiltins
         import builtins
         import site
-
-        import _sitebuiltins
 
         sys.path.extend(p for p in site.getsitepackages() if p not in sys.path)
         # site would define exit() and quit(); programs may call them.
@@ -885,10 +895,8 @@ def main(argv: list[str]) -> int:
         builtins.quit = _sitebuiltins.Quitter("quit", "Ctrl-D (i.e. EOF)")
     with open(argv[1], encoding="utf-8") as f:
         spec = json.load(f)
-    try:
+    with contextlib.suppress(OSError):
         os.unlink(argv[1])
-    except OSError:
-        pass
     if _LIBC is not None:
         # Die with the harness even if it is killed without a chance to clean up.
         _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
@@ -896,10 +904,8 @@ def main(argv: list[str]) -> int:
             return 1
     server = Server(spec)
     for name in PRELOAD:
-        try:
+        with contextlib.suppress(Exception):
             __import__(name)
-        except Exception:
-            pass
     del spec
     gc.collect()
     gc.freeze()  # children then never touch (and copy) the server's pages during GC

@@ -5,6 +5,7 @@ No Kedro import: this is library code. See :func:`evaluate_programs`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -138,10 +139,8 @@ def _run_server(jobs: list, tasks: dict, config: dict, on_result, stall_s: float
         except subprocess.TimeoutExpired:
             proc.kill()
             _, err = proc.communicate()
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(path)
-        except OSError:
-            pass
     if not done:
         tail = err.decode("utf-8", "replace")[-2000:]
         raise _ServerDied(f"sandbox server exited with code {proc.returncode}: {tail}")
@@ -233,7 +232,7 @@ def evaluate_programs(
 
     texts = programs["program"].tolist()
     jobs = []
-    for row, (tid, text) in enumerate(zip(task_ids, texts)):
+    for row, (tid, text) in enumerate(zip(task_ids, texts, strict=True)):
         text = text if isinstance(text, str) else ""
         jobs.append([row, str(tid), text, limits[str(tid)]])
     # Longest limit (slowest gold program) first, so a slow task does not end up alone at

@@ -29,7 +29,12 @@ _EVALUATE_KEYS = {
     "max_output_chars": "max_output_chars",
     "namespaces": "namespaces",
 }
-_CALIBRATION_KEYS = {"time_limit_floor_s", "time_limit_factor", "calibrate", "calibration_timeout_s"}
+_CALIBRATION_KEYS = {
+    "time_limit_floor_s",
+    "time_limit_factor",
+    "calibrate",
+    "calibration_timeout_s",
+}
 
 # (gold_code, floor, factor) -> limit: calibration runs once per process per gold program.
 _calibration_cache: dict[tuple, float] = {}
@@ -70,7 +75,7 @@ def with_time_limits(tasks: pd.DataFrame, execution_params: dict | None = None) 
             timeout_s=float(params.get("calibration_timeout_s", 60.0)),
             **kwargs,
         )
-        for tid, code in zip(todo["task_id"], todo["gold_code"]):
+        for tid, code in zip(todo["task_id"], todo["gold_code"], strict=True):
             _calibration_cache[(code, floor, factor)] = float(limits.loc[tid])
     out["time_limit_s"] = [_calibration_cache[k] for k in keys]
     return out

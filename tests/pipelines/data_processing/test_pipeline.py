@@ -47,8 +47,10 @@ def _write_jsonl(path, rows):
 
 
 def test_bad_annotations_stop_the_run_and_write_nothing_they_feed(project):
-    rows = [json.loads(line) for line in (project / "data/01_raw/demo/annotations_demo.jsonl")
-            .read_text().splitlines()]
+    rows = [
+        json.loads(line)
+        for line in (project / "data/01_raw/demo/annotations_demo.jsonl").read_text().splitlines()
+    ]
     rows[3]["task_id"] = 4242
     bad = _write_jsonl(project / "bad.jsonl", rows)
     with pytest.raises(Exception, match=r"ilf_annotations_raw: column 'task_id'.*task_id 4242"):

@@ -79,8 +79,9 @@ def test_evaluation_reuses_one_modular_pipeline_per_method():
     assert "zero_shot.train_model" not in names
 
 
-def test_paper_environment_at_toy_scale_from_the_command_line(tmp_path, mbpp_path,
-                                                              annotations_path):
+def test_paper_environment_at_toy_scale_from_the_command_line(
+    tmp_path, mbpp_path, annotations_path
+):
     project = copy_project(tmp_path / "project")
     params = ",".join(
         [
@@ -92,11 +93,19 @@ def test_paper_environment_at_toy_scale_from_the_command_line(tmp_path, mbpp_pat
             "sampling.max_new_tokens=64",
         ]
     )
-    command = [sys.executable, "-m", "kedro", "run", "--env=paper", "--pipeline=ilf",
-               f"--params={params}"]
+    command = [
+        sys.executable,
+        "-m",
+        "kedro",
+        "run",
+        "--env=paper",
+        "--pipeline=ilf",
+        f"--params={params}",
+    ]
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True,
-                          timeout=600)
+    done = subprocess.run(
+        command, cwd=project, env=env, capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     metrics = pd.read_parquet(project / ILF_TABLES["eval_metrics"])
     assert metrics["method"].tolist() == METHODS

@@ -86,8 +86,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         for ns, model in GIVEN_MODELS.items()
     ]
     baselines = [
-        _method(finetune_and_evaluate_template(), ns, {"base_model", *SHARED})
-        for ns in BASELINES
+        _method(finetune_and_evaluate_template(), ns, {"base_model", *SHARED}) for ns in BASELINES
     ]
     return model_loading.create_pipeline() + Pipeline(
         [
