@@ -178,6 +178,7 @@ def test_tracking_switch_and_uri(monkeypatch, tmp_path):
     monkeypatch.delenv(hooks.ENV_SWITCH, raising=False)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert hooks.tracking_enabled({}) and not hooks.tracking_enabled({"enabled": False})
+    assert not hooks.tracking_enabled({"enabled": "false"})  # from --params
     monkeypatch.setenv(hooks.ENV_SWITCH, "off")
     assert not hooks.tracking_enabled({"enabled": True})
     uri = hooks.resolve_tracking_uri({"tracking_uri": "sqlite:///mlruns/mlflow.db"}, tmp_path)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -47,9 +48,17 @@ def _kedro() -> list[str]:
 
 
 def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free loopback port below 49152 (kedro-viz refuses the ephemeral range)."""
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randint(20000, 49000)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free loopback port in 20000-49000")
 
 
 def _get(url: str, timeout: float = 5.0) -> bytes:
@@ -101,7 +110,9 @@ def _stop(process: subprocess.Popen) -> None:
             continue
 
 
-def _chromium(url: str, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
+def _chromium(
+    url: str, tmp_path: Path, *extra: str, size: str = "1600,1000"
+) -> subprocess.CompletedProcess:
     profile = tmp_path / f"chromium-profile-{len(list(tmp_path.glob('chromium-profile-*')))}"
     command = [
         str(CHROMIUM),
@@ -116,7 +127,7 @@ def _chromium(url: str, tmp_path: Path, *extra: str) -> subprocess.CompletedProc
         "--disable-dev-shm-usage",
         f"--proxy-server={DEAD_PROXY}",
         f"--user-data-dir={profile}",
-        "--window-size=1600,1000",
+        f"--window-size={size}",
         "--virtual-time-budget=20000",
         *extra,
         url,
@@ -135,6 +146,20 @@ def _ilf_node_labels() -> set[str]:
     return labels
 
 
+LAYERS = [
+    "raw",
+    "intermediate",
+    "primary",
+    "refiner_input",
+    "refiner",
+    "refinements",
+    "model_input",
+    "models",
+    "model_output",
+    "reporting",
+]
+
+
 @pytest.mark.skipif(
     not CHROMIUM.exists(), reason=f"{CHROMIUM} is absent (apt-get install chromium)"
 )
@@ -143,6 +168,8 @@ def test_viz_shows_the_ilf_lineage_in_a_browser(viz_server, tmp_path):
     api = json.loads(_get(f"{viz_server}/api/pipelines/ilf"))
     api_names = {n["name"] for n in api["nodes"]}
     assert set(DATASETS) <= api_names
+    # Layers form one left-to-right order (a backwards edge would make kedro-viz drop them).
+    assert api["layers"] == LAYERS
 
     url = f"{viz_server}/?pid=ilf"
     dom = _chromium(url, tmp_path, "--dump-dom")
@@ -159,7 +186,10 @@ def test_viz_shows_the_ilf_lineage_in_a_browser(viz_server, tmp_path):
     assert "sample_zero_shot_programs" not in drawn
 
     screenshot = tmp_path / "kedro_viz_ilf.png"
-    shot = _chromium(url, tmp_path, "--hide-scrollbars", f"--screenshot={screenshot}")
+    # Tall: kedro-viz lays the lineage out top to bottom and fits it to the window.
+    shot = _chromium(
+        url, tmp_path, "--hide-scrollbars", f"--screenshot={screenshot}", size="1400,2400"
+    )
     assert shot.returncode == 0, shot.stderr[-2000:]
     assert screenshot.read_bytes()[:4] == b"\x89PNG"
     print(f"kedro-viz screenshot: {screenshot}")

@@ -86,7 +86,11 @@ def _switch(value: str | None) -> bool | None:
 def tracking_enabled(config: dict) -> bool:
     """``ILF_KEDRO_MLFLOW`` when set, else ``config['enabled']`` (default true)."""
     from_env = _switch(os.environ.get(ENV_SWITCH))
-    return bool(config.get("enabled", True)) if from_env is None else from_env
+    if from_env is not None:
+        return from_env
+    enabled = config.get("enabled", True)
+    # --params=mlflow.enabled=false may arrive as the string "false".
+    return _switch(enabled) is not False if isinstance(enabled, str) else bool(enabled)
 
 
 def resolve_tracking_uri(config: dict, project_path: Path) -> str:
@@ -212,7 +216,7 @@ class MLflowTrackingHooks:
         }
         run = client.create_run(
             experiment_id,
-            run_name=f"{pipeline_label} {run_params.get('session_id', '')}".strip(),
+            run_name=f"{pipeline_label} ({tags['base_model']}, {tags['feedback_source']} feedback)",
             tags=tags,
         )
         self._client, self._run_id = client, run.info.run_id
