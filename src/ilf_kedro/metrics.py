@@ -38,7 +38,8 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - prod
 
 
-def _col(k: int) -> str:
+def pass_at_k_column(k: int) -> str:
+    """Name of the pass@k column, e.g. ``pass@10``."""
     return f"pass@{k}"
 
 
@@ -52,7 +53,7 @@ def pass_at_k_table(
         programs), ``pass@k`` for each k (NaN where k > n for that task) and
         ``any_correct`` (c >= 1).
     """
-    columns = [group, "n", "c", *(_col(k) for k in ks), "any_correct"]
+    columns = [group, "n", "c", *(pass_at_k_column(k) for k in ks), "any_correct"]
     if len(results) == 0:
         empty = pd.DataFrame({col: pd.Series(dtype="float64") for col in columns})
         return empty.astype({"n": "int64", "c": "int64", "any_correct": bool})
@@ -65,7 +66,7 @@ def pass_at_k_table(
     counts["n"] = counts["n"].astype("int64")
     counts["c"] = counts["c"].astype("int64")
     for k in ks:
-        counts[_col(k)] = [
+        counts[pass_at_k_column(k)] = [
             pass_at_k(n, c, k) for n, c in zip(counts["n"], counts["c"], strict=True)
         ]
     counts["any_correct"] = counts["c"] > 0
@@ -85,8 +86,8 @@ def summarise_pass_at_k(
     table = pass_at_k_table(results, ks, group)
     summary: dict = {}
     for k in ks:
-        values = table[_col(k)].dropna()
-        summary[_col(k)] = float(values.mean()) if len(values) else math.nan
+        values = table[pass_at_k_column(k)].dropna()
+        summary[pass_at_k_column(k)] = float(values.mean()) if len(values) else math.nan
     summary["any_correct"] = float(table["any_correct"].mean()) if len(table) else math.nan
     summary["n_tasks"] = int(len(table))
     summary["n_programs"] = int(len(results))

@@ -19,6 +19,10 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
+from ilf_kedro.feedback import feedback_words
+from ilf_kedro.metrics import pass_at_k_column
+from ilf_kedro.models.loading import context_length
+
 logger = logging.getLogger(__name__)
 
 # Paper Table 4 (CodeGen-Mono 6.1B on MBPP_Test), percent: method name -> (pass@1, pass@10).
@@ -37,10 +41,6 @@ RANDOM_WEIGHTS_NOTE = (
     "The models have RANDOM weights (the offline tiny-random default): these numbers say "
     "nothing about ILF. Set base_model to a pretrained code model for real results."
 )
-
-
-def _col(k: int) -> str:
-    return f"pass@{k}"
 
 
 def _paper_col(k: int) -> str:
@@ -91,7 +91,9 @@ def comparison_table(
         else "none"
     )
     for k in ks:
-        table[_col(k)] = frame[_col(k)].astype(float) if _col(k) in frame else math.nan
+        table[pass_at_k_column(k)] = (
+            frame[pass_at_k_column(k)].astype(float) if pass_at_k_column(k) in frame else math.nan
+        )
     size = frame.get("training_set_size", 0)
     table["training_set_size"] = pd.Series(size, index=table.index).fillna(0).astype("int64")
     if "n_tasks" in frame:
@@ -146,7 +148,7 @@ def comparison_markdown(table: pd.DataFrame, title: str = "Table 4: pass@k on MB
     for row in table.to_dict("records"):
         cells = [str(row["method"]), str(row["feedback_source"]), str(row["training_set_size"])]
         for k in ks:
-            cells.append(_percent(row[_col(k)]))
+            cells.append(_percent(row[pass_at_k_column(k)]))
             if _paper_col(k) in row:
                 cells.append(_percent(row[_paper_col(k)]))
         lines.append("| " + " | ".join(cells) + " |")
@@ -210,7 +212,7 @@ def refinement_report(
         split plus ``all`` when there are several splits.
     """
     ks = list(ks)
-    columns = [*REPORT_COLUMNS[:5], *(_col(k) for k in ks), "any_correct"]
+    columns = [*REPORT_COLUMNS[:5], *(pass_at_k_column(k) for k in ks), "any_correct"]
     stats = _stats_row(refinement_stats)
     rows = [
         {
@@ -219,7 +221,7 @@ def refinement_report(
             "split": refinement_split,
             "n_tasks": _number(stats.get("n_tasks")),
             "n_programs": _number(stats.get("n_programs")),
-            **{_col(k): _number(stats.get(_col(k))) for k in ks},
+            **{pass_at_k_column(k): _number(stats.get(pass_at_k_column(k))) for k in ks},
             "any_correct": _number(stats.get("any_correct")),
         }
     ]
@@ -241,8 +243,8 @@ def refinement_report(
                     "n_tasks": float(len(part)),
                     "n_programs": float(part["n"].sum()) if "n" in part else math.nan,
                     **{
-                        _col(k): float(part[_col(k)].dropna().mean())
-                        if _col(k) in part and part[_col(k)].notna().any()
+                        pass_at_k_column(k): float(part[pass_at_k_column(k)].dropna().mean())
+                        if pass_at_k_column(k) in part and part[pass_at_k_column(k)].notna().any()
                         else math.nan
                         for k in ks
                     },
@@ -254,15 +256,6 @@ def refinement_report(
 
 
 # -------------------------------------------------------------------------- Perplexity
-
-
-def _context_length(model) -> int | None:
-    config = getattr(model, "config", None)
-    for name in ("n_positions", "max_position_embeddings", "n_ctx"):
-        value = getattr(config, name, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    return None
 
 
 def program_perplexities(
@@ -288,7 +281,7 @@ def program_perplexities(
     import torch.nn.functional as F
 
     model, tokenizer = bundle.model, bundle.tokenizer
-    limits = [n for n in (max_length, _context_length(model)) if n]
+    limits = [n for n in (max_length, context_length(model)) if n]
     limit = min(limits) if limits else None
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     device = next(model.parameters()).device
@@ -409,7 +402,7 @@ def pass_at_k_figure(table: pd.DataFrame, title: str = "pass@k on MBPP_Test") ->
     zero_shot = table[table["method"] == ZERO_SHOT]
     for j, k in enumerate(ks):
         colour = colours[j % len(colours)]
-        raw = 100 * table[_col(k)].astype(float).to_numpy()
+        raw = 100 * table[pass_at_k_column(k)].astype(float).to_numpy()
         positions = x - 0.4 + width * (j + 0.5)
         bars = ax.bar(positions, np.nan_to_num(raw), width, label=f"pass@{k}", color=colour)
         ax.bar_label(bars, labels=["n/a" if np.isnan(v) else f"{v:.1f}" for v in raw], fontsize=8)
@@ -425,14 +418,14 @@ def pass_at_k_figure(table: pd.DataFrame, title: str = "pass@k on MBPP_Test") ->
                 label=f"paper pass@{k}",
             )
         if len(zero_shot):
-            level = 100 * float(zero_shot[_col(k)].iloc[0])
+            level = 100 * float(zero_shot[pass_at_k_column(k)].iloc[0])
             if not np.isnan(level):
                 ax.axhline(
                     level, color=colour, linestyle="--", linewidth=1, label=f"zero-shot pass@{k}"
                 )
     ax.set_xticks(x, table["method"].tolist(), rotation=15)
     ax.set_ylabel("pass@k (%)")
-    scores = 100 * table[[_col(k) for k in ks]].astype(float).to_numpy()
+    scores = 100 * table[[pass_at_k_column(k) for k in ks]].astype(float).to_numpy()
     top = max(10.0, float(np.nanmax(scores)) if np.isfinite(scores).any() else 0.0)
     for k in ks:
         if _paper_col(k) in table and table[_paper_col(k)].notna().any():
@@ -495,9 +488,9 @@ def perplexity_figure(
 
 def feedback_lengths(feedback_annotations: pd.DataFrame) -> pd.DataFrame:
     """``split`` and ``words`` (whitespace-separated words) of each feedback text."""
-    words = feedback_annotations["feedback"].fillna("").astype(str).str.split().str.len()
+    words = feedback_words(feedback_annotations["feedback"].fillna("").astype(str))
     split = feedback_annotations.get("split", "all")
-    return pd.DataFrame({"split": split, "words": words.astype("int64")})
+    return pd.DataFrame({"split": split, "words": words})
 
 
 def feedback_length_figure(
@@ -633,7 +626,7 @@ def run_summary(
     else:
         width = max(len(str(m)) for m in eval_metrics["method"]) + 2
         for row in eval_metrics.to_dict("records"):
-            scores = "  ".join(f"pass@{k} {_percent(row.get(_col(k)))}%" for k in ks)
+            scores = "  ".join(f"pass@{k} {_percent(row.get(pass_at_k_column(k)))}%" for k in ks)
             lines.append(f"    {str(row['method']) + ':':<{width}}{scores}")
         if "random_weights" in eval_metrics and eval_metrics["random_weights"].any():
             lines.append(f"  NOTE: {RANDOM_WEIGHTS_NOTE}")

@@ -44,6 +44,16 @@ class ModelBundle:
         return next(self.model.parameters()).device
 
 
+def context_length(model) -> int | None:
+    """The longest sequence ``model`` takes (from its config), or None if it says nothing."""
+    config = getattr(model, "config", None)
+    for name in ("n_positions", "max_position_embeddings", "n_ctx"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
 def resolve_device(device: str = "auto") -> str:
     """``"auto"`` -> ``"cuda"`` when available, else ``"cpu"``; anything else unchanged."""
     if device in (None, "auto"):

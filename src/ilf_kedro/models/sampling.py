@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .loading import ModelBundle, warn_if_random
+from .loading import ModelBundle, context_length, warn_if_random
 
 logger = logging.getLogger(__name__)
 
@@ -68,15 +68,6 @@ def _batch_seed(seed: int, batch_idx: int) -> int:
     # Independent, reproducible stream per batch: a batch's samples do not depend on how
     # much randomness earlier batches consumed.
     return int(np.random.SeedSequence([int(seed), batch_idx]).generate_state(1)[0])
-
-
-def _context_length(model) -> int | None:
-    cfg = model.config
-    for name in ("n_positions", "max_position_embeddings", "n_ctx"):
-        value = getattr(cfg, name, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    return None
 
 
 def sample_programs(
@@ -145,7 +136,7 @@ def sample_programs(
 
     prompt_texts = prompts["prompt"].astype(str).tolist()
     encoded = [tokenizer(p)["input_ids"] for p in prompt_texts]
-    context = _context_length(model)
+    context = context_length(model)
     if context is not None:
         keep = context - max_new_tokens
         if keep < 1:
