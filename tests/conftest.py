@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+import yaml
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -16,6 +17,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 MBPP_PATH = SHARED_DATA / "mbpp" / "mbpp.jsonl"
 ANNOTATIONS_PATH = SHARED_DATA / "ilf" / "surge_annotations.jsonl"
+# Samples per prompt of the offline default (conf/base), which the run fixtures use.
+NUM_SAMPLES = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_models.yml").read_text())[
+    "sampling"
+]["num_samples"]
 PAPER_SPLITS = {"prompt": [1, 10], "test": [11, 110], "refine": [111, 310], "train": [311, 974]}
 
 

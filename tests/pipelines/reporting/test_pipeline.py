@@ -14,6 +14,7 @@ import pytest
 
 from ilf_kedro import hooks
 from ilf_kedro.pipelines.reporting.nodes import GOLD, HUMAN, PI_REFINE
+from tests.conftest import NUM_SAMPLES
 
 REPORTS = "data/08_reporting"
 
@@ -113,7 +114,7 @@ def test_the_default_run_is_tracked_in_mlflow(default_ilf_run):
     assert "ILF.pass_at_1" in logged
     stats = _table(default_ilf_run, "refinement_stats").iloc[0]
     assert logged["refinement.pass_at_1"] == pytest.approx(stats["pass@1"])
-    assert run.data.params["sampling.num_samples"] == "4"
+    assert run.data.params["sampling.num_samples"] == str(NUM_SAMPLES)
     assert run.data.params["base_model"] == "tiny-random"
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "models")}
     assert {"models/refiner_model", "models/ilf_model"} <= artifacts
