@@ -60,13 +60,13 @@ def _task_table(tasks: pd.DataFrame, needed: Iterable) -> dict:
     missing = sorted(set(needed) - set(t.index))
     if missing:
         raise ValueError(f"programs refer to task ids missing from tasks: {missing[:20]}")
-    has_setup = "test_setup_code" in t.columns
+    wanted = t.loc[list(set(needed))]  # one lookup, not one .loc per task
+    setups = wanted["test_setup_code"] if "test_setup_code" in t.columns else None
     table = {}
-    for tid in set(needed):
-        row = t.loc[tid]
-        setup = row["test_setup_code"] if has_setup else ""
+    for i, (tid, tests) in enumerate(zip(wanted.index, wanted["tests"], strict=True)):
+        setup = setups.iat[i] if setups is not None else ""
         setup = "" if not isinstance(setup, str) else setup
-        tests = [str(x) for x in list(row["tests"])] if row["tests"] is not None else []
+        tests = [str(x) for x in list(tests)] if tests is not None else []
         table[str(tid)] = {"setup": setup, "tests": tests}
     return table
 
