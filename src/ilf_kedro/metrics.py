@@ -76,19 +76,24 @@ def pass_at_k_table(
 def summarise_pass_at_k(
     results: pd.DataFrame, ks: Sequence[int] = (1, 10), group: str = "task_id"
 ) -> dict:
-    """Benchmark-level scores from a results frame.
+    """Benchmark-level scores from a results frame (see ``summarise_task_table``)."""
+    return summarise_task_table(pass_at_k_table(results, ks, group), ks)
+
+
+def summarise_task_table(table: pd.DataFrame, ks: Sequence[int] = (1, 10)) -> dict:
+    """Benchmark-level scores from a per-task table (``pass_at_k_table``'s columns).
 
     Returns:
         ``{"pass@k": mean over tasks for each k, "any_correct": share of tasks with at least
-        one passing program, "n_tasks": number of tasks, "n_programs": number of rows}``.
+        one passing program, "n_tasks": number of tasks, "n_programs": programs run}``.
         Tasks where k > n (NaN) are left out of that k's mean; a mean over no tasks is NaN.
     """
-    table = pass_at_k_table(results, ks, group)
     summary: dict = {}
     for k in ks:
         values = table[pass_at_k_column(k)].dropna()
         summary[pass_at_k_column(k)] = float(values.mean()) if len(values) else math.nan
-    summary["any_correct"] = float(table["any_correct"].mean()) if len(table) else math.nan
+    any_correct = table["any_correct"].astype(bool)
+    summary["any_correct"] = float(any_correct.mean()) if len(table) else math.nan
     summary["n_tasks"] = int(len(table))
-    summary["n_programs"] = int(len(results))
+    summary["n_programs"] = int(table["n"].sum())
     return summary

@@ -20,7 +20,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from ilf_kedro.feedback import feedback_words
-from ilf_kedro.metrics import pass_at_k_column
+from ilf_kedro.metrics import pass_at_k_column, summarise_task_table
 from ilf_kedro.models.loading import context_length
 
 logger = logging.getLogger(__name__)
@@ -90,10 +90,8 @@ def comparison_table(
         if "feedback_source" in frame
         else "none"
     )
-    for k in ks:
-        table[pass_at_k_column(k)] = (
-            frame[pass_at_k_column(k)].astype(float) if pass_at_k_column(k) in frame else math.nan
-        )
+    for column in map(pass_at_k_column, ks):
+        table[column] = frame[column].astype(float) if column in frame else math.nan
     size = frame.get("training_set_size", 0)
     table["training_set_size"] = pd.Series(size, index=table.index).fillna(0).astype("int64")
     if "n_tasks" in frame:
@@ -240,15 +238,7 @@ def refinement_report(
                     "table": "Table 1",
                     "model": "zero-shot pi_theta",
                     "split": split,
-                    "n_tasks": float(len(part)),
-                    "n_programs": float(part["n"].sum()) if "n" in part else math.nan,
-                    **{
-                        pass_at_k_column(k): float(part[pass_at_k_column(k)].dropna().mean())
-                        if pass_at_k_column(k) in part and part[pass_at_k_column(k)].notna().any()
-                        else math.nan
-                        for k in ks
-                    },
-                    "any_correct": float(part["any_correct"].astype(bool).mean()),
+                    **summarise_task_table(part, ks),
                 }
             )
     report = pd.DataFrame(rows, columns=columns)

@@ -71,15 +71,22 @@ def _task_table(tasks: pd.DataFrame, needed: Iterable) -> dict:
     return table
 
 
-def _empty_results(programs: pd.DataFrame, keep_output: bool) -> pd.DataFrame:
-    out = programs.copy()
-    out["passed"] = pd.Series(dtype=bool, index=out.index)
-    for col in ("status", "error_type", "error_message"):
-        out[col] = pd.Series(dtype=object, index=out.index)
-    out["duration_s"] = pd.Series(dtype="float64", index=out.index)
+def _with_verdicts(programs: pd.DataFrame, messages: list, keep_output: bool) -> pd.DataFrame:
+    """``programs`` plus the verdict columns from the server's result messages, one per
+    row in order: ``[row, status, error_type, error_message, duration_s, output]``."""
+    result = programs.copy()
+    columns = {
+        "passed": ([m[1] == "passed" for m in messages], bool),
+        "status": ([m[1] for m in messages], object),
+        "error_type": ([m[2] for m in messages], object),
+        "error_message": ([m[3] for m in messages], object),
+        "duration_s": ([float(m[4]) for m in messages], "float64"),
+    }
     if keep_output:
-        out["output"] = pd.Series(dtype=object, index=out.index)
-    return out
+        columns["output"] = ([m[5] if len(m) > 5 else "" for m in messages], object)
+    for name, (values, dtype) in columns.items():
+        result[name] = pd.Series(values, index=result.index, dtype=dtype)
+    return result
 
 
 class _ServerDied(RuntimeError):
@@ -217,7 +224,7 @@ def evaluate_programs(
         if col not in programs.columns:
             raise ValueError(f"programs needs a {col!r} column")
     if len(programs) == 0:
-        return _empty_results(programs, keep_output)
+        return _with_verdicts(programs, [], keep_output)
     workers = available_workers() if workers is None else max(1, int(workers))
     task_ids = programs["task_id"].tolist()
     table = _task_table(tasks, task_ids)
@@ -279,26 +286,8 @@ def evaluate_programs(
         if bar is not None:
             bar.close()
 
-    passed, status, etype, emsg, dur, out = [], [], [], [], [], []
-    for row in range(n):
-        msg = results[row]
-        if msg is None:
-            msg = [row, "crashed", "HarnessError", "the sandbox server kept dying", 0.0, ""]
-        passed.append(msg[1] == "passed")
-        status.append(msg[1])
-        etype.append(msg[2])
-        emsg.append(msg[3])
-        dur.append(float(msg[4]))
-        out.append(msg[5] if len(msg) > 5 else "")
-    result = programs.copy()
-    result["passed"] = pd.Series(passed, index=result.index, dtype=bool)
-    result["status"] = pd.Series(status, index=result.index, dtype=object)
-    result["error_type"] = pd.Series(etype, index=result.index, dtype=object)
-    result["error_message"] = pd.Series(emsg, index=result.index, dtype=object)
-    result["duration_s"] = pd.Series(dur, index=result.index, dtype="float64")
-    if keep_output:
-        result["output"] = pd.Series(out, index=result.index, dtype=object)
-    return result
+    lost = [None, "crashed", "HarnessError", "the sandbox server kept dying", 0.0, ""]
+    return _with_verdicts(programs, [msg or lost for msg in results], keep_output)
 
 
 def calibrate_time_limits(

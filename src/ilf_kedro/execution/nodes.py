@@ -16,18 +16,18 @@ from ilf_kedro.execution.harness import calibrate_time_limits, evaluate_programs
 
 logger = logging.getLogger(__name__)
 
-# parameters key -> evaluate_programs keyword
+# Parameters passed to evaluate_programs under the same name.
 _EVALUATE_KEYS = {
-    "timeout_s": "timeout_s",
-    "workers": "workers",
-    "progress": "progress",
-    "memory_mb": "memory_mb",
-    "max_processes": "max_processes",
-    "max_file_mb": "max_file_mb",
-    "max_message_chars": "max_message_chars",
-    "keep_output": "keep_output",
-    "max_output_chars": "max_output_chars",
-    "namespaces": "namespaces",
+    "timeout_s",
+    "workers",
+    "progress",
+    "memory_mb",
+    "max_processes",
+    "max_file_mb",
+    "max_message_chars",
+    "keep_output",
+    "max_output_chars",
+    "namespaces",
 }
 _CALIBRATION_KEYS = {
     "time_limit_floor_s",
@@ -42,10 +42,10 @@ _calibration_cache: dict[tuple, float] = {}
 
 def _evaluate_kwargs(execution_params: dict | None) -> dict:
     params = dict(execution_params or {})
-    unknown = set(params) - set(_EVALUATE_KEYS) - _CALIBRATION_KEYS
+    unknown = set(params) - _EVALUATE_KEYS - _CALIBRATION_KEYS
     if unknown:
         logger.warning("ignoring unknown execution parameters: %s", sorted(unknown))
-    return {_EVALUATE_KEYS[k]: v for k, v in params.items() if k in _EVALUATE_KEYS}
+    return {k: v for k, v in params.items() if k in _EVALUATE_KEYS}
 
 
 def with_time_limits(tasks: pd.DataFrame, execution_params: dict | None = None) -> pd.DataFrame:

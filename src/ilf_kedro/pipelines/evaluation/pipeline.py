@@ -14,12 +14,17 @@ from .nodes import (
     method_metrics,
 )
 
-# method namespace -> the training set it is fine-tuned on (None: the model is given).
-BASELINES = {
-    "gold": "gold.training_set",
-    "human_refinements": "human_refinements.training_set",
-}
+# Methods whose model another stage made: namespace -> model dataset.
 GIVEN_MODELS = {"zero_shot": "base_model", "ilf": "ilf_model"}
+# Baselines fine-tuned from base_model on ``<namespace>.training_set`` (the same task ids
+# as ilf_training_set): namespace -> (node that builds the set, its inputs).
+BASELINES = {
+    "gold": (build_gold_training_set, ["tasks", "ilf_training_set"]),
+    "human_refinements": (
+        build_human_refinement_training_set,
+        ["feedback_annotations", "tasks", "ilf_training_set"],
+    ),
+}
 SHARED = {"tasks", "test_prompts"}
 
 
@@ -96,17 +101,9 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs="test_prompts",
                 name="select_test_tasks",
             ),
-            Node(
-                build_gold_training_set,
-                inputs=["tasks", "ilf_training_set"],
-                outputs=BASELINES["gold"],
-                name="build_gold_training_set",
-            ),
-            Node(
-                build_human_refinement_training_set,
-                inputs=["feedback_annotations", "tasks", "ilf_training_set"],
-                outputs=BASELINES["human_refinements"],
-                name="build_human_refinement_training_set",
+            *(
+                Node(build, inputs=inputs, outputs=f"{ns}.training_set", name=build.__name__)
+                for ns, (build, inputs) in BASELINES.items()
             ),
             *given,
             *baselines,
