@@ -2,5 +2,6 @@
 
 from .hf_model import HFModelDataset
 from .json_lines import JSONLinesDataset
+from .label_studio import LabelStudioDataset
 
-__all__ = ["HFModelDataset", "JSONLinesDataset"]
+__all__ = ["HFModelDataset", "JSONLinesDataset", "LabelStudioDataset"]

@@ -1,12 +1,13 @@
 """initial_sampling: zero-shot pi_theta on the configured splits -> the failing tasks and
-a queue of failing programs for a new round of feedback (paper Table 1)."""
+a queue of failing programs for a new round of feedback (paper Table 1), also as a Label
+Studio import (``annotation_tasks``)."""
 
 from kedro.pipeline import Node, Pipeline
 
 from ilf_kedro.pipelines import model_loading
 from ilf_kedro.pipelines.stage_nodes import per_task_pass_rates, run_tests, sample, select_tasks
 
-from .nodes import build_annotation_queue, find_failing_tasks
+from .nodes import build_annotation_queue, build_annotation_tasks, find_failing_tasks
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -47,6 +48,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=["failing_tasks", "initial_sample_results", "params:seed"],
                 outputs="annotation_queue",
                 name="queue_failing_programs_for_feedback",
+            ),
+            Node(
+                build_annotation_tasks,
+                inputs=["annotation_queue", "initial_sample_results", "tasks", "labeling_config"],
+                outputs="annotation_tasks",
+                name="build_annotation_tasks",
             ),
         ]
     )
