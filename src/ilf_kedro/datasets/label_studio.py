@@ -7,7 +7,7 @@ from typing import Any
 
 import fsspec
 import pandas as pd
-from kedro.io.core import AbstractDataset, DatasetError, get_protocol_and_path
+from kedro.io.core import AbstractDataset, DatasetError
 
 from ilf_kedro.label_studio import LabelStudioClient, load_export_text, parse_export
 
@@ -83,10 +83,6 @@ class LabelStudioDataset(AbstractDataset[None, pd.DataFrame]):
                     "(Label Studio: Account & Settings > Personal Access Token or Legacy "
                     "Token), e.g. conf/local/credentials.yml: label_studio: {token: ...}"
                 )
-        else:
-            protocol, path = get_protocol_and_path(filepath)
-            self._protocol, self._path = protocol, path
-            self._fs = fsspec.filesystem(protocol, **self._credentials)
 
     def load(self) -> pd.DataFrame:
         if self._url is not None:
@@ -95,7 +91,7 @@ class LabelStudioDataset(AbstractDataset[None, pd.DataFrame]):
                 self._url, self._credentials["token"], float(self._load_args["timeout_s"])
             )
             return parse_export(client.export(self._project), source)
-        with self._fs.open(self._path, mode="rb") as handle:
+        with fsspec.open(self._filepath, mode="rb", **self._credentials) as handle:
             text = handle.read()
         return parse_export(load_export_text(text, self._filepath), self._filepath)
 
