@@ -325,7 +325,7 @@ class LabelStudioClient:
         if self.token.count(".") != 2:  # legacy tokens are hex; PATs are JWTs
             return {"Authorization": f"Token {self.token}"}
         response = requests.post(
-            f"{self.url.rstrip('/')}/api/token/refresh",
+            f"{self.url.rstrip('/')}/api/token/refresh/",
             json={"refresh": self.token},
             timeout=self.timeout_s,
         )

@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -114,9 +115,18 @@ def _wait_until_healthy(url: str, server: subprocess.Popen, log: Path) -> float:
     pytest.fail(f"label-studio not healthy after {START_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
 
 
+@dataclass(frozen=True)
+class Server:
+    """A running label-studio: its URL, a legacy token and a personal access token."""
+
+    url: str
+    token: str
+    personal_access_token: str
+
+
 @pytest.fixture(scope="session")
 def label_studio_server(tmp_path_factory):
-    """A fresh label-studio on 127.0.0.1 with a legacy API token; yields (url, token)."""
+    """A fresh label-studio on 127.0.0.1 with a legacy API token; yields a ``Server``."""
     executable = _label_studio_executable()
     home = tmp_path_factory.mktemp("label_studio")
     port, token = _free_loopback_port(), secrets.token_hex(20)
@@ -147,7 +157,7 @@ def label_studio_server(tmp_path_factory):
     try:
         seconds = _wait_until_healthy(url, server, log)
         print(f"label-studio answered its health check {seconds:.1f} s after start")
-        yield url, token
+        yield Server(url, token, _personal_access_token(url, token))
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
@@ -163,7 +173,7 @@ def _override_catalog(project: Path, export: Path) -> None:
 
 
 def test_round_trip_through_label_studio(label_studio_server, tmp_path):
-    url, token = label_studio_server
+    url, token = label_studio_server.url, label_studio_server.token
     project = copy_project(tmp_path / "project")
     run_pipeline(project, "data_processing")
     run_pipeline(project, "initial_sampling", params={"max_tasks_per_split": 1})
@@ -195,19 +205,20 @@ def test_round_trip_through_label_studio(label_studio_server, tmp_path):
     assert (row["feedback"], row["split"], row["feedback_source"]) == (words, "refine", "human")
     assert row["refinement"] == refinement and row["incorrect_program"] == first["data"]["program"]
 
-    served = LabelStudioDataset(url=url, project=ls_project, credentials={"token": token}).load()
     from_file = LabelStudioDataset(filepath=str(export)).load()
-    pd.testing.assert_frame_equal(served, from_file)
+    for credential in (token, label_studio_server.personal_access_token):
+        served = LabelStudioDataset(url=url, project=ls_project, credentials={"token": credential})
+        pd.testing.assert_frame_equal(served.load(), from_file)
 
 
 def test_server_errors_name_the_server_and_project(label_studio_server):
-    url, _ = label_studio_server
+    url = label_studio_server.url
     with pytest.raises(DatasetError, match=f"{url}: exporting project 1 failed with HTTP 401"):
         LabelStudioDataset(url=url, project=1, credentials={"token": "0" * 40}).load()
 
 
 def test_parser_refuses_an_export_of_another_configuration(label_studio_server):
-    url, token = label_studio_server
+    url, token = label_studio_server.url, label_studio_server.token
     client = LabelStudioClient(url, token)
     other = (
         '<View><Text name="program" value="$program"/>'
@@ -224,6 +235,17 @@ def test_parser_refuses_an_export_of_another_configuration(label_studio_server):
     )
     with pytest.raises(DatasetError, match="project [0-9]+: task_id 111 .*control 'answer'"):
         LabelStudioDataset(url=url, project=ls_project, credentials={"token": token}).load()
+
+
+def _personal_access_token(url: str, legacy_token: str) -> str:
+    """A personal access token (a JWT refresh token) made the way Account & Settings does."""
+    import requests
+
+    response = requests.post(
+        f"{url}/api/token/", headers={"Authorization": f"Token {legacy_token}"}, timeout=30
+    )
+    assert response.status_code == 201, response.text
+    return response.json()["token"]
 
 
 def _demo_mbpp(project: Path) -> list[str]:
