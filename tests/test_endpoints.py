@@ -57,7 +57,9 @@ def test_a_rerun_is_served_from_the_disk_cache_even_with_the_server_gone(
 
 def test_an_unreachable_endpoint_names_its_url_and_keeps_the_cache(tmp_path):
     url = f"http://127.0.0.1:{free_port()}/v1"
-    endpoint = Endpoint(base_url=url, model="m", max_retries=1, timeout_s=2, cache_dir=str(tmp_path))
+    endpoint = Endpoint(
+        base_url=url, model="m", max_retries=1, timeout_s=2, cache_dir=str(tmp_path)
+    )
     cached = ResponseCache(tmp_path)
     cached.put(cached.key(endpoint, Request(), "cached prompt", 0), _completion("kept"))
     with pytest.raises(EndpointError, match=f"{url}.*unreachable"):

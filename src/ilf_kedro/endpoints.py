@@ -339,10 +339,12 @@ class ServedModel:
                     f"{self.process.returncode} before {url} was healthy; its log: "
                     f"{self.log_path}\n{self._log_tail()}"
                 )
-            with contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError):
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    if response.status == 200:
-                        return
+            with (
+                contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError),
+                urllib.request.urlopen(url, timeout=2) as response,
+            ):
+                if response.status == 200:
+                    return
             time.sleep(0.5)
         raise EndpointError(
             f"server for {self.model} was not healthy at {url} within "
