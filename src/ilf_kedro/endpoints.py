@@ -369,4 +369,3 @@ class ServedModel:
                 return
             except subprocess.TimeoutExpired:
                 continue
-
