@@ -369,3 +369,61 @@ class ServedModel:
                 return
             except subprocess.TimeoutExpired:
                 continue
+
+
+def sample_from_endpoint(
+    endpoint: Endpoint,
+    prompts,
+    *,
+    num_samples: int,
+    temperature: float = 0.8,
+    top_p: float = 0.95,
+    max_new_tokens: int = 64,
+    stop_sequences: Sequence[str] = (),
+    seed: int = 0,
+    credentials: Mapping[str, Any] | None = None,
+    progress: bool = True,
+    **ignored: Any,
+):
+    """The local sampler's contract (``ilf_kedro.models.sample_programs``) through an
+    endpoint: ``num_samples`` rows per prompt row with ``completion`` cut at the first stop
+    sequence (also client-side: not every server honours ``stop``), ``program`` = prompt +
+    completion (callers that prompt with more than the task prompt rebuild it),
+    ``finish_reason`` and ``num_new_tokens`` (-1: the server does not say per sample)."""
+    import pandas as pd
+
+    from ilf_kedro.models.sampling import OUTPUT_COLUMNS
+
+    request = Request(
+        n=int(num_samples),
+        temperature=float(temperature),
+        top_p=float(top_p),
+        max_tokens=int(max_new_tokens),
+        stop=tuple(stop_sequences or ()),
+        seed=int(seed),
+    )
+    texts = list(prompts["prompt"])
+    answers = generate(
+        endpoint, texts, request, credentials=credentials, progress=progress, description="samples"
+    )
+    rows = []
+    for row, samples in zip(prompts.to_dict("records"), answers, strict=True):
+        for index, sample in enumerate(samples):
+            completion, cut = _cut_at_stop(sample.text, request.stop)
+            rows.append(
+                {
+                    **row,
+                    "sample_idx": index,
+                    "completion": completion,
+                    "program": row["prompt"] + completion,
+                    "finish_reason": "stop" if cut else sample.finish_reason,
+                    "num_new_tokens": -1,
+                }
+            )
+    extra = [c for c in prompts.columns if c not in OUTPUT_COLUMNS]
+    return pd.DataFrame(rows, columns=OUTPUT_COLUMNS + extra)
+
+
+def _cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
+    hits = [i for i in (text.find(s) for s in stop) if i >= 0]
+    return (text[: min(hits)], True) if hits else (text, False)
