@@ -40,6 +40,16 @@ BATCH = 100  # mlflow's limit on params per log_batch call
 RUN_SUMMARY = "run_summary"
 
 
+class ParameterCheckHooks:
+    """Checks the run's parameters before any node runs (``ilf_kedro.run_checks``)."""
+
+    @hook_impl
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        from ilf_kedro.run_checks import check_parameters
+
+        check_parameters(catalog.load("parameters"))
+
+
 class RunSummaryHooks:
     """Logs the ``run_summary`` text (pipeline ``reporting``) when a run that wrote it ends."""
 
