@@ -41,13 +41,23 @@ RUN_SUMMARY = "run_summary"
 
 
 class ParameterCheckHooks:
-    """Checks the run's parameters before any node runs (``ilf_kedro.run_checks``)."""
+    """Checks the run's parameters before any node runs (``ilf_kedro.run_checks``), and
+    tells ``ilf_rounds`` how many rounds to build before Kedro builds the pipelines."""
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        from ilf_kedro.pipelines.ilf_rounds import plan_rounds
+
+        # The config loader, not context.params: reading those builds every pipeline
+        # (Kedro validates them against node type hints), before the plan is known.
+        plan_rounds(context.config_loader["parameters"])
 
     @hook_impl
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
         from ilf_kedro.run_checks import check_parameters
 
-        check_parameters(catalog.load("parameters"))
+        rounds = any((node.namespace or "").startswith("round_") for node in pipeline.nodes)
+        check_parameters(catalog.load("parameters"), rounds=rounds)
 
 
 class RunSummaryHooks:

@@ -90,18 +90,8 @@ def _method(template: Pipeline, namespace: str, inputs: dict | set) -> Pipeline:
     )
 
 
-def create_pipeline(few_shot_refiners: tuple[str, ...] = (), **kwargs) -> Pipeline:
-    """``few_shot_refiners``: namespaces whose ``<namespace>.training_set`` a few-shot
-    refiner wrote (``ilf_ablations``); each is fine-tuned and evaluated as one more method."""
-    methods = list(GIVEN_MODELS) + list(BASELINES) + list(few_shot_refiners)
-    given = [
-        _method(evaluate_template(), ns, {"model": model, **{name: name for name in SHARED}})
-        for ns, model in GIVEN_MODELS.items()
-    ]
-    baselines = [
-        _method(finetune_and_evaluate_template(), ns, {"base_model", *SHARED})
-        for ns in [*BASELINES, *few_shot_refiners]
-    ]
+def zero_shot_evaluation() -> Pipeline:
+    """``tasks`` -> ``test_prompts`` -> the base model evaluated (``zero_shot.metrics``)."""
     return model_loading.create_pipeline() + Pipeline(
         [
             Node(
@@ -110,11 +100,32 @@ def create_pipeline(few_shot_refiners: tuple[str, ...] = (), **kwargs) -> Pipeli
                 outputs="test_prompts",
                 name="select_test_tasks",
             ),
+            _given("zero_shot", "base_model"),
+        ]
+    )
+
+
+def _given(namespace: str, model: str) -> Pipeline:
+    return _method(
+        evaluate_template(), namespace, {"model": model, **{name: name for name in SHARED}}
+    )
+
+
+def create_pipeline(few_shot_refiners: tuple[str, ...] = (), **kwargs) -> Pipeline:
+    """``few_shot_refiners``: namespaces whose ``<namespace>.training_set`` a few-shot
+    refiner wrote (``ilf_ablations``); each is fine-tuned and evaluated as one more method."""
+    methods = list(GIVEN_MODELS) + list(BASELINES) + list(few_shot_refiners)
+    baselines = [
+        _method(finetune_and_evaluate_template(), ns, {"base_model", *SHARED})
+        for ns in [*BASELINES, *few_shot_refiners]
+    ]
+    return zero_shot_evaluation() + Pipeline(
+        [
             *(
                 Node(build, inputs=inputs, outputs=f"{ns}.training_set", name=build.__name__)
                 for ns, (build, inputs) in BASELINES.items()
             ),
-            *given,
+            *(_given(ns, model) for ns, model in GIVEN_MODELS.items() if ns != "zero_shot"),
             *baselines,
             Node(
                 combine_metrics,
