@@ -160,7 +160,7 @@ def test_import_tasks_refuse_a_program_without_a_verdict(demo_tasks):
         {"task_id": [111], "prompt": ["p"], "original_model_completion": ["never tested"]}
     )
     results = pd.DataFrame({"task_id": [111], "program": ["x"], "status": ["failed"]})
-    with pytest.raises(ValueError, match="task_id 111 has no verdict in initial_sample_results"):
+    with pytest.raises(ValueError, match="task_id 111 has no verdict in the test results"):
         label_studio.build_import_tasks(queue, results, demo_tasks)
 
 

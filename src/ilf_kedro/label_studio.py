@@ -25,8 +25,9 @@ What an export may hold, and what the parser does with it:
   ``program``) or a result from another labeling configuration: an error naming the task.
 
 ``passed`` is the annotator's answer to "does your refinement pass every test shown"
-(Label Studio cannot run code); the released data's ``passed`` came from running the tests.
-``refiner_training`` re-runs every refinement it trains on through the execution harness.
+(Label Studio cannot run code; ``data_processing`` keeps only annotations answered
+"passes", as it keeps only ``passed`` rows of the paper's release). The ``feedback``
+pipeline then runs every refinement against the task's tests (``refinement_passed``).
 """
 
 from __future__ import annotations
@@ -114,8 +115,9 @@ def build_import_tasks(
     queue: pd.DataFrame, results: pd.DataFrame, tasks: pd.DataFrame
 ) -> list[dict[str, Any]]:
     """Label Studio import tasks, one per ``queue`` row (``annotation_queue``): the task
-    prompt, the failing program, its verdict from ``results`` (matched on task id and
-    program text) and the task's asserts from ``tasks``. The refinement area starts out
+    prompt, the failing program, its verdict from ``results`` (``failing_programs`` or any
+    verdict table; matched on task id and program text) and the task's asserts from
+    ``tasks``. The refinement area starts out
     holding the failing program (an import-time prediction) so annotators edit it."""
     verdicts = results.drop_duplicates(["task_id", "program"]).set_index(["task_id", "program"])
     task_rows = tasks.set_index("task_id")
@@ -128,7 +130,7 @@ def build_import_tasks(
         if key not in verdicts.index:
             raise ValueError(
                 f"annotation_queue: the program queued for task_id {row.task_id} has no "
-                "verdict in initial_sample_results"
+                "verdict in the test results"
             )
         task = task_rows.loc[row.task_id]
         data = TaskData(

@@ -167,9 +167,22 @@ def label_studio_server(tmp_path_factory):
             server.wait()
 
 
-def _override_catalog(project: Path, export: Path) -> None:
-    entry = {"type": "ilf_kedro.datasets.LabelStudioDataset", "filepath": str(export)}
-    (project / "conf/local/catalog.yml").write_text(yaml.safe_dump({"ilf_annotations_raw": entry}))
+def _point_annotations_at(project: Path, source: dict, credentials: dict | None = None) -> None:
+    """conf/local: ``ilf_annotations_raw`` read through LabelStudioDataset from ``source``."""
+    dataset = {"type": "ilf_kedro.datasets.LabelStudioDataset", **source}
+    entry = {"type": "ilf_kedro.datasets.DeferredDataset", "dataset": dataset}
+    local = project / "conf/local"
+    (local / "catalog.yml").write_text(yaml.safe_dump({"ilf_annotations_raw": entry}))
+    (local / "credentials.yml").write_text(yaml.safe_dump(credentials or {}))
+
+
+def _catalog_load(project: Path, name: str):
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project) as session:
+        return session.load_context().catalog.load(name)
 
 
 def test_round_trip_through_label_studio(label_studio_server, tmp_path):
@@ -196,19 +209,23 @@ def test_round_trip_through_label_studio(label_studio_server, tmp_path):
 
     export = tmp_path / "export.json"
     export.write_text(json.dumps(client.export(ls_project)))
-    _override_catalog(project, export)
+    _point_annotations_at(project, {"filepath": str(export)})
     run_pipeline(project, "data_processing", params={"annotations": {"max_edit_distance": None}})
+    run_pipeline(project, "feedback")
 
     annotations = pd.read_parquet(project / "data/03_primary/feedback_annotations.parquet")
     assert annotations["task_id"].tolist() == [first["data"]["task_id"]]
     row = annotations.iloc[0]
     assert (row["feedback"], row["split"], row["feedback_source"]) == (words, "refine", "human")
     assert row["refinement"] == refinement and row["incorrect_program"] == first["data"]["program"]
+    assert row["refinement_passed"]  # the feedback pipeline ran it against the task's tests
 
+    # The same annotations straight from the server, through the catalog and credentials.
     from_file = LabelStudioDataset(filepath=str(export)).load()
     for credential in (token, label_studio_server.personal_access_token):
-        served = LabelStudioDataset(url=url, project=ls_project, credentials={"token": credential})
-        pd.testing.assert_frame_equal(served.load(), from_file)
+        server = {"url": url, "project": ls_project, "credentials": "label_studio"}
+        _point_annotations_at(project, server, {"label_studio": {"token": credential}})
+        pd.testing.assert_frame_equal(_catalog_load(project, "ilf_annotations_raw")(), from_file)
 
 
 def test_server_errors_name_the_server_and_project(label_studio_server):

@@ -1,7 +1,14 @@
 """Custom Kedro datasets of the project."""
 
+from .deferred import CredentialsDataset, DeferredDataset
 from .hf_model import HFModelDataset
 from .json_lines import JSONLinesDataset
 from .label_studio import LabelStudioDataset
 
-__all__ = ["HFModelDataset", "JSONLinesDataset", "LabelStudioDataset"]
+__all__ = [
+    "CredentialsDataset",
+    "DeferredDataset",
+    "HFModelDataset",
+    "JSONLinesDataset",
+    "LabelStudioDataset",
+]

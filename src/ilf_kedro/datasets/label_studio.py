@@ -27,17 +27,22 @@ class LabelStudioDataset(AbstractDataset[None, pd.DataFrame]):
     tasks from another labeling configuration raise, naming every task at fault (see
     ``ilf_kedro.label_studio``). Read-only: annotations are written in Label Studio.
 
-    Example catalog entries (conf/local/catalog.yml)::
+    Example catalog entries (conf/local/catalog.yml; ``ilf_annotations_raw`` is read through
+    a ``DeferredDataset`` so automatic feedback sources never open it)::
 
         ilf_annotations_raw:
-          type: ilf_kedro.datasets.LabelStudioDataset
-          filepath: data/01_raw/label_studio/export.json
+          type: ilf_kedro.datasets.DeferredDataset
+          dataset:
+            type: ilf_kedro.datasets.LabelStudioDataset
+            filepath: data/01_raw/label_studio/export.json
 
         ilf_annotations_raw:
-          type: ilf_kedro.datasets.LabelStudioDataset
-          url: http://127.0.0.1:8080
-          project: 1
-          credentials: label_studio   # conf/local/credentials.yml: label_studio: {token: ...}
+          type: ilf_kedro.datasets.DeferredDataset
+          dataset:
+            type: ilf_kedro.datasets.LabelStudioDataset
+            url: http://127.0.0.1:8080
+            project: 1
+            credentials: label_studio  # conf/local/credentials.yml: label_studio: {token: ...}
     """
 
     def __init__(

@@ -1,24 +1,49 @@
-"""initial_sampling: zero-shot pi_theta on the configured splits -> the failing tasks and
-a queue of failing programs for a new round of feedback (paper Table 1), also as a Label
-Studio import (``annotation_tasks``)."""
+"""initial_sampling: zero-shot pi_theta on the configured splits -> the failing tasks, one
+failing program per task with its verdict, and a queue for human feedback (Table 1)."""
 
 from kedro.pipeline import Node, Pipeline
 
 from ilf_kedro.pipelines import model_loading
 from ilf_kedro.pipelines.stage_nodes import per_task_pass_rates, run_tests, sample, select_tasks
 
-from .nodes import build_annotation_queue, build_annotation_tasks, find_failing_tasks
+from .nodes import (
+    build_annotation_queue,
+    build_annotation_tasks,
+    find_failing_tasks,
+    pick_failing_programs,
+    select_tasks_for_feedback,
+)
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    return model_loading.create_pipeline() + Pipeline(
+def create_pipeline(
+    only_for_automatic_feedback: bool = False, label_studio_import: bool = True, **kwargs
+) -> Pipeline:
+    """``only_for_automatic_feedback``: sample only when ``feedback.source`` is automatic
+    (how ``ilf`` uses it); on its own the pipeline always samples. ``label_studio_import``:
+    also write the queue as a Label Studio import, ``annotation_tasks`` (never in ``ilf``,
+    whose queue is empty for human feedback, nor in ``ilf_rounds``' rounds)."""
+    if only_for_automatic_feedback:
+        selection = Node(
+            select_tasks_for_feedback,
+            inputs=[
+                "tasks",
+                "params:initial_sampling.splits",
+                "params:max_tasks_per_split",
+                "params:feedback.source",
+            ],
+            outputs="initial_sampling_prompts",
+            name="select_tasks_needing_feedback",
+        )
+    else:
+        selection = Node(
+            select_tasks,
+            inputs=["tasks", "params:initial_sampling.splits", "params:max_tasks_per_split"],
+            outputs="initial_sampling_prompts",
+            name="select_initial_sampling_tasks",
+        )
+    pipeline = model_loading.create_pipeline() + Pipeline(
         [
-            Node(
-                select_tasks,
-                inputs=["tasks", "params:initial_sampling.splits", "params:max_tasks_per_split"],
-                outputs="initial_sampling_prompts",
-                name="select_initial_sampling_tasks",
-            ),
+            selection,
             Node(
                 sample,
                 inputs=["base_model", "initial_sampling_prompts", "params:sampling"],
@@ -44,16 +69,28 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="find_failing_tasks",
             ),
             Node(
-                build_annotation_queue,
+                pick_failing_programs,
                 inputs=["failing_tasks", "initial_sample_results", "params:seed"],
+                outputs="failing_programs",
+                name="pick_failing_programs",
+            ),
+            Node(
+                build_annotation_queue,
+                inputs="failing_programs",
                 outputs="annotation_queue",
                 name="queue_failing_programs_for_feedback",
             ),
+        ]
+    )
+    if only_for_automatic_feedback or not label_studio_import:
+        return pipeline
+    return pipeline + Pipeline(
+        [
             Node(
                 build_annotation_tasks,
-                inputs=["annotation_queue", "initial_sample_results", "tasks", "labeling_config"],
+                inputs=["annotation_queue", "failing_programs", "tasks", "labeling_config"],
                 outputs="annotation_tasks",
                 name="build_annotation_tasks",
-            ),
+            )
         ]
     )
