@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ilf_kedro import feedback, tasks, validation
+from ilf_kedro.execution import time_limits_node
 
 
 def build_tasks(mbpp_raw: pd.DataFrame, splits: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -34,3 +35,10 @@ def build_feedback_annotations(
 def summarise_annotations(feedback_annotations: pd.DataFrame) -> pd.DataFrame:
     """``annotation_stats``: annotations per split and feedback length in words."""
     return feedback.annotation_stats(feedback_annotations)
+
+
+def calibrate_time_limits(tasks_table: pd.DataFrame, execution: dict) -> pd.DataFrame:
+    """``task_time_limits``: per task, the wall-clock limit behind every verdict
+    (``time_limit_s``) and the gold program's run time it was derived from
+    (``gold_duration_s``), timed in the sandbox itself."""
+    return time_limits_node(tasks_table, execution)

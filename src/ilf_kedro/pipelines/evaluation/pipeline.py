@@ -40,7 +40,7 @@ def evaluate_template() -> Pipeline:
             ),
             Node(
                 run_tests,
-                inputs=["test_samples", "tasks", "params:execution"],
+                inputs=["test_samples", "tasks", "task_time_limits", "params:execution"],
                 outputs="test_results",
                 name="test_programs",
             ),

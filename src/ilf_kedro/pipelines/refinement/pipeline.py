@@ -49,7 +49,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 run_tests,
-                inputs=["refinements", "tasks", "params:execution"],
+                inputs=["refinements", "tasks", "task_time_limits", "params:execution"],
                 outputs="refinement_results",
                 name="test_refinements",
             ),

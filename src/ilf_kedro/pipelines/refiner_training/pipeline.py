@@ -23,7 +23,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 run_tests,
-                inputs=["refiner_annotations", "tasks", "params:execution"],
+                inputs=["refiner_annotations", "tasks", "task_time_limits", "params:execution"],
                 outputs="refiner_annotation_results",
                 name="test_human_refinements",
             ),
