@@ -243,7 +243,7 @@ def judge(plan: TaskPlan, run: ProgramRun, max_message_chars: int) -> Verdict:
         try:
             actual = decode_plain(rec["value"]) if type(rec.get("value")) is str else None
             if type(rec.get("value")) is not str:
-                raise ValueError("no result")
+                raise ValueError("no plain-data result was reported")
         except ValueError as exc:
             return verdict("failed", "NotPlainData", f"{where} -- {exc}")
         try:
