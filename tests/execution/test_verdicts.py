@@ -118,8 +118,8 @@ def _value(v) -> str:
 
 
 def test_judge_compares_here_with_float_tolerance():
-    ok = judge(PLAN, _run({"check": 0, "value": _value(2.0000000001)},
-                          {"check": 1, "value": _value(3)}, {"end": True}), 500)  # fmt: skip
+    records = {"check": 0, "value": _value(2.0000000001)}, {"check": 1, "value": _value(3)}
+    ok = judge(PLAN, _run(*records, {"end": True}), 500)
     assert (ok.passed, ok.status, ok.trusted) == (True, "passed", True)
     bad = judge(PLAN, _run({"check": 0, "value": _value(2.1)}), 500)
     assert (bad.status, bad.error_type) == ("failed", "AssertionError")
