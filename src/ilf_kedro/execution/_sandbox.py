@@ -179,6 +179,20 @@ class TaskSpec(NamedTuple):
     checks: list  # of Check
 
 
+class CompiledTask(NamedTuple):
+    """A TaskSpec compiled once in the server, for all of the task's programs."""
+
+    setup_code: object  # code object
+    checks: list  # of (kind, code object)
+
+
+class ChildIsolation(NamedTuple):
+    """What every forked child applies to itself before running the program."""
+
+    rlimits: list  # of (resource, (soft, hard))
+    keep_read_caps: bool  # keep CAP_DAC_READ_SEARCH (Python not otherwise readable)
+
+
 class Job(NamedTuple):
     row: int
     task_id: str
@@ -412,7 +426,7 @@ def _report(record: dict) -> None:
     os.write(3, (json.dumps(record) + "\n").encode("utf-8", "replace"))
 
 
-def _run_checks(program: str, task: dict, cfg: Config) -> None:
+def _run_checks(program: str, task: CompiledTask, cfg: Config) -> None:
     """Run the program, the setup code and each check in one namespace, reporting on fd 3:
     ``{"stage", "raised", ...}`` if the program or setup raised; per check ``{"check": i,
     "value": json}`` (a call's plain result), ``{"check": i, "refused": why}`` (a result
@@ -425,12 +439,12 @@ def _run_checks(program: str, task: dict, cfg: Config) -> None:
         code = compile(program, filename, "exec", dont_inherit=True, optimize=0)
         exec(code, g)
         stage, filename = "test_setup_code", "<test_setup_code>"
-        exec(task["setup_code"], g)
+        exec(task.setup_code, g)
     except BaseException as exc:
         _report({"stage": stage, **_raised(exc, filename, limit)})
         return
     g[APPROX_NAME] = approx_eq
-    for i, (kind, code) in enumerate(task["checks"]):
+    for i, (kind, code) in enumerate(task.checks):
         try:
             if kind == CALL:
                 value = eval(code, g)
@@ -514,7 +528,9 @@ def _private_tmp(uid, tmp_mb: int) -> None:
         _LIBC.mount(b"/tmp", d, None, MS_BIND, None)  # absent directories: no matter
 
 
-def _child(job: Job, task: dict, cfg: Config, iso: dict, report_fd: int, scratch, uid) -> None:
+def _child(
+    job: Job, task: CompiledTask, cfg: Config, iso: ChildIsolation, report_fd: int, scratch, uid
+) -> None:
     """Body of a forked child. Never returns: always ends in os._exit."""
     me = os.getpid()
     try:
@@ -526,7 +542,7 @@ def _child(job: Job, task: dict, cfg: Config, iso: dict, report_fd: int, scratch
         os.closerange(4, 1 << 16)
         cpu = int(math.ceil(job.time_limit_s)) + 1
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-        for res, value in iso["rlimits"]:
+        for res, value in iso.rlimits:
             resource.setrlimit(res, value)
         if scratch is None:
             _private_tmp(uid, 4 * cfg.max_file_mb)
@@ -540,12 +556,12 @@ def _child(job: Job, task: dict, cfg: Config, iso: dict, report_fd: int, scratch
             # setuid binaries must not give the program privileges back.
             _LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
         if uid is not None:
-            if iso["keep_read_caps"]:
+            if iso.keep_read_caps:
                 _LIBC.prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0)
             os.setgroups([])
             os.setgid(uid)
             os.setuid(uid)
-            if iso["keep_read_caps"] and not _keep_only_read_caps():
+            if iso.keep_read_caps and not _keep_only_read_caps():
                 raise OSError("capset failed")
         if _LIBC is not None:
             # After setuid (which clears it): die with the server, whatever happens to it.
@@ -899,10 +915,10 @@ class Server:
         ]
         n = config.max_processes + self.iso.nproc_base
         rlimits.append((resource.RLIMIT_NPROC, (n, n)))
-        self.child_iso = {"rlimits": rlimits, "keep_read_caps": self.iso.keep_read_caps}
+        self.child_iso = ChildIsolation(rlimits, self.iso.keep_read_caps)
         self.clk_tck = os.sysconf("SC_CLK_TCK")
 
-    def _prepare(self, spec: TaskSpec) -> dict:
+    def _prepare(self, spec: TaskSpec) -> CompiledTask:
         try:
             setup_code = compile(spec.setup or "", "<test_setup_code>", "exec", optimize=0)
         except SyntaxError:
@@ -923,7 +939,7 @@ class Server:
                     compile("raise SyntaxError('the test does not compile')", name, "exec"),
                 )
             checks.append((kind, code))
-        return {"setup_code": setup_code, "checks": checks}
+        return CompiledTask(setup_code, checks)
 
     # -- output
     def emit(self, obj, flush: bool = False) -> None:
@@ -969,7 +985,7 @@ class Server:
         r = _Running()
         r.job, r.pid, r.rfd, r.start, r.slot, r.scratch = job, pid, rfd, start, slot, scratch
         r.reports, r.report_bytes = [], 0
-        n_checks = len(task["checks"])
+        n_checks = len(task.checks)
         r.max_report_bytes = (n_checks + 1) * (self.cfg.max_result_bytes + 4096) + (
             4 * self.cfg.max_output_chars + 4096
         )
