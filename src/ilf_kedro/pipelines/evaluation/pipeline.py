@@ -25,7 +25,7 @@ BASELINES = {
         ["feedback_annotations", "tasks", "ilf_training_set"],
     ),
 }
-SHARED = {"tasks", "test_prompts"}
+SHARED = {"tasks", "task_time_limits", "test_prompts"}
 
 
 def evaluate_template() -> Pipeline:
