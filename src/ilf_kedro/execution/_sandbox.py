@@ -24,13 +24,16 @@ EXPECTED in its own process. So:
 - the comparison helpers the program can reach (in its copy of this process) take no part
   in the comparison, so patching them changes nothing;
 - whatever the program writes, to the report pipe or any other descriptor it can open,
-  is at most a claim about what CALL returned. The verdict is computed from those claims
-  by the harness, so a forged record passes only if it holds the expected value, which is
-  in no memory, file or message the program can reach (this process never had it; the
-  harness and this server run as root or as the harness's uid while the program runs as
-  its own uid, and a stray line on the server's stdout can at most report a run, never
-  supply the value it is compared with). There are no tokens to steal: knowing the value
-  is the only way to pass, which is what solving the task means.
+  is at most a claim about what CALL returned (the first claim per assert counts, and a
+  claim of any other shape is a failure). A forged claim passes only if it holds the
+  expected value, which is in no memory, message or file this process has: the server
+  never had it, and the harness that has it runs as root while the program runs under a
+  uid of its own that can neither read the harness's memory nor open its descriptors.
+  There are no tokens to steal: knowing the value is the only way to pass.
+
+What this does not cover: without root the program runs under the harness's uid and
+could read the harness's memory (a warning says so), and a program that can read the
+dataset's files (or was trained on them) can look the answers up, as any solver could.
 
 Asserts of any other form (``kind="assert"``) still run in the program's process with
 the float-tolerant comparison (:func:`compile_test`); their verdicts are marked untrusted
