@@ -47,7 +47,7 @@ def create_pipeline(only_for_automatic_feedback: bool = False, **kwargs) -> Pipe
             ),
             Node(
                 run_tests,
-                inputs=["initial_samples", "tasks", "params:execution"],
+                inputs=["initial_samples", "tasks", "task_time_limits", "params:execution"],
                 outputs="initial_sample_results",
                 name="test_zero_shot_programs",
             ),
