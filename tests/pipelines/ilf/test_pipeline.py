@@ -1,6 +1,7 @@
 """`kedro run --pipeline=ilf` end to end: the offline default and the paper's data at toy
 scale. Each run happens once per session (see conftest's ``default_ilf_run``)."""
 
+import json
 import os
 import subprocess
 import sys
@@ -130,3 +131,7 @@ def test_initial_sampling_writes_failing_tasks_and_a_queue(tmp_path, pipeline):
     assert set(failing["task_id"]) == set(stats.loc[stats["c"] == 0, "task_id"])
     assert set(queue["task_id"]) == set(failing["task_id"])
     assert (queue["Feedback"] == "").all()
+    # ...and the same queue as a Label Studio import, one task per queued program.
+    imported = json.loads((project / "data/07_model_output/annotation_tasks.json").read_text())
+    assert [t["data"]["task_id"] for t in imported] == queue["task_id"].tolist()
+    assert [t["data"]["program"] for t in imported] == queue["original_model_completion"].tolist()

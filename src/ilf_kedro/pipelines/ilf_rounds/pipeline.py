@@ -59,7 +59,7 @@ def round_template() -> Pipeline:
     """One round of Algorithm 1 from ``base_model`` (this round's pi_theta) to
     ``ilf_model`` (its pi_theta*) and that model's ``metrics`` on the test split."""
     stages = (
-        initial_sampling.create_pipeline()
+        initial_sampling.create_pipeline(label_studio_import=False)
         + feedback.create_pipeline()
         + refiner_training.create_pipeline()
         + refinement.create_pipeline()
