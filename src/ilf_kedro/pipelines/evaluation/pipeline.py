@@ -25,7 +25,7 @@ BASELINES = {
         ["feedback_annotations", "tasks", "ilf_training_set"],
     ),
 }
-SHARED = {"tasks", "test_prompts"}
+SHARED = {"tasks", "task_time_limits", "test_prompts"}
 
 
 def evaluate_template() -> Pipeline:
@@ -40,7 +40,7 @@ def evaluate_template() -> Pipeline:
             ),
             Node(
                 run_tests,
-                inputs=["test_samples", "tasks", "params:execution"],
+                inputs=["test_samples", "tasks", "task_time_limits", "params:execution"],
                 outputs="test_results",
                 name="test_programs",
             ),

@@ -52,7 +52,7 @@ def create_pipeline(
             ),
             Node(
                 run_tests,
-                inputs=["initial_samples", "tasks", "params:execution"],
+                inputs=["initial_samples", "tasks", "task_time_limits", "params:execution"],
                 outputs="initial_sample_results",
                 name="test_zero_shot_programs",
             ),
