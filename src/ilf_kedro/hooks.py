@@ -40,6 +40,26 @@ BATCH = 100  # mlflow's limit on params per log_batch call
 RUN_SUMMARY = "run_summary"
 
 
+class ParameterCheckHooks:
+    """Checks the run's parameters before any node runs (``ilf_kedro.run_checks``), and
+    tells ``ilf_rounds`` how many rounds to build before Kedro builds the pipelines."""
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        from ilf_kedro.pipelines.ilf_rounds import plan_rounds
+
+        # The config loader, not context.params: reading those builds every pipeline
+        # (Kedro validates them against node type hints), before the plan is known.
+        plan_rounds(context.config_loader["parameters"])
+
+    @hook_impl
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        from ilf_kedro.run_checks import check_parameters
+
+        rounds = any((node.namespace or "").startswith("round_") for node in pipeline.nodes)
+        check_parameters(catalog.load("parameters"), rounds=rounds)
+
+
 class RunSummaryHooks:
     """Logs the ``run_summary`` text (pipeline ``reporting``) when a run that wrote it ends."""
 
@@ -205,14 +225,16 @@ class MLflowTrackingHooks:
             run_params.get("pipeline_name") or "__default__"
         ]
         pipeline_label = "+".join(str(p) for p in pipeline_names)
-        annotations = self._params.get("annotations") or {}
+        feedback = self._params.get("feedback") or {}
+        refiner = self._params.get("refiner") or {}
         tags = {
             "kedro.pipeline": pipeline_label,
             "kedro.env": str(run_params.get("env") or self._env or "local"),
             "kedro.session_id": str(run_params.get("session_id", "")),
             "kedro.project_path": str(self._project_path),
             "base_model": str(self._params.get("base_model", "")),
-            "feedback_source": str(annotations.get("feedback_source", "")),
+            "feedback_source": str(feedback.get("source", "")),
+            "refiner_kind": str(refiner.get("kind", "")),
         }
         run = client.create_run(
             experiment_id,

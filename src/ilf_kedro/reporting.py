@@ -32,8 +32,9 @@ PAPER_TABLE4: dict[str, tuple[float, float]] = {
     "ILF": (36.0, 68.0),
     "MBPP gold": (22.0, 63.0),
     "human refinements": (33.0, 68.0),
-    "InstructGPT 1-shot": (19.0, 55.0),
-    "InstructGPT 2-shot": (25.0, 59.0),
+    # The paper's few-shot refiner rows: InstructGPT wrote feedback and refinements.
+    "1-shot refiner": (19.0, 55.0),
+    "2-shot refiner": (25.0, 59.0),
 }
 PAPER_KS = (1, 10)
 ZERO_SHOT = "zero-shot"
@@ -621,3 +622,26 @@ def run_summary(
         if "random_weights" in eval_metrics and eval_metrics["random_weights"].any():
             lines.append(f"  NOTE: {RANDOM_WEIGHTS_NOTE}")
     return "\n".join(lines)
+
+
+def rounds_figure(
+    rounds_report: pd.DataFrame, title: str = "ILF rounds: pass@k on the test split"
+) -> Figure:
+    """pass@k (percent) against the round, one line per k; round 0 is the base model."""
+    fig = Figure(figsize=(7, 4), layout="constrained")
+    ax = fig.add_subplot()
+    ks = [int(c.split("@")[1]) for c in rounds_report.columns if c.startswith("pass@")]
+    if rounds_report.empty or not ks:
+        _empty_note(ax, "no rounds in this run")
+    for k in ks:
+        values = 100 * rounds_report[pass_at_k_column(k)].astype(float)
+        ax.plot(rounds_report["round"], values, marker="o", label=f"pass@{k}")
+    ax.set_xticks(rounds_report["round"].tolist())
+    ax.set_xlabel("round (0: base model)")
+    ax.set_ylabel("%")
+    if bool(rounds_report.get("random_weights", pd.Series(dtype=bool)).any()):
+        title += " (RANDOM weights)"
+    ax.set_title(title)
+    if ks:
+        ax.legend()
+    return fig

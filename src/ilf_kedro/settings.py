@@ -2,7 +2,7 @@
 
 from kedro.config import OmegaConfigLoader
 
-from ilf_kedro.hooks import MLflowTrackingHooks, RunSummaryHooks
+from ilf_kedro.hooks import MLflowTrackingHooks, ParameterCheckHooks, RunSummaryHooks
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
@@ -11,4 +11,6 @@ CONFIG_LOADER_ARGS = {
     # Environments such as `paper` override single keys, not whole sections.
     "merge_strategy": {"parameters": "soft", "catalog": "soft"},
 }
-HOOKS = (RunSummaryHooks(), MLflowTrackingHooks())  # run summary; MLflow tracking
+# pluggy calls the last registered hook first: the parameter checks (and the rounds plan,
+# needed before anything builds the pipelines) come last, so they run first.
+HOOKS = (RunSummaryHooks(), MLflowTrackingHooks(), ParameterCheckHooks())

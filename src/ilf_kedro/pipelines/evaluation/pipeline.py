@@ -9,7 +9,7 @@ from ilf_kedro.pipelines.stage_nodes import run_tests, sample, select_tasks, tra
 
 from .nodes import (
     build_gold_training_set,
-    build_human_refinement_training_set,
+    build_source_refinement_training_set,
     combine_metrics,
     method_metrics,
 )
@@ -20,8 +20,8 @@ GIVEN_MODELS = {"zero_shot": "base_model", "ilf": "ilf_model"}
 # as ilf_training_set): namespace -> (node that builds the set, its inputs).
 BASELINES = {
     "gold": (build_gold_training_set, ["tasks", "ilf_training_set"]),
-    "human_refinements": (
-        build_human_refinement_training_set,
+    "source_refinements": (
+        build_source_refinement_training_set,
         ["feedback_annotations", "tasks", "ilf_training_set"],
     ),
 }
@@ -46,7 +46,13 @@ def evaluate_template() -> Pipeline:
             ),
             Node(
                 method_metrics,
-                inputs=["test_results", "model", "params:method", "params:pass_at_k"],
+                inputs=[
+                    "test_results",
+                    "model",
+                    "params:method",
+                    "params:pass_at_k",
+                    "params:feedback.source",
+                ],
                 outputs="metrics",
                 name="compute_pass_at_k",
             ),
@@ -84,15 +90,8 @@ def _method(template: Pipeline, namespace: str, inputs: dict | set) -> Pipeline:
     )
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    methods = list(GIVEN_MODELS) + list(BASELINES)
-    given = [
-        _method(evaluate_template(), ns, {"model": model, **{name: name for name in SHARED}})
-        for ns, model in GIVEN_MODELS.items()
-    ]
-    baselines = [
-        _method(finetune_and_evaluate_template(), ns, {"base_model", *SHARED}) for ns in BASELINES
-    ]
+def zero_shot_evaluation() -> Pipeline:
+    """``tasks`` -> ``test_prompts`` -> the base model evaluated (``zero_shot.metrics``)."""
     return model_loading.create_pipeline() + Pipeline(
         [
             Node(
@@ -101,11 +100,32 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs="test_prompts",
                 name="select_test_tasks",
             ),
+            _given("zero_shot", "base_model"),
+        ]
+    )
+
+
+def _given(namespace: str, model: str) -> Pipeline:
+    return _method(
+        evaluate_template(), namespace, {"model": model, **{name: name for name in SHARED}}
+    )
+
+
+def create_pipeline(few_shot_refiners: tuple[str, ...] = (), **kwargs) -> Pipeline:
+    """``few_shot_refiners``: namespaces whose ``<namespace>.training_set`` a few-shot
+    refiner wrote (``ilf_ablations``); each is fine-tuned and evaluated as one more method."""
+    methods = list(GIVEN_MODELS) + list(BASELINES) + list(few_shot_refiners)
+    baselines = [
+        _method(finetune_and_evaluate_template(), ns, {"base_model", *SHARED})
+        for ns in [*BASELINES, *few_shot_refiners]
+    ]
+    return zero_shot_evaluation() + Pipeline(
+        [
             *(
                 Node(build, inputs=inputs, outputs=f"{ns}.training_set", name=build.__name__)
                 for ns, (build, inputs) in BASELINES.items()
             ),
-            *given,
+            *(_given(ns, model) for ns, model in GIVEN_MODELS.items() if ns != "zero_shot"),
             *baselines,
             Node(
                 combine_metrics,
