@@ -23,12 +23,13 @@ def test_parse_accepts_a_list_or_a_space_separated_string():
 @pytest.mark.parametrize(
     ("names", "formats", "message"),
     [
-        ([], {}, r"must be a non-empty list"),
+        ([], {}, r"must be a list of set names that includes 'mbpp'"),
+        (["humaneval"], {"humaneval": "humaneval"}, r"includes 'mbpp'"),
         (["mbpp", "mbpp"], {}, r"'mbpp' is listed twice"),
-        (["Mine-1"], {}, r"'Mine-1' is not a lowercase identifier"),
-        (["mine"], {}, r"task_set_formats.mine is None; allowed: mbpp, humaneval"),
-        (["mine"], {"mine": "jsonl"}, r"task_set_formats.mine is 'jsonl'"),
-        (["humaneval"], {"humaneval": "humaneval"}, r"no catalog entry 'humaneval_raw'"),
+        (["mbpp", "Mine-1"], {}, r"'Mine-1' is not a lowercase identifier"),
+        (["mbpp", "mine"], {}, r"task_set_formats.mine is None; allowed: mbpp, humaneval"),
+        (["mbpp", "mine"], {"mine": "jsonl"}, r"task_set_formats.mine is 'jsonl'"),
+        (["mbpp", "humaneval"], {"humaneval": "humaneval"}, r"no catalog entry 'humaneval_raw'"),
     ],
 )
 def test_parse_names_the_parameter_at_fault(names, formats, message):
