@@ -58,10 +58,13 @@ class ParameterCheckHooks:
 
     @hook_impl
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        from ilf_kedro.pipelines.evaluation import check_test_sets
         from ilf_kedro.run_checks import check_parameters
 
         rounds = any((node.namespace or "").startswith("round_") for node in pipeline.nodes)
         check_parameters(catalog.load("parameters"), rounds=rounds)
+        # Malformed test-set rows stop the run before any node (or model) runs.
+        check_test_sets(pipeline.inputs(), catalog.load)
 
 
 class RunSummaryHooks:

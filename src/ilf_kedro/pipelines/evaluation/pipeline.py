@@ -12,7 +12,7 @@ it knows the run's parameters, so the project's hook hands the run's configurati
 pipelines, as ``ilf_rounds`` does for its rounds (Kedro issue #3093's pattern).
 """
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from functools import partial, update_wrapper
 from typing import Any
 
@@ -20,7 +20,7 @@ from kedro.pipeline import Node, Pipeline
 
 from ilf_kedro.pipelines import model_loading
 from ilf_kedro.pipelines.stage_nodes import run_tests, sample, select_tasks, train_model
-from ilf_kedro.task_sets import PAPER_SET, TaskSet, parse_task_sets
+from ilf_kedro.task_sets import PAPER_SET, TaskSet, build_set_tasks, parse_task_sets
 
 from .nodes import (
     build_gold_training_set,
@@ -59,6 +59,15 @@ def plan_task_sets(
     )
     _planned["task_sets"] = sets
     return sets
+
+
+def check_test_sets(pipeline_inputs: Collection[str], load: Callable[[str], Any]) -> None:
+    """Validate the raw data of every planned test set the pipeline reads (``load``: the
+    catalog's), so a malformed row stops the run before any node runs; raises
+    ``DataValidationError`` naming the dataset, row and column."""
+    for task_set in _planned["task_sets"]:
+        if not task_set.is_paper_set and task_set.raw_dataset in pipeline_inputs:
+            build_set_tasks(load(task_set.raw_dataset), task_set)
 
 
 def evaluate_template() -> Pipeline:
