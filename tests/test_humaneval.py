@@ -82,4 +82,4 @@ def test_every_canonical_solution_passes_and_empty_bodies_fail(humaneval_tasks):
     assert gold["passed"].all(), gold.loc[~gold["passed"], ["task_id", "error_message"]]
     empty = tasks.assign(program=tasks["prompt"] + "    return None\n")
     verdicts = evaluate_programs(empty, tasks, progress=False)
-    assert verdicts["passed"].sum() <= 2  # a None-returning body passes almost no check
+    assert not verdicts["passed"].any()  # every check tests a return value
