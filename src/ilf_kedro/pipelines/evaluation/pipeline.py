@@ -154,7 +154,7 @@ def _given(namespace: str, model: str) -> Pipeline:
     )
 
 
-def test_set_tasks(task_set: TaskSet) -> Pipeline:
+def prepare_test_set(task_set: TaskSet) -> Pipeline:
     """``<set>_raw`` -> ``<set>.tasks`` (validated task rows) -> ``<set>.test_prompts``."""
     build = update_wrapper(partial(build_test_set_tasks, task_set=task_set), build_test_set_tasks)
     return Pipeline(
@@ -226,7 +226,7 @@ def create_pipeline(
             ),
             *(_given(ns, model) for ns, model in GIVEN_MODELS.items() if ns != "zero_shot"),
             *baselines,
-            *(test_set_tasks(task_set) for task_set in others),
+            *(prepare_test_set(task_set) for task_set in others),
             *(_on_test_set(ns, models[ns], task_set) for task_set in others for ns in methods),
             Node(
                 combine_metrics,
