@@ -117,6 +117,10 @@ def finetune(
     weight_decay: float = 0.0,
     master_dtype: str | None = "float32",
     copy_model: bool = True,
+    strategy: str = "full",
+    lora: dict[str, Any] | None = None,
+    num_processes: int = 1,
+    distributed: str = "auto",
     progress: bool = True,
     trainer_kwargs: dict[str, Any] | None = None,
 ) -> ModelBundle:
