@@ -451,9 +451,12 @@ def _train_lora(bundle, encoded, settings, lora: dict[str, Any]) -> TrainOutcome
     return TrainOutcome(trained, outcome.train_loss, outcome.steps, outcome.loss_curve)
 
 
-def _run_trainer(model, encoded, tokenizer, settings: TrainSettings, device) -> TrainOutcome:
+def _run_trainer(
+    model, encoded, tokenizer, settings: TrainSettings, device, finish=None
+) -> TrainOutcome:
     """Train ``model`` (already on ``device``) with transformers' ``Trainer``; the Trainer
-    and its optimizer state are gone when this returns."""
+    and its optimizer state are gone when this returns. ``finish(trainer)``, when given,
+    runs after training, before the Trainer goes (e.g. to gather a sharded model)."""
     from transformers import Trainer, TrainingArguments
 
     on_cuda = torch.device(device).type == "cuda"
@@ -503,6 +506,8 @@ def _run_trainer(model, encoded, tokenizer, settings: TrainSettings, device) -> 
             data_collator=_RightPadCollator(tokenizer.pad_token_id),
         )
         result = trainer.train()
+        if finish is not None:
+            finish(trainer)
         trained = trainer.model
         curve = [float(log["loss"]) for log in trainer.state.log_history if "loss" in log]
         del trainer
