@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -30,5 +31,12 @@ def run_pipeline(project: Path, pipeline: str, env: str | None = None, params=No
     from kedro.framework.startup import bootstrap_project
 
     bootstrap_project(project)
-    with KedroSession.create(project_path=project, env=env, runtime_params=params or {}) as s:
-        return s.run(pipeline_names=[pipeline])
+    # From the project folder, like `kedro run`: relative paths in parameters (the
+    # sampling shards' resume_dir) land in the copy, not in this repository.
+    here = os.getcwd()
+    os.chdir(project)
+    try:
+        with KedroSession.create(project_path=project, env=env, runtime_params=params or {}) as s:
+            return s.run(pipeline_names=[pipeline])
+    finally:
+        os.chdir(here)

@@ -81,6 +81,7 @@ def sample_programs(
     batch_size: int = 16,
     stop_sequences: Sequence[str] | None = DEFAULT_STOP_SEQUENCES,
     seed: int = 0,
+    resume_dir: str | None = None,
     progress: bool = True,
 ) -> pd.DataFrame:
     """Sample ``num_samples`` completions for every prompt.
@@ -100,6 +101,10 @@ def sample_programs(
             EOS); the whole batch stops when every sample has. The completion is cut
             before the stop sequence. ``None``/empty: EOS and ``max_new_tokens`` only.
         seed: Same seed, inputs and ``batch_size`` give identical output.
+        resume_dir: Write every finished batch under ``resume_dir/<key>/`` (see
+            ``shards``; the key hashes these parameters, the prompts and the model) and
+            skip the batches already there, so a killed run resumes with identical
+            output. ``None``: nothing written.
         progress: Show a tqdm progress bar.
 
     Returns:
@@ -176,6 +181,31 @@ def sample_programs(
             **gen_kwargs,
         )
 
+    store = None
+    if resume_dir:
+        from .shards import ShardStore
+
+        params = {
+            "num_samples": num_samples,
+            "temperature": temperature,
+            "top_p": top_p,
+            "max_new_tokens": max_new_tokens,
+            "batch_size": batch_size,
+            "stop_sequences": stop_sequences,
+            "seed": seed,
+            "backend": "hf",
+        }
+        store = ShardStore.for_sampling(resume_dir, params, prompts, model, tokenizer)
+    finished = store.finished() if store else set()
+    n_batches = -(-len(items) // batch_size)
+    if finished:
+        logger.info(
+            "Resuming sampling: %d of %d batches already done in %s",
+            len(finished),
+            n_batches,
+            store.directory,
+        )
+
     results: dict[tuple[int, int], tuple[str, str, int]] = {}
     was_training = model.training
     model.eval()
@@ -183,6 +213,10 @@ def sample_programs(
     try:
         for b, start in enumerate(range(0, len(items), batch_size)):
             batch = items[start : start + batch_size]
+            if b in finished:
+                results.update(store.read(b))
+                bar.update(len(batch))
+                continue
             width = max(len(encoded[row]) for row, _ in batch)
             input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
             attention = torch.zeros((len(batch), width), dtype=torch.long)
@@ -202,10 +236,15 @@ def sample_programs(
                         generation_config=gen_config,
                         stopping_criteria=criteria,
                     )
-            for i, item in enumerate(batch):
-                results[item] = _postprocess(
+            done = {
+                item: _postprocess(
                     out[i, width:].tolist(), tokenizer, end_ids, eos_ids, stop_sequences
                 )
+                for i, item in enumerate(batch)
+            }
+            if store:
+                store.write(b, done)
+            results.update(done)
             bar.update(len(batch))
     finally:
         bar.close()
