@@ -9,7 +9,7 @@ import logging
 import math
 import tempfile
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +140,7 @@ class TrainOutcome:
     train_loss: float
     steps: int
     loss_curve: list[float]  # the logged loss of every optimizer step
+    runtime_s: float  # the Trainer's train_runtime
 
 
 def check_strategy(
@@ -308,6 +309,7 @@ def finetune(
         "train_loss": outcome.train_loss if math.isfinite(outcome.train_loss) else None,
         "train_steps": outcome.steps,
         "loss_curve": outcome.loss_curve,
+        "train_runtime_s": outcome.runtime_s,
         "finetune": hyper,
         "device": str(bundle.device),
     }
@@ -448,7 +450,7 @@ def _train_lora(bundle, encoded, settings, lora: dict[str, Any]) -> TrainOutcome
         trained = trained.merge_and_unload()
     trained.to(device)
     trained.eval()
-    return TrainOutcome(trained, outcome.train_loss, outcome.steps, outcome.loss_curve)
+    return replace(outcome, model=trained)
 
 
 def _run_trainer(
@@ -517,4 +519,10 @@ def _run_trainer(
         (disable or base.gradient_checkpointing_disable)()
     trained.config.use_cache = True
     trained.eval()
-    return TrainOutcome(trained, float(result.training_loss), int(result.global_step), curve)
+    return TrainOutcome(
+        model=trained,
+        train_loss=float(result.training_loss),
+        steps=int(result.global_step),
+        loss_curve=curve,
+        runtime_s=float(result.metrics.get("train_runtime", float("nan"))),
+    )

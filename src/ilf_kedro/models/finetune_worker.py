@@ -92,6 +92,7 @@ def train(spec: LaunchSpec) -> None:
         "train_loss": outcome.train_loss if math.isfinite(outcome.train_loss) else None,
         "train_steps": outcome.steps,
         "loss_curve": outcome.loss_curve,
+        "train_runtime_s": outcome.runtime_s,
         "finetune": spec.hyper,
     }
     _save(spec, base, outcome.model, gathered["state"], info)
