@@ -71,3 +71,38 @@ def default_ilf_run(tmp_path_factory):
     project = copy_project(tmp_path_factory.mktemp("ilf_default") / "project")
     run_pipeline(project, "ilf")
     return project
+
+
+SERVE_COMMAND = "transformers serve {model} --host {host} --port {port} --device cpu"
+# A chat template for the tiny tokenizer, so the chat API works with it too.
+TINY_CHAT_TEMPLATE = "{% for m in messages %}{{ m['content'] }}\n{% endfor %}"
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """The offline tiny-random model saved as a Hugging Face directory that servers load:
+    with a chat template and sampling on by default (``transformers serve`` applies a
+    request's temperature only when the model's generation config samples)."""
+    from ilf_kedro.models import load_model, save_bundle
+
+    bundle = load_model("tiny-random")
+    bundle.tokenizer.chat_template = TINY_CHAT_TEMPLATE
+    bundle.model.generation_config.do_sample = True
+    path = tmp_path_factory.mktemp("served") / "tiny-model"
+    save_bundle(bundle, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_server(tiny_model_dir, tmp_path_factory):
+    """A real OpenAI-compatible server (``transformers serve``) for the tiny model on
+    loopback, started once per session and always stopped."""
+    import shutil
+
+    from ilf_kedro.endpoints import ServedModel
+
+    if shutil.which("transformers") is None:
+        pytest.skip("`transformers serve` needs transformers[serving] (pip install -e .[dev])")
+    log = tmp_path_factory.mktemp("served") / "server.log"
+    with ServedModel(SERVE_COMMAND, str(tiny_model_dir), log_path=str(log)) as server:
+        yield server

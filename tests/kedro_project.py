@@ -25,18 +25,33 @@ def _ignore_local(directory, names):
     return [n for n in names if Path(directory).name == "local" and n != ".gitkeep"]
 
 
-def run_pipeline(project: Path, pipeline: str, env: str | None = None, params=None):
-    """Run ``pipeline`` in ``project`` in this process; returns the session's outputs."""
+def run_pipeline(project: Path, pipeline: str, env: str | None = None, params=None, **run):
+    """Run ``pipeline`` in ``project`` in this process; returns the session's outputs.
+    ``run`` goes to ``KedroSession.run`` (``to_outputs``, ``from_nodes``...)."""
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
     bootstrap_project(project)
+    runtime_params = nested(params or {})
     # From the project folder, like `kedro run`: relative paths in parameters (the
     # sampling shards' resume_dir) land in the copy, not in this repository.
     here = os.getcwd()
     os.chdir(project)
     try:
-        with KedroSession.create(project_path=project, env=env, runtime_params=params or {}) as s:
-            return s.run(pipeline_names=[pipeline])
+        with KedroSession.create(project_path=project, env=env, runtime_params=runtime_params) as s:
+            return s.run(pipeline_names=[pipeline], **run)
     finally:
         os.chdir(here)
+
+
+def nested(params: dict) -> dict:
+    """``{"sampling.num_samples": 2}`` -> ``{"sampling": {"num_samples": 2}}``, as the
+    command line's ``--params`` does, so a key overrides one setting of its section."""
+    tree: dict = {}
+    for dotted, value in params.items():
+        *parents, key = dotted.split(".")
+        node = tree
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[key] = value
+    return tree

@@ -65,3 +65,93 @@ def test_one_annotation_per_task_chosen_by_seed():
     assert len(picks) > 1
     again = normalise_annotations(raw, TASKS, max_edit_distance=None, seed=3)
     assert again.equals(normalise_annotations(raw, TASKS, max_edit_distance=None, seed=3))
+
+
+# ---- feedback sources ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [2, 3, 7, 128])
+def test_derangement_moves_every_row_and_is_seeded(n):
+    from ilf_kedro.feedback import derangement
+
+    order = derangement(n, seed=5)
+    assert sorted(order) == list(range(n))
+    assert all(order[i] != i for i in range(n))
+    assert (derangement(n, seed=5) == order).all()
+
+
+def test_unrelated_feedback_keeps_the_texts_but_moves_each_to_another_task(
+    annotations_raw, mbpp_tasks
+):
+    from ilf_kedro.feedback import unrelated_feedback
+
+    human = normalise_annotations(annotations_raw, mbpp_tasks, max_edit_distance=None, seed=0)
+    moved = unrelated_feedback(human, seed=0)
+    assert sorted(moved["feedback"]) == sorted(human["feedback"])
+    assert (moved["feedback"] != human["feedback"]).all()
+    assert (moved["refinement"] == human["refinement"]).all()
+    assert (moved["feedback_source"] == "unrelated").all()
+    with pytest.raises(ValueError, match="at least 2"):
+        unrelated_feedback(human.head(1), seed=0)
+
+
+def test_interpreter_feedback_describes_real_verdicts_in_sentences():
+    from ilf_kedro.execution import evaluate_programs
+    from ilf_kedro.feedback import interpreter_feedback
+
+    tasks = pd.DataFrame(
+        {"task_id": [1], "tests": [["assert add(1, 2) == 3"]], "test_setup_code": [""]}
+    )
+    programs = pd.DataFrame(
+        {
+            "task_id": [1, 1, 1, 1],
+            "program": [
+                "def add(a, b):\n    return a - b\n",
+                "def add(a, b):\n    return a / 0\n",
+                "def add(a, b):\n    while True:\n        pass\n",
+                "def add(a, b) return a\n",
+            ],
+        }
+    )
+    verdicts = evaluate_programs(programs, tasks, timeout_s=1, progress=False)
+    texts = [
+        interpreter_feedback(v.status, v.error_type, v.error_message) for v in verdicts.itertuples()
+    ]
+    assert "fails the test `assert add(1, 2) == 3`" in texts[0]
+    assert "ZeroDivisionError" in texts[1] and "division by zero" in texts[1]
+    assert "did not finish in time" in texts[2]
+    assert "SyntaxError" in texts[3] and "does not run" in texts[3]
+    assert all(text.endswith(".") for text in texts)
+
+
+def test_templates_name_the_parameter_and_the_allowed_fields():
+    from ilf_kedro.feedback import check_template
+
+    assert check_template("{task} {program}", "feedback.llm.feedback_template")
+    with pytest.raises(ValueError, match=r"feedback.llm.x uses unknown field\(s\) \['code'\]"):
+        check_template("{code}", "feedback.llm.x")
+    with pytest.raises(ValueError, match="allowed: {task}"):
+        check_template("{feedback}", "feedback.llm.x", ("task",))
+    with pytest.raises(ValueError, match="non-empty"):
+        check_template("", "feedback.llm.x")
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ("Here:\n```python\ndef f(x):\n    return x\n```\nDone.", "def f(x):\n    return x\n"),
+        ("```\ndef f(x):\n    return 1\n", "def f(x):\n    return 1\n"),
+        ("    return x + 1", "def f(x):\n    return x + 1"),
+    ],
+)
+def test_the_program_is_taken_from_a_models_answer(answer, expected):
+    from ilf_kedro.feedback import extract_program
+
+    assert extract_program(answer, "def f(x):\n", "f") == expected
+
+
+def test_an_unknown_source_names_the_parameter_and_the_sources():
+    from ilf_kedro.feedback import check_source
+
+    with pytest.raises(ValueError, match="feedback.source is 'humans'; allowed: human, unrelated"):
+        check_source("humans")

@@ -2,7 +2,9 @@ import pandas as pd
 
 from ilf_kedro.feedback import normalise_annotations
 from ilf_kedro.training_sets import (
+    FAILING_PROGRAM_COLUMNS,
     annotation_queue,
+    failing_programs,
     failing_tasks,
     gold_training_set,
     human_refinement_training_set,
@@ -117,9 +119,16 @@ def test_failing_tasks_and_annotation_queue():
             "prompt": ["p"] * 3,
             "program": ["bad 1", "bad 2", "good"],
             "passed": [False, False, True],
+            "status": ["failed", "error", "passed"],
+            "error_type": ["AssertionError", "NameError", ""],
+            "error_message": ["test 1/1: assert f(1) == 2", "name 'x' is not defined", ""],
         }
     )
-    queue = annotation_queue(failing, results, seed=0)
+    programs = failing_programs(failing, results, seed=0)
+    assert programs.columns.tolist() == FAILING_PROGRAM_COLUMNS
+    assert programs.loc[0, "split"] == "train" and programs.loc[0, "status"] != "passed"
+    queue = annotation_queue(programs)
     assert queue["task_id"].tolist() == [311]
+    assert queue.loc[0, "original_model_completion"] == programs.loc[0, "program"]
     assert queue.loc[0, "original_model_completion"] in {"bad 1", "bad 2"}
     assert queue.loc[0, "Feedback"] == "" and not queue.loc[0, "passed"]

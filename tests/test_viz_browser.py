@@ -150,6 +150,8 @@ LAYERS = [
     "raw",
     "intermediate",
     "primary",
+    "zero_shot",
+    "feedback",
     "refiner_input",
     "refiner",
     "refinements",

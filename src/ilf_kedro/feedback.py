@@ -1,12 +1,20 @@
-"""Feedback annotations: the paper's filters and summary statistics.
+"""Feedback on failing programs, from every source, in one schema.
 
-Input is the released ILF schema (``Feedback``, ``original_model_completion``,
-``unedited_annotator_completion``, ``passed``); output is the project's own schema.
+Sources (``feedback.source``): ``human`` (the released or an imported annotation file,
+with the paper's filters), ``unrelated`` (the same texts, each moved to another task: the
+paper's Table 2 control), ``interpreter`` (plain sentences from the harness verdict of the
+failing program) and ``llm`` (a served model writes the feedback and a refinement). Every
+source gives ``ANNOTATION_COLUMNS``.
+
+Input of the human source is the released ILF schema (``Feedback``,
+``original_model_completion``, ``unedited_annotator_completion``, ``passed``).
 """
 
 from __future__ import annotations
 
 import logging
+import re
+import string
 
 import numpy as np
 import pandas as pd
@@ -23,8 +31,21 @@ ANNOTATION_COLUMNS = [
     "feedback",
     "refinement",
     "feedback_source",
+    "refinement_source",  # who wrote ``refinement``: human, gold (a stand-in) or llm
     "edit_distance",
 ]
+SOURCES = ("human", "unrelated", "interpreter", "llm")
+# Sources that need the released (or an imported) annotation file.
+HUMAN_SOURCES = ("human", "unrelated")
+# Sources that write feedback on the base model's own failing samples (Algorithm 1, step 1).
+AUTOMATIC_SOURCES = ("interpreter", "llm")
+
+
+def check_source(source: str, where: str = "feedback.source") -> str:
+    """``source`` if it is a known feedback source, else an error naming ``where``."""
+    if source not in SOURCES:
+        raise ValueError(f"parameter {where} is {source!r}; allowed: {', '.join(SOURCES)}")
+    return source
 
 
 def _text(value) -> str:
@@ -92,7 +113,78 @@ def normalise_annotations(
     frame = frame.sort_values("task_id", ignore_index=True)
     frame["split"] = frame["task_id"].map(split_of)
     frame["feedback_source"] = feedback_source
+    frame["refinement_source"] = "human"
     return frame[ANNOTATION_COLUMNS]
+
+
+def empty_annotations() -> pd.DataFrame:
+    """No annotations, with the schema's columns and types."""
+    frame = pd.DataFrame({column: pd.Series(dtype="object") for column in ANNOTATION_COLUMNS})
+    return frame.astype({"task_id": "int64", "edit_distance": "float64"})
+
+
+def derangement(n: int, seed: int) -> np.ndarray:
+    """A seeded permutation of ``range(n)`` that moves every index (Sattolo's algorithm:
+    one cycle through all n), so no row keeps its own value."""
+    if n < 2:
+        raise ValueError(f"unrelated feedback needs at least 2 annotations to swap, got {n}")
+    rng = np.random.default_rng(seed)
+    order = np.arange(n)
+    for i in range(n - 1, 0, -1):
+        j = int(rng.integers(0, i))
+        order[i], order[j] = order[j], order[i]
+    return order
+
+
+def unrelated_feedback(annotations: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """The paper's control (Table 2): every task gets the feedback written for another
+    task (a seeded derangement over all rows); programs and refinements stay in place."""
+    moved = annotations.reset_index(drop=True).copy()
+    if moved.empty:
+        return moved
+    moved["feedback"] = moved["feedback"].to_numpy()[derangement(len(moved), seed)]
+    moved["feedback_source"] = "unrelated"
+    return moved
+
+
+def interpreter_feedback(status: str, error_type: str, error_message: str) -> str:
+    """Plain sentences from a failing program's test verdict (as LeTI feeds back the
+    interpreter's output): the failing assert, the exception and its message, a timeout."""
+    message = (error_message or "").strip()
+    if status == "failed":
+        test = message.split(": ", 1)[-1] if message.startswith("test ") else message
+        return (
+            f"The program runs, but it fails the test `{test}`: the value it returns is "
+            "not the expected one. Fix the logic so that this test passes."
+        )
+    if status == "timeout":
+        return (
+            f"The program did not finish in time ({message}). It probably loops forever "
+            "or is far too slow; make it terminate quickly."
+        )
+    if status == "crashed":
+        return f"The program crashed the interpreter ({message or error_type}). Avoid that."
+    if error_type == "SyntaxError" or message.startswith("in program"):
+        return (
+            f"The program does not run: it raises {error_type} before any test "
+            f"({message}). Fix it so that it runs."
+        )
+    return (
+        f"The program raises {error_type} ({message}). Fix the code so that it does not "
+        "raise and returns the expected value."
+    )
+
+
+def with_edit_distance(annotations: pd.DataFrame) -> pd.DataFrame:
+    """``annotations`` with ``edit_distance`` (refinement vs incorrect program) filled in."""
+    return annotations.assign(
+        edit_distance=[
+            edit_distance(r, o) if r else np.nan
+            for r, o in zip(
+                annotations["refinement"], annotations["incorrect_program"], strict=True
+            )
+        ]
+    )
 
 
 def feedback_words(feedback: pd.Series) -> pd.Series:
@@ -116,3 +208,130 @@ def annotation_stats(annotations: pd.DataFrame) -> pd.DataFrame:
             for split, part in groups
         ]
     )
+
+
+# Fields a feedback or refinement template may use (``feedback.llm.*_template``).
+TEMPLATE_FIELDS = ("task", "prompt", "program", "verdict", "feedback", "entry_point")
+
+
+def check_template(template: str, where: str, allowed: tuple[str, ...] = TEMPLATE_FIELDS) -> str:
+    """``template`` if every ``{field}`` it uses is allowed, else an error naming ``where``."""
+    if not isinstance(template, str) or not template.strip():
+        raise ValueError(f"parameter {where} must be a non-empty template string")
+    try:
+        used = {name for _, name, _, _ in string.Formatter().parse(template) if name}
+    except ValueError as err:
+        raise ValueError(f"parameter {where} is not a valid template: {err}") from err
+    unknown = sorted(used - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"parameter {where} uses unknown field(s) {unknown}; allowed: "
+            + ", ".join("{" + name + "}" for name in allowed)
+        )
+    return template
+
+
+def extract_program(text: str, task_prompt: str, entry_point: str) -> str:
+    """The program in a model's answer: the first fenced code block if there is one,
+    else the text; an answer that is only a body is put after the task prompt."""
+    match = re.search(r"```[a-zA-Z0-9_+-]*\n(.*?)(?:```|\Z)", text, flags=re.DOTALL)
+    program = (match.group(1) if match else text).strip("\n")
+    if f"def {entry_point}" not in program:
+        return task_prompt + program
+    return program + "\n"
+
+
+def _automatic_rows(failing: pd.DataFrame, tasks: pd.DataFrame) -> pd.DataFrame:
+    """Failing programs joined with their task's text, gold program and entry point."""
+    task_info = tasks[["task_id", "text", "gold_code", "entry_point"]]
+    rows = failing.merge(task_info, on="task_id", how="left", validate="one_to_one")
+    rows["verdict"] = [
+        interpreter_feedback(s, t, m)
+        for s, t, m in zip(rows["status"], rows["error_type"], rows["error_message"], strict=True)
+    ]
+    return rows
+
+
+def _annotations(rows: pd.DataFrame, feedback, refinement, source: str, refinement_source: str):
+    frame = pd.DataFrame(
+        {
+            "task_id": rows["task_id"].astype("int64"),
+            "split": rows["split"],
+            "incorrect_program": rows["program"],
+            "feedback": list(feedback),
+            "refinement": list(refinement),
+            "feedback_source": source,
+            "refinement_source": refinement_source,
+        }
+    )
+    return with_edit_distance(frame)[ANNOTATION_COLUMNS]
+
+
+def interpreter_annotations(failing: pd.DataFrame, tasks: pd.DataFrame) -> pd.DataFrame:
+    """Feedback written from each failing program's verdict; the task's gold program
+    stands in for the refinement (``refinement_source`` = ``gold``)."""
+    if failing.empty:
+        return empty_annotations()
+    rows = _automatic_rows(failing, tasks)
+    return _annotations(rows, rows["verdict"], rows["gold_code"], "interpreter", "gold")
+
+
+def llm_annotations(
+    failing: pd.DataFrame,
+    tasks: pd.DataFrame,
+    settings: dict,
+    *,
+    credentials: dict | None = None,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """A served model writes feedback on each failing program, then a refinement that
+    follows its own feedback (as the paper's InstructGPT ablation). ``settings`` is
+    ``feedback.llm``: the endpoint, the two templates, temperature and max_tokens.
+    Rows whose feedback comes back empty are dropped, and the log names their tasks."""
+    from ilf_kedro.endpoints import Endpoint, Request, generate
+
+    if failing.empty:
+        return empty_annotations()
+    endpoint = Endpoint.from_params(settings, "feedback.llm")
+    request = Request(
+        temperature=float(settings.get("temperature", 0.0)),
+        max_tokens=int(settings.get("max_tokens", 256)),
+        seed=seed,
+    )
+    rows = _automatic_rows(failing, tasks)
+    fields = [
+        {
+            "task": r.text,
+            "prompt": r.prompt,
+            "program": r.program,
+            "verdict": r.verdict,
+            "entry_point": r.entry_point,
+        }
+        for r in rows.itertuples(index=False)
+    ]
+    asked = [settings["feedback_template"].format(**f) for f in fields]
+    feedback = [
+        s[0].text.strip()
+        for s in generate(
+            endpoint, asked, request, credentials=credentials, description="LLM feedback"
+        )
+    ]
+    asked = [
+        settings["refinement_template"].format(**f, feedback=text)
+        for f, text in zip(fields, feedback, strict=True)
+    ]
+    answers = generate(
+        endpoint, asked, request, credentials=credentials, description="LLM refinements"
+    )
+    refinement = [
+        extract_program(s[0].text, r.prompt, r.entry_point)
+        for s, r in zip(answers, rows.itertuples(index=False), strict=True)
+    ]
+    frame = _annotations(rows, feedback, refinement, "llm", "llm")
+    empty = frame["feedback"].str.strip() == ""
+    if empty.any():
+        logger.warning(
+            "the LLM wrote empty feedback for task_id %s: dropped",
+            frame.loc[empty, "task_id"].tolist(),
+        )
+    return frame[~empty].reset_index(drop=True)

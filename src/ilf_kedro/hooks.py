@@ -40,6 +40,16 @@ BATCH = 100  # mlflow's limit on params per log_batch call
 RUN_SUMMARY = "run_summary"
 
 
+class ParameterCheckHooks:
+    """Checks the run's parameters before any node runs (``ilf_kedro.run_checks``)."""
+
+    @hook_impl
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        from ilf_kedro.run_checks import check_parameters
+
+        check_parameters(catalog.load("parameters"))
+
+
 class RunSummaryHooks:
     """Logs the ``run_summary`` text (pipeline ``reporting``) when a run that wrote it ends."""
 
@@ -205,14 +215,16 @@ class MLflowTrackingHooks:
             run_params.get("pipeline_name") or "__default__"
         ]
         pipeline_label = "+".join(str(p) for p in pipeline_names)
-        annotations = self._params.get("annotations") or {}
+        feedback = self._params.get("feedback") or {}
+        refiner = self._params.get("refiner") or {}
         tags = {
             "kedro.pipeline": pipeline_label,
             "kedro.env": str(run_params.get("env") or self._env or "local"),
             "kedro.session_id": str(run_params.get("session_id", "")),
             "kedro.project_path": str(self._project_path),
             "base_model": str(self._params.get("base_model", "")),
-            "feedback_source": str(annotations.get("feedback_source", "")),
+            "feedback_source": str(feedback.get("source", "")),
+            "refiner_kind": str(refiner.get("kind", "")),
         }
         run = client.create_run(
             experiment_id,

@@ -2,7 +2,7 @@
 
 from kedro.config import OmegaConfigLoader
 
-from ilf_kedro.hooks import MLflowTrackingHooks, RunSummaryHooks
+from ilf_kedro.hooks import MLflowTrackingHooks, ParameterCheckHooks, RunSummaryHooks
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
@@ -11,4 +11,5 @@ CONFIG_LOADER_ARGS = {
     # Environments such as `paper` override single keys, not whole sections.
     "merge_strategy": {"parameters": "soft", "catalog": "soft"},
 }
-HOOKS = (RunSummaryHooks(), MLflowTrackingHooks())  # run summary; MLflow tracking
+# Parameter checks first: bad configuration fails before any node (and model) runs.
+HOOKS = (ParameterCheckHooks(), RunSummaryHooks(), MLflowTrackingHooks())

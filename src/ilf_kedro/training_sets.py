@@ -29,21 +29,40 @@ def failing_tasks(task_pass_stats: pd.DataFrame, tasks: pd.DataFrame) -> pd.Data
     return failing.merge(tasks[["task_id", "split", "prompt"]], on="task_id", how="left")
 
 
-def annotation_queue(failing: pd.DataFrame, results: pd.DataFrame, seed: int) -> pd.DataFrame:
-    """One failing program per failing task, in the released annotation schema with empty
-    feedback and refinement, ready for annotators (a seeded random pick per task)."""
+FAILING_PROGRAM_COLUMNS = [
+    "task_id",
+    "split",
+    "prompt",
+    "program",
+    "status",
+    "error_type",
+    "error_message",
+]
+
+
+def failing_programs(failing: pd.DataFrame, results: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """One failing program per failing task (a seeded random pick), with its verdict: the
+    programs that get feedback (Algorithm 1, step 1)."""
     candidates = results[results["task_id"].isin(failing["task_id"])]
     picked = (
         candidates.sample(frac=1.0, random_state=seed)
         .drop_duplicates("task_id")
         .sort_values("task_id", ignore_index=True)
     )
+    split = dict(zip(failing["task_id"], failing["split"], strict=True))
+    picked = picked.assign(split=picked["task_id"].map(split))
+    return picked.reindex(columns=FAILING_PROGRAM_COLUMNS).astype({"task_id": "int64"})
+
+
+def annotation_queue(failing: pd.DataFrame) -> pd.DataFrame:
+    """Failing programs in the released annotation schema with empty feedback and
+    refinement, ready for annotators."""
     return pd.DataFrame(
         {
-            "task_id": picked["task_id"].astype("int64"),
-            "prompt": picked["prompt"],
+            "task_id": failing["task_id"].astype("int64"),
+            "prompt": failing["prompt"],
             "Feedback": "",
-            "original_model_completion": picked["program"],
+            "original_model_completion": failing["program"],
             "unedited_annotator_completion": "",
             "passed": False,
         },
@@ -55,14 +74,17 @@ def refinement_prompts(
     annotations: pd.DataFrame,
     tasks: pd.DataFrame,
     truncate_old_code: Callable[[str], str] | None = None,
+    prefix: str = "",
 ) -> pd.DataFrame:
-    """Figure 2 prompts for annotated programs: ``task_id``, ``prompt`` (for pi_Refine),
-    ``task_prompt`` (what the refined program starts with), ``feedback_source``."""
+    """Figure 2 prompts for annotated programs: ``task_id``, ``prompt`` (for pi_Refine,
+    after ``prefix``: a few-shot refiner's worked examples), ``task_prompt`` (what the
+    refined program starts with), ``feedback_source``."""
     task_prompt = dict(zip(tasks["task_id"], tasks["prompt"], strict=True))
     rows = [
         {
             "task_id": row.task_id,
-            "prompt": build_refinement_prompt(
+            "prompt": prefix
+            + build_refinement_prompt(
                 row.incorrect_program, row.feedback, task_prompt[row.task_id], truncate_old_code
             ),
             "task_prompt": task_prompt[row.task_id],
@@ -145,3 +167,18 @@ def _pairs_from_programs(
         for task_id, program in zip(task_ids, programs, strict=True)
     ]
     return pd.DataFrame(rows, columns=PAIR_COLUMNS).astype({"task_id": "int64"})
+
+
+def few_shot_prefix(examples: pd.DataFrame, shots: int, seed: int) -> str:
+    """``shots`` worked Figure 2 examples (pi_Refine training pairs: prompt + refined
+    program), chosen with ``seed``, to put before each query of a few-shot refiner."""
+    if shots > len(examples):
+        raise ValueError(
+            f"parameter refiner.shots is {shots} but the refine split has only "
+            f"{len(examples)} example(s) whose refinement passes; lower shots or add annotations"
+        )
+    chosen = examples.sample(n=shots, random_state=seed).sort_values("task_id")
+    return "".join(
+        p + c.rstrip("\n") + "\n\n\n"
+        for p, c in zip(chosen["prompt"], chosen["completion"], strict=True)
+    )

@@ -1,6 +1,7 @@
 """Custom Kedro datasets of the project."""
 
+from .deferred import CredentialsDataset, DeferredDataset
 from .hf_model import HFModelDataset
 from .json_lines import JSONLinesDataset
 
-__all__ = ["HFModelDataset", "JSONLinesDataset"]
+__all__ = ["CredentialsDataset", "DeferredDataset", "HFModelDataset", "JSONLinesDataset"]

@@ -16,13 +16,12 @@ def project(tmp_path):
 def test_default_run_on_the_demo_data(project):
     run_pipeline(project, "data_processing")
     tasks = pd.read_parquet(project / "data/03_primary/tasks.parquet")
-    annotations = pd.read_parquet(project / "data/03_primary/feedback_annotations.parquet")
+    annotations = pd.read_parquet(project / "data/03_primary/human_feedback_annotations.parquet")
     assert len(tasks) >= 40
     assert set(tasks["split"]) == {"prompt", "test", "refine", "train"}
     counts = annotations["split"].value_counts()
     assert counts["refine"] >= 8 and counts["train"] >= 8
     assert (project / "data/02_intermediate/prompt_errors.parquet").exists()
-    assert (project / "data/08_reporting/annotation_stats.parquet").exists()
 
 
 def test_paper_env_on_the_shared_data(project, mbpp_path, annotations_path):
@@ -33,7 +32,7 @@ def test_paper_env_on_the_shared_data(project, mbpp_path, annotations_path):
         params={"mbpp_uri": str(mbpp_path), "annotations_uri": str(annotations_path)},
     )
     tasks = pd.read_parquet(project / "data/03_primary/tasks.parquet")
-    annotations = pd.read_parquet(project / "data/03_primary/feedback_annotations.parquet")
+    annotations = pd.read_parquet(project / "data/03_primary/human_feedback_annotations.parquet")
     assert len(tasks) == 974
     counts = annotations["split"].value_counts()
     assert (counts["refine"], counts["train"]) == (44, 128)
@@ -55,8 +54,7 @@ def test_bad_annotations_stop_the_run_and_write_nothing_they_feed(project):
     bad = _write_jsonl(project / "bad.jsonl", rows)
     with pytest.raises(Exception, match=r"ilf_annotations_raw: column 'task_id'.*task_id 4242"):
         run_pipeline(project, "data_processing", params={"annotations_uri": bad})
-    assert not (project / "data/03_primary/feedback_annotations.parquet").exists()
-    assert not (project / "data/08_reporting/annotation_stats.parquet").exists()
+    assert not (project / "data/03_primary/human_feedback_annotations.parquet").exists()
 
 
 def test_undecodable_task_file_stops_before_anything_is_written(project):

@@ -15,7 +15,7 @@ from tests.kedro_project import copy_project
 
 ILF_TABLES = {
     "tasks": "data/03_primary/tasks.parquet",
-    "feedback_annotations": "data/03_primary/feedback_annotations.parquet",
+    "feedback_annotations": "data/04_feature/feedback_annotations.parquet",
     "refiner_training_set": "data/05_model_input/refiner_training_set.parquet",
     "refinement_prompts": "data/05_model_input/refinement_prompts.parquet",
     "refinements": "data/07_model_output/refinements.parquet",
@@ -73,10 +73,10 @@ def test_eval_metrics_has_one_row_per_method(default_ilf_run):
 
 def test_evaluation_reuses_one_modular_pipeline_per_method():
     names = {node.name for node in create_pipeline().nodes}
-    for namespace in ("zero_shot", "ilf", "gold", "human_refinements"):
+    for namespace in ("zero_shot", "ilf", "gold", "source_refinements"):
         assert f"{namespace}.sample_test_programs" in names
         assert f"{namespace}.compute_pass_at_k" in names
-    assert "gold.train_model" in names and "human_refinements.train_model" in names
+    assert "gold.train_model" in names and "source_refinements.train_model" in names
     assert "zero_shot.train_model" not in names
 
 

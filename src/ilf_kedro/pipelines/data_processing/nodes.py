@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
 
 from ilf_kedro import feedback, tasks, validation
@@ -13,24 +15,22 @@ def build_tasks(mbpp_raw: pd.DataFrame, splits: dict) -> tuple[pd.DataFrame, pd.
     return tasks.build_tasks(validation.validate_mbpp(mbpp_raw), splits)
 
 
-def build_feedback_annotations(
-    ilf_annotations_raw: pd.DataFrame,
+def build_human_feedback_annotations(
+    load_ilf_annotations_raw: Callable[[], pd.DataFrame],
     mbpp_raw: pd.DataFrame,
     tasks_table: pd.DataFrame,
     params: dict,
+    feedback_source: str,
 ) -> pd.DataFrame:
-    """Validate the released-schema annotations against the raw task ids and apply the
-    paper's filters; returns ``feedback_annotations``."""
-    raw = validation.validate_annotations(ilf_annotations_raw, mbpp_raw["task_id"])
+    """Released-schema annotations (read only when ``feedback_source`` uses them: human,
+    unrelated), validated against the raw task ids and filtered as in the paper ->
+    ``human_feedback_annotations``; empty, and never read, for automatic sources."""
+    if feedback.check_source(feedback_source) not in feedback.HUMAN_SOURCES:
+        return feedback.empty_annotations()
+    raw = validation.validate_annotations(load_ilf_annotations_raw(), mbpp_raw["task_id"])
     return feedback.normalise_annotations(
         raw,
         tasks_table,
         max_edit_distance=params["max_edit_distance"],
         seed=params["seed"],
-        feedback_source=params["feedback_source"],
     )
-
-
-def summarise_annotations(feedback_annotations: pd.DataFrame) -> pd.DataFrame:
-    """``annotation_stats``: annotations per split and feedback length in words."""
-    return feedback.annotation_stats(feedback_annotations)

@@ -1,8 +1,8 @@
-"""data_processing: ``mbpp_raw`` + ``ilf_annotations_raw`` -> tasks, feedback_annotations."""
+"""data_processing: ``mbpp_raw`` + ``ilf_annotations_raw`` -> tasks, human feedback."""
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import build_feedback_annotations, build_tasks, summarise_annotations
+from .nodes import build_human_feedback_annotations, build_tasks
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -15,16 +15,16 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="build_task_prompts",
             ),
             Node(
-                build_feedback_annotations,
-                inputs=["ilf_annotations_raw", "mbpp_raw", "tasks", "params:annotations"],
-                outputs="feedback_annotations",
-                name="filter_feedback_annotations",
-            ),
-            Node(
-                summarise_annotations,
-                inputs="feedback_annotations",
-                outputs="annotation_stats",
-                name="summarise_annotations",
+                build_human_feedback_annotations,
+                inputs=[
+                    "ilf_annotations_raw",
+                    "mbpp_raw",
+                    "tasks",
+                    "params:annotations",
+                    "params:feedback.source",
+                ],
+                outputs="human_feedback_annotations",
+                name="filter_human_feedback_annotations",
             ),
         ]
     )

@@ -14,24 +14,41 @@ def build_gold_training_set(tasks: pd.DataFrame, ilf_training_set: pd.DataFrame)
     return training_sets.gold_training_set(tasks, ilf_training_set["task_id"])
 
 
-def build_human_refinement_training_set(
+def build_source_refinement_training_set(
     feedback_annotations: pd.DataFrame, tasks: pd.DataFrame, ilf_training_set: pd.DataFrame
 ) -> pd.DataFrame:
-    """Baseline set: the human refinements for the task ids of ``ilf_training_set``."""
-    return training_sets.human_refinement_training_set(
-        feedback_annotations, tasks, ilf_training_set["task_id"]
-    )
+    """Baseline set: the feedback source's own passing refinements (human, LLM, or gold
+    stand-ins) for the task ids of ``ilf_training_set``."""
+    passing = feedback_annotations[feedback_annotations["refinement_passed"]]
+    return training_sets.human_refinement_training_set(passing, tasks, ilf_training_set["task_id"])
+
+
+# The source-refinements baseline's name, by feedback source: whose refinements it trains on.
+SOURCE_REFINEMENTS = {
+    "human": "human refinements",
+    "unrelated": "human refinements",
+    "llm": "LLM refinements",
+    "interpreter": "gold stand-in refinements",
+}
 
 
 def method_metrics(
-    test_results: pd.DataFrame, model: ModelBundle, method: dict, ks: list[int]
+    test_results: pd.DataFrame,
+    model: ModelBundle,
+    method: dict,
+    ks: list[int],
+    feedback_source: str,
 ) -> pd.DataFrame:
-    """One row for a method: its name, feedback source, pass@k on the test split, samples
-    per task, tasks, and how many examples (and whether random weights) its model had."""
+    """One row for a method: its name, the feedback source it learnt from (``none`` for
+    methods without feedback), pass@k on the test split, samples per task, tasks, and how
+    many examples (and whether random weights) its model had."""
     summary = summarise_pass_rates(test_results, ks)
     info = model.info
-    summary.insert(0, "method", method["name"])
-    summary.insert(1, "feedback_source", method.get("feedback_source") or "none")
+    name = method["name"]
+    if name == "source refinements":
+        name = SOURCE_REFINEMENTS[feedback_source]
+    summary.insert(0, "method", name)
+    summary.insert(1, "feedback_source", feedback_source if method["uses_feedback"] else "none")
     summary["training_set_size"] = int(info.get("training_examples", 0))
     summary["random_weights"] = bool(info.get("random_weights", False))
     summary["untrained_reason"] = info.get("untrained_reason") or ""

@@ -9,7 +9,7 @@ from ilf_kedro.pipelines.stage_nodes import run_tests, sample, select_tasks, tra
 
 from .nodes import (
     build_gold_training_set,
-    build_human_refinement_training_set,
+    build_source_refinement_training_set,
     combine_metrics,
     method_metrics,
 )
@@ -20,8 +20,8 @@ GIVEN_MODELS = {"zero_shot": "base_model", "ilf": "ilf_model"}
 # as ilf_training_set): namespace -> (node that builds the set, its inputs).
 BASELINES = {
     "gold": (build_gold_training_set, ["tasks", "ilf_training_set"]),
-    "human_refinements": (
-        build_human_refinement_training_set,
+    "source_refinements": (
+        build_source_refinement_training_set,
         ["feedback_annotations", "tasks", "ilf_training_set"],
     ),
 }
@@ -46,7 +46,13 @@ def evaluate_template() -> Pipeline:
             ),
             Node(
                 method_metrics,
-                inputs=["test_results", "model", "params:method", "params:pass_at_k"],
+                inputs=[
+                    "test_results",
+                    "model",
+                    "params:method",
+                    "params:pass_at_k",
+                    "params:feedback.source",
+                ],
                 outputs="metrics",
                 name="compute_pass_at_k",
             ),
@@ -84,14 +90,17 @@ def _method(template: Pipeline, namespace: str, inputs: dict | set) -> Pipeline:
     )
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    methods = list(GIVEN_MODELS) + list(BASELINES)
+def create_pipeline(few_shot_refiners: tuple[str, ...] = (), **kwargs) -> Pipeline:
+    """``few_shot_refiners``: namespaces whose ``<namespace>.training_set`` a few-shot
+    refiner wrote (``ilf_ablations``); each is fine-tuned and evaluated as one more method."""
+    methods = list(GIVEN_MODELS) + list(BASELINES) + list(few_shot_refiners)
     given = [
         _method(evaluate_template(), ns, {"model": model, **{name: name for name in SHARED}})
         for ns, model in GIVEN_MODELS.items()
     ]
     baselines = [
-        _method(finetune_and_evaluate_template(), ns, {"base_model", *SHARED}) for ns in BASELINES
+        _method(finetune_and_evaluate_template(), ns, {"base_model", *SHARED})
+        for ns in [*BASELINES, *few_shot_refiners]
     ]
     return model_loading.create_pipeline() + Pipeline(
         [

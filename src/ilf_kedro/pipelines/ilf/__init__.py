@@ -1,5 +1,5 @@
-"""ilf pipeline: Algorithm 1 of the paper, from the annotations to Table 4."""
+"""ilf pipeline: Algorithm 1 of the paper, from the raw data to Table 4."""
 
-from .pipeline import STAGES, create_pipeline
+from .pipeline import FEW_SHOT_REFINERS, create_pipeline
 
-__all__ = ["STAGES", "create_pipeline"]
+__all__ = ["FEW_SHOT_REFINERS", "create_pipeline"]

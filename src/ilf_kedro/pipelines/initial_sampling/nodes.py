@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ilf_kedro import training_sets
+from ilf_kedro import feedback, training_sets
+from ilf_kedro.pipelines.stage_nodes import select_tasks
+
+
+def select_tasks_for_feedback(
+    tasks: pd.DataFrame, splits: list[str], max_tasks_per_split, feedback_source: str
+) -> pd.DataFrame:
+    """The tasks of ``splits`` to sample when the feedback source is automatic
+    (interpreter, llm); none for human feedback, which comes with its own programs."""
+    chosen = select_tasks(tasks, splits, max_tasks_per_split)
+    if feedback.check_source(feedback_source) in feedback.AUTOMATIC_SOURCES:
+        return chosen
+    return chosen.iloc[0:0]
 
 
 def find_failing_tasks(task_pass_stats: pd.DataFrame, tasks: pd.DataFrame) -> pd.DataFrame:
@@ -12,8 +24,14 @@ def find_failing_tasks(task_pass_stats: pd.DataFrame, tasks: pd.DataFrame) -> pd
     return training_sets.failing_tasks(task_pass_stats, tasks)
 
 
-def build_annotation_queue(
+def pick_failing_programs(
     failing_tasks: pd.DataFrame, initial_sample_results: pd.DataFrame, seed: int
 ) -> pd.DataFrame:
-    """One failing program per failing task, in the annotation schema with empty feedback."""
-    return training_sets.annotation_queue(failing_tasks, initial_sample_results, seed)
+    """One failing program per failing task, with its test verdict -> ``failing_programs``."""
+    return training_sets.failing_programs(failing_tasks, initial_sample_results, seed)
+
+
+def build_annotation_queue(failing_programs: pd.DataFrame) -> pd.DataFrame:
+    """Failing programs in the released annotation schema with empty feedback, for people
+    to annotate -> ``annotation_queue``."""
+    return training_sets.annotation_queue(failing_programs)

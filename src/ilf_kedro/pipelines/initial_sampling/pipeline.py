@@ -1,23 +1,44 @@
-"""initial_sampling: zero-shot pi_theta on the configured splits -> the failing tasks and
-a queue of failing programs for a new round of feedback (paper Table 1)."""
+"""initial_sampling: zero-shot pi_theta on the configured splits -> the failing tasks, one
+failing program per task with its verdict, and a queue for human feedback (Table 1)."""
 
 from kedro.pipeline import Node, Pipeline
 
 from ilf_kedro.pipelines import model_loading
 from ilf_kedro.pipelines.stage_nodes import per_task_pass_rates, run_tests, sample, select_tasks
 
-from .nodes import build_annotation_queue, find_failing_tasks
+from .nodes import (
+    build_annotation_queue,
+    find_failing_tasks,
+    pick_failing_programs,
+    select_tasks_for_feedback,
+)
 
 
-def create_pipeline(**kwargs) -> Pipeline:
+def create_pipeline(only_for_automatic_feedback: bool = False, **kwargs) -> Pipeline:
+    """``only_for_automatic_feedback``: sample only when ``feedback.source`` is automatic
+    (how ``ilf`` uses it); on its own the pipeline always samples."""
+    if only_for_automatic_feedback:
+        selection = Node(
+            select_tasks_for_feedback,
+            inputs=[
+                "tasks",
+                "params:initial_sampling.splits",
+                "params:max_tasks_per_split",
+                "params:feedback.source",
+            ],
+            outputs="initial_sampling_prompts",
+            name="select_tasks_needing_feedback",
+        )
+    else:
+        selection = Node(
+            select_tasks,
+            inputs=["tasks", "params:initial_sampling.splits", "params:max_tasks_per_split"],
+            outputs="initial_sampling_prompts",
+            name="select_initial_sampling_tasks",
+        )
     return model_loading.create_pipeline() + Pipeline(
         [
-            Node(
-                select_tasks,
-                inputs=["tasks", "params:initial_sampling.splits", "params:max_tasks_per_split"],
-                outputs="initial_sampling_prompts",
-                name="select_initial_sampling_tasks",
-            ),
+            selection,
             Node(
                 sample,
                 inputs=["base_model", "initial_sampling_prompts", "params:sampling"],
@@ -43,8 +64,14 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="find_failing_tasks",
             ),
             Node(
-                build_annotation_queue,
+                pick_failing_programs,
                 inputs=["failing_tasks", "initial_sample_results", "params:seed"],
+                outputs="failing_programs",
+                name="pick_failing_programs",
+            ),
+            Node(
+                build_annotation_queue,
+                inputs="failing_programs",
                 outputs="annotation_queue",
                 name="queue_failing_programs_for_feedback",
             ),

@@ -8,6 +8,7 @@ import logging
 import pandas as pd
 
 from ilf_kedro.models import ModelBundle, load_model
+from ilf_kedro.models.finetune import check_strategy
 from ilf_kedro.models.memory_plan import plan_run
 
 logger = logging.getLogger(__name__)
@@ -19,8 +20,15 @@ def plan_memory(
     """The memory each GPU stage needs per device, from the model's configuration alone
     (no weights), against the devices' memory -> ``memory_plan`` (one row per stage).
 
-    Raises ``MemoryPlanError`` with the numbers and the settings that would fit when a
-    stage does not fit, so the run stops before any weights load."""
+    Raises ``ValueError`` naming a bad ``finetune`` strategy parameter, and
+    ``MemoryPlanError`` with the numbers and the settings that would fit when a stage does
+    not fit, so the run stops before any weights load."""
+    check_strategy(
+        finetune.get("strategy", "full"),
+        finetune.get("lora"),
+        finetune.get("num_processes", 1),
+        finetune.get("distributed", "auto"),
+    )
     plan = plan_run(base_model, model, sampling, finetune, memory_plan)
     for stage in plan.stages:
         logger.info("Memory plan: %s", stage.describe())

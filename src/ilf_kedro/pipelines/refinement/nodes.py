@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ilf_kedro import training_sets
+from ilf_kedro import feedback, refiners, training_sets
+from ilf_kedro.endpoints import Endpoint, sample_from_endpoint
 from ilf_kedro.models import ModelBundle, sample_programs, truncate_to_tokens
 
 
@@ -12,10 +13,19 @@ def build_refinement_prompts(
     annotations: pd.DataFrame,
     tasks: pd.DataFrame,
     refiner_model: ModelBundle,
+    refiner_training_set: pd.DataFrame,
+    refiner: dict,
     max_old_code_tokens: int,
+    seed: int,
 ) -> pd.DataFrame:
     """Annotations -> Figure 2 prompts (old code cut to ``max_old_code_tokens`` tokens of
-    pi_Refine's tokenizer), with the task prompt the refinement will start with."""
+    pi_Refine's tokenizer), with the task prompt the refinement will start with; a
+    ``few_shot`` refiner gets ``refiner['shots']`` worked examples from
+    ``refiner_training_set`` before each query."""
+    refiners.check_refiner(refiner)
+    prefix = ""
+    if refiner["kind"] == "few_shot":
+        prefix = training_sets.few_shot_prefix(refiner_training_set, refiner["shots"], seed)
     tokenizer = refiner_model.tokenizer
     return training_sets.refinement_prompts(
         annotations,
@@ -23,17 +33,37 @@ def build_refinement_prompts(
         truncate_old_code=lambda code: truncate_to_tokens(
             tokenizer, code, max_old_code_tokens, side="right"
         ),
+        prefix=prefix,
     )
 
 
 def generate_refinements(
-    refiner_model: ModelBundle, refinement_prompts: pd.DataFrame, sampling: dict
+    refiner_model: ModelBundle,
+    refinement_prompts: pd.DataFrame,
+    sampling: dict,
+    refiner: dict,
+    credentials: dict,
 ) -> pd.DataFrame:
-    """``num_samples`` refinements per prompt; ``program`` is the task prompt plus what
-    pi_Refine wrote after it, i.e. the refined program that the tests judge."""
-    samples = sample_programs(refiner_model, refinement_prompts, **sampling)
+    """``num_samples`` refinements per prompt, from ``refiner_model`` or, when
+    ``refiner['endpoint']`` is set, from the model behind it; ``program`` is the task
+    prompt plus what the refiner wrote after it, i.e. the refined program the tests judge."""
+    endpoint = refiner.get("endpoint")
+    if endpoint:
+        settings = {**sampling, "credentials": credentials}
+        samples = sample_from_endpoint(
+            Endpoint.from_params(endpoint, "refiner.endpoint"), refinement_prompts, **settings
+        )
+    else:
+        samples = sample_programs(refiner_model, refinement_prompts, **sampling)
     samples["program"] = samples["task_prompt"] + samples["completion"]
+    samples["refiner"] = refiners.describe(refiner)
     return samples.drop(columns="task_prompt")
+
+
+def derange_feedback(annotations: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """The same annotations with each feedback text moved to another task (Table 2's
+    "unrelated feedback" control)."""
+    return feedback.unrelated_feedback(annotations, seed)
 
 
 def select_passing_refinements(refinement_results: pd.DataFrame) -> pd.DataFrame:
@@ -46,3 +76,20 @@ def build_ilf_training_set(
 ) -> pd.DataFrame:
     """One random passing refinement per task -> (code-generation prompt, body) pairs."""
     return training_sets.ilf_training_set(passing_refinements, tasks, seed)
+
+
+def compare_feedback(
+    with_feedback: pd.DataFrame, with_unrelated_feedback: pd.DataFrame, refiner: dict
+) -> pd.DataFrame:
+    """Table 2: pass@k of the same refiner on the same tasks, prompted with each task's
+    own feedback vs with feedback written for another task -> ``refinement_ablation``."""
+    rows = pd.concat(
+        [
+            with_feedback.assign(prompt_contents="code + feedback"),
+            with_unrelated_feedback.assign(prompt_contents="code + unrelated feedback"),
+        ],
+        ignore_index=True,
+    )
+    rows.insert(0, "refiner", refiners.describe(refiner))
+    first = ["refiner", "prompt_contents"]
+    return rows[first + [c for c in rows.columns if c not in first]]

@@ -1,49 +1,54 @@
 """refinement: train-split annotations -> pi_Refine's refinements -> the ones that pass ->
-``ilf_training_set`` (paper Table 3 and Algorithm 1, steps 3-4)."""
+``ilf_training_set`` (paper Table 3 and Algorithm 1, steps 3-4).
+
+``refine_template`` is one modular pipeline reused through namespaces: by ``ilf`` as is,
+by ``ilf_ablations`` with unrelated feedback (Table 2) and with few-shot refiners (Table 4).
+"""
 
 from kedro.pipeline import Node, Pipeline
 
-from ilf_kedro.pipelines.stage_nodes import (
-    run_tests,
-    select_annotations,
-    summarise_pass_rates,
-)
+from ilf_kedro.pipelines.stage_nodes import run_tests, select_annotations, summarise_pass_rates
 
 from .nodes import (
     build_ilf_training_set,
     build_refinement_prompts,
+    compare_feedback,
+    derange_feedback,
     generate_refinements,
     select_passing_refinements,
 )
 
+# Inputs every refiner variant shares with the main run.
+SHARED = {"annotations_to_refine", "tasks", "refiner_training_set", "openai_credentials"}
 
-def create_pipeline(**kwargs) -> Pipeline:
+
+def refine_template() -> Pipeline:
+    """``annotations_to_refine`` -> prompts -> refinements -> verdicts -> pass@k."""
     return Pipeline(
         [
             Node(
-                select_annotations,
-                inputs=[
-                    "feedback_annotations",
-                    "params:refinement.split",
-                    "params:max_tasks_per_split",
-                ],
-                outputs="refinement_annotations",
-                name="select_annotations_to_refine",
-            ),
-            Node(
                 build_refinement_prompts,
                 inputs=[
-                    "refinement_annotations",
+                    "annotations_to_refine",
                     "tasks",
                     "refiner_model",
+                    "refiner_training_set",
+                    "params:refiner",
                     "params:refiner_training.max_old_code_tokens",
+                    "params:seed",
                 ],
                 outputs="refinement_prompts",
                 name="build_refinement_prompts",
             ),
             Node(
                 generate_refinements,
-                inputs=["refiner_model", "refinement_prompts", "params:sampling"],
+                inputs=[
+                    "refiner_model",
+                    "refinement_prompts",
+                    "params:sampling",
+                    "params:refiner",
+                    "openai_credentials",
+                ],
                 outputs="refinements",
                 name="generate_refinements",
             ),
@@ -59,6 +64,14 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs="refinement_stats",
                 name="compute_refinement_pass_rates",
             ),
+        ]
+    )
+
+
+def training_set_template() -> Pipeline:
+    """``refinement_results`` -> the passing ones -> ``ilf_training_set``."""
+    return Pipeline(
+        [
             Node(
                 select_passing_refinements,
                 inputs="refinement_results",
@@ -72,4 +85,72 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="build_ilf_training_set",
             ),
         ]
+    )
+
+
+def _shared_parameters(template: Pipeline, refiner: str) -> dict:
+    parameters = {p: p for p in template.inputs() if p.startswith("params:")}
+    return {**parameters, "params:refiner": refiner}
+
+
+def few_shot_refiner(namespace: str) -> Pipeline:
+    """A few-shot refiner (``params:ablations.<namespace>``) on the main run's annotations
+    -> ``<namespace>.training_set``, for evaluation to fine-tune and test."""
+    template = refine_template() + training_set_template()
+    return Pipeline(
+        template,
+        namespace=namespace,
+        inputs={**{name: name for name in SHARED}, "refiner_model": "base_model"},
+        outputs={"ilf_training_set": f"{namespace}.training_set"},
+        parameters=_shared_parameters(template, f"params:ablations.{namespace}"),
+    )
+
+
+def unrelated_feedback_ablation() -> Pipeline:
+    """Table 2: the configured refiner on the same tasks with feedback moved to other tasks
+    -> ``refinement_ablation`` beside ``refinement_stats``."""
+    template = refine_template()
+    namespace = "unrelated_feedback"
+    return Pipeline(
+        [
+            Node(
+                derange_feedback,
+                inputs=["annotations_to_refine", "params:seed"],
+                outputs=f"{namespace}.annotations_to_refine",
+                name="derange_feedback",
+            ),
+            Pipeline(
+                template,
+                namespace=namespace,
+                inputs=SHARED - {"annotations_to_refine"} | {"refiner_model"},
+                parameters=_shared_parameters(template, "params:refiner"),
+            ),
+            Node(
+                compare_feedback,
+                inputs=["refinement_stats", f"{namespace}.refinement_stats", "params:refiner"],
+                outputs="refinement_ablation",
+                name="compare_feedback_with_unrelated_feedback",
+            ),
+        ]
+    )
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return (
+        Pipeline(
+            [
+                Node(
+                    select_annotations,
+                    inputs=[
+                        "feedback_annotations",
+                        "params:refinement.split",
+                        "params:max_tasks_per_split",
+                    ],
+                    outputs="annotations_to_refine",
+                    name="select_annotations_to_refine",
+                ),
+            ]
+        )
+        + refine_template()
+        + training_set_template()
     )

@@ -3,34 +3,27 @@
 from kedro.pipeline import Node, Pipeline
 
 from ilf_kedro.pipelines import model_loading
-from ilf_kedro.pipelines.stage_nodes import run_tests, select_annotations, train_model
 
-from .nodes import build_refiner_training_set
+from .nodes import build_refiner_training_set, select_refiner_examples, train_refiner
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     return model_loading.create_pipeline() + Pipeline(
         [
             Node(
-                select_annotations,
+                select_refiner_examples,
                 inputs=[
                     "feedback_annotations",
                     "params:refiner_training.split",
                     "params:max_tasks_per_split",
                 ],
-                outputs="refiner_annotations",
-                name="select_refiner_annotations",
-            ),
-            Node(
-                run_tests,
-                inputs=["refiner_annotations", "tasks", "params:execution"],
-                outputs="refiner_annotation_results",
-                name="test_human_refinements",
+                outputs="refiner_examples",
+                name="select_refiner_examples",
             ),
             Node(
                 build_refiner_training_set,
                 inputs=[
-                    "refiner_annotation_results",
+                    "refiner_examples",
                     "tasks",
                     "base_model",
                     "params:refiner_training.max_old_code_tokens",
@@ -40,8 +33,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="build_refiner_training_set",
             ),
             Node(
-                train_model,
-                inputs=["base_model", "refiner_training_set", "params:finetune"],
+                train_refiner,
+                inputs=["base_model", "refiner_training_set", "params:finetune", "params:refiner"],
                 outputs="refiner_model",
                 name="train_refiner_model",
             ),

@@ -49,7 +49,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=[
                     "base_model",
                     "tasks",
-                    "refinement_annotations",
+                    "annotations_to_refine",
                     "refinement_results",
                     "params:reporting.perplexity",
                 ],

@@ -1,0 +1,429 @@
+"""OpenAI-compatible endpoints: one client for every stage that asks a served model.
+
+The LLM feedback source, the few-shot refiner behind an endpoint and the ``server``
+sampling backend all talk to a model through :func:`generate`. It uses the ``openai``
+package (its built-in retries with exponential backoff, timeouts and error types), sends
+requests from a bounded thread pool, and caches every response on disk by (endpoint,
+model, API, prompt, settings, sample index) so a re-run pays for nothing it already has.
+:class:`ServedModel` starts a local server (``transformers serve``, ``vllm serve``...)
+from a command template, waits until it is healthy and always stops it.
+
+No Kedro import: plain library code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+logger = logging.getLogger(__name__)
+
+APIS = ("chat", "completions")
+API_KEY_ENV = "OPENAI_API_KEY"
+# Local servers (transformers serve, vLLM without --api-key) accept any key; the openai
+# client insists on one.
+NO_KEY = "no-key"
+
+
+class EndpointError(RuntimeError):
+    """An endpoint that stays unreachable or answers with an error; names the URL."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where and how to ask a served model.
+
+    ``api``: ``chat`` (``/v1/chat/completions``, the prompt is one user message) or
+    ``completions`` (``/v1/completions``, raw text). ``max_concurrency`` bounds the
+    requests in flight; ``max_retries`` and ``timeout_s`` go to the openai client, which
+    retries connection errors, 408/409/429 and 5xx with exponential backoff.
+    """
+
+    base_url: str
+    model: str
+    api: str = "chat"
+    max_concurrency: int = 4
+    max_retries: int = 4
+    timeout_s: float = 120.0
+    cache_dir: str | None = None
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any], where: str) -> Endpoint:
+        """Build from a parameters mapping, failing with the parameter path ``where``."""
+        check_endpoint_params(params, where)
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in params.items() if k in known and v is not None})
+
+
+@dataclass(frozen=True)
+class Request:
+    """What is asked for each prompt: ``n`` samples with these settings.
+
+    Sample ``i`` is its own request with ``seed + i`` (many servers ignore ``n``, and
+    per-sample requests make each sample cacheable on its own).
+    """
+
+    n: int = 1
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_tokens: int = 256
+    stop: tuple[str, ...] = ()
+    seed: int = 0
+    system_prompt: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One sample: its text and why generation ended (``stop``, ``length``...)."""
+
+    text: str
+    finish_reason: str
+
+
+ENDPOINT_KEYS = {"base_url", "model", "api", "max_concurrency", "max_retries", "timeout_s"}
+
+
+def check_endpoint_params(params: Mapping[str, Any] | None, where: str) -> None:
+    """Fail early, naming ``where`` (e.g. ``feedback.llm``), on a missing or bad setting."""
+    if not isinstance(params, Mapping):
+        raise ValueError(
+            f"parameter {where} must be a mapping with base_url and model "
+            f"(an OpenAI-compatible endpoint), got {params!r}"
+        )
+    for key in ("base_url", "model"):
+        if not params.get(key):
+            raise ValueError(
+                f"parameter {where}.{key} is not set; an OpenAI-compatible endpoint needs "
+                f"base_url (e.g. http://127.0.0.1:8000/v1) and model"
+            )
+    api = params.get("api", "chat")
+    if api not in APIS:
+        raise ValueError(f"parameter {where}.api is {api!r}; allowed: {', '.join(APIS)}")
+    if "api_key" in params:
+        raise ValueError(
+            f"parameter {where}.api_key: keys never go in parameters; put it in "
+            f"conf/local/credentials.yml (openai: {{api_key: ...}}) or ${API_KEY_ENV}"
+        )
+
+
+def resolve_api_key(credentials: Mapping[str, Any] | None = None) -> str:
+    """The API key: Kedro credentials ``openai.api_key``, else ``$OPENAI_API_KEY``, else a
+    placeholder that local servers accept."""
+    from_credentials = ((credentials or {}).get("openai") or {}).get("api_key")
+    return from_credentials or os.environ.get(API_KEY_ENV) or NO_KEY
+
+
+class ResponseCache:
+    """One JSON file per (endpoint, model, api, prompt, settings, sample) under ``root``.
+
+    Writes are atomic (temporary file, then rename), so a run killed mid-way keeps every
+    response it had received and never leaves a half-written entry.
+    """
+
+    def __init__(self, root: str | Path | None):
+        self.root = Path(root) if root else None
+
+    @staticmethod
+    def key(endpoint: Endpoint, request: Request, prompt: str, sample: int) -> str:
+        identity = {
+            "base_url": endpoint.base_url.rstrip("/"),
+            "model": endpoint.model,
+            "api": endpoint.api,
+            "prompt": prompt,
+            "request": {**asdict(request), "n": None, "seed": request.seed + sample},
+        }
+        blob = json.dumps(identity, sort_keys=True, default=list)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def get(self, key: str) -> Completion | None:
+        if self.root is None:
+            return None
+        path = self.root / key[:2] / f"{key}.json"
+        if not path.is_file():
+            return None
+        return Completion(**json.loads(path.read_text()))
+
+    def put(self, key: str, completion: Completion) -> None:
+        if self.root is None:
+            return
+        folder = self.root / key[:2]
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=folder, delete=False, suffix=".tmp") as tmp:
+            json.dump(asdict(completion), tmp)
+        os.replace(tmp.name, folder / f"{key}.json")
+
+
+def _client(endpoint: Endpoint, api_key: str):
+    from openai import OpenAI
+
+    return OpenAI(
+        base_url=endpoint.base_url,
+        api_key=api_key,
+        max_retries=endpoint.max_retries,
+        timeout=endpoint.timeout_s,
+    )
+
+
+def _ask(client, endpoint: Endpoint, request: Request, prompt: str, sample: int) -> Completion:
+    """One request for sample ``sample`` of ``prompt``."""
+    import openai
+
+    settings = {
+        "model": endpoint.model,
+        "temperature": request.temperature,
+        "top_p": request.top_p,
+        "max_tokens": request.max_tokens,
+        "seed": request.seed + sample,
+        **({"stop": list(request.stop)} if request.stop else {}),
+        **({"extra_body": request.extra} if request.extra else {}),
+    }
+    try:
+        if endpoint.api == "chat":
+            messages = [{"role": "user", "content": prompt}]
+            if request.system_prompt:
+                messages.insert(0, {"role": "system", "content": request.system_prompt})
+            response = client.chat.completions.create(messages=messages, **settings)
+            choice = response.choices[0]
+            text = choice.message.content or ""
+        else:
+            response = client.completions.create(prompt=prompt, **settings)
+            choice = response.choices[0]
+            text = choice.text or ""
+    except openai.APIConnectionError as err:
+        raise EndpointError(
+            f"endpoint {endpoint.base_url} is unreachable after {endpoint.max_retries} "
+            f"retries with backoff ({err}); responses received so far are cached"
+        ) from err
+    except openai.APIStatusError as err:
+        raise EndpointError(
+            f"endpoint {endpoint.base_url} answered HTTP {err.status_code} for model "
+            f"{endpoint.model!r} ({endpoint.api} API): {err.message}"
+        ) from err
+    return Completion(text=text, finish_reason=str(choice.finish_reason or ""))
+
+
+def generate(
+    endpoint: Endpoint,
+    prompts: Sequence[str],
+    request: Request,
+    *,
+    credentials: Mapping[str, Any] | None = None,
+    progress: bool = True,
+    description: str = "endpoint",
+) -> list[list[Completion]]:
+    """``request.n`` completions for each prompt, in prompt order.
+
+    Cached responses are reused; the others are requested with at most
+    ``endpoint.max_concurrency`` in flight and cached as they arrive. The first request
+    that still fails after the client's retries stops the whole call with an
+    :class:`EndpointError` naming the URL (responses already received stay cached).
+    """
+    cache = ResponseCache(endpoint.cache_dir)
+    jobs = [(i, s) for i in range(len(prompts)) for s in range(request.n)]
+    keys = {job: cache.key(endpoint, request, prompts[job[0]], job[1]) for job in jobs}
+    results: dict[tuple[int, int], Completion] = {}
+    for job in jobs:
+        cached = cache.get(keys[job])
+        if cached is not None:
+            results[job] = cached
+    missing = [job for job in jobs if job not in results]
+    logger.info(
+        "%s: %d request(s) to %s (%s, model %r), %d from the cache",
+        description,
+        len(missing),
+        endpoint.base_url,
+        endpoint.api,
+        endpoint.model,
+        len(jobs) - len(missing),
+    )
+    if missing:
+        client = _client(endpoint, resolve_api_key(credentials))
+
+        def run(job):
+            completion = _ask(client, endpoint, request, prompts[job[0]], job[1])
+            cache.put(keys[job], completion)
+            return job, completion
+
+        bar = tqdm(total=len(missing), desc=description, disable=not progress)
+        with ThreadPoolExecutor(max_workers=max(1, int(endpoint.max_concurrency))) as pool:
+            futures = [pool.submit(run, job) for job in missing]
+            try:
+                for future in futures:
+                    job, completion = future.result()
+                    results[job] = completion
+                    bar.update()
+            finally:
+                for future in futures:
+                    future.cancel()
+                bar.close()
+    return [[results[(i, s)] for s in range(request.n)] for i in range(len(prompts))]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on right now."""
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class ServedModel:
+    """A local OpenAI-compatible server for a model, as a context manager.
+
+    ``command`` is a template with ``{model}``, ``{host}`` and ``{port}``, for example
+    ``transformers serve {model} --host {host} --port {port}`` or
+    ``vllm serve {model} --host {host} --port {port}``. Entering starts it in its own
+    process group, polls ``health_path`` until it answers 200 (or the process dies, or
+    ``startup_timeout_s`` passes) and yields ``base_url``; leaving always stops the group
+    (SIGTERM, then SIGKILL). The server's output goes to ``log_path``.
+    """
+
+    command: str
+    model: str
+    host: str = "127.0.0.1"
+    port: int | None = None
+    health_path: str = "/health"
+    startup_timeout_s: float = 300.0
+    log_path: str | None = None
+    process: subprocess.Popen | None = field(default=None, init=False, repr=False)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    def __enter__(self) -> ServedModel:
+        self.port = self.port or free_port(self.host)
+        argv = shlex.split(self.command.format(model=self.model, host=self.host, port=self.port))
+        log = Path(self.log_path or tempfile.mkstemp(prefix="served-model-", suffix=".log")[1])
+        self.log_path = str(log)
+        with log.open("ab") as sink:
+            self.process = subprocess.Popen(
+                argv, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        try:
+            self._wait_until_healthy()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _wait_until_healthy(self) -> None:
+        url = f"http://{self.host}:{self.port}{self.health_path}"
+        deadline = time.monotonic() + self.startup_timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise EndpointError(
+                    f"server `{self.command}` for {self.model} exited with code "
+                    f"{self.process.returncode} before {url} was healthy; its log: "
+                    f"{self.log_path}\n{self._log_tail()}"
+                )
+            with (
+                contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError),
+                urllib.request.urlopen(url, timeout=2) as response,
+            ):
+                if response.status == 200:
+                    return
+            time.sleep(0.5)
+        raise EndpointError(
+            f"server for {self.model} was not healthy at {url} within "
+            f"{self.startup_timeout_s:.0f} s; its log: {self.log_path}\n{self._log_tail()}"
+        )
+
+    def _log_tail(self, chars: int = 2000) -> str:
+        try:
+            return Path(self.log_path).read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        """Stop the server's process group; safe to call twice."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        for sig, wait_s in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, sig)
+            try:
+                self.process.wait(timeout=wait_s)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+
+def sample_from_endpoint(
+    endpoint: Endpoint,
+    prompts,
+    *,
+    num_samples: int,
+    temperature: float = 0.8,
+    top_p: float = 0.95,
+    max_new_tokens: int = 64,
+    stop_sequences: Sequence[str] = (),
+    seed: int = 0,
+    credentials: Mapping[str, Any] | None = None,
+    progress: bool = True,
+    **ignored: Any,
+):
+    """The local sampler's contract (``ilf_kedro.models.sample_programs``) through an
+    endpoint: ``num_samples`` rows per prompt row with ``completion`` cut at the first stop
+    sequence (also client-side: not every server honours ``stop``), ``program`` = prompt +
+    completion (callers that prompt with more than the task prompt rebuild it),
+    ``finish_reason`` and ``num_new_tokens`` (-1: the server does not say per sample)."""
+    import pandas as pd
+
+    from ilf_kedro.models.sampling import OUTPUT_COLUMNS
+
+    request = Request(
+        n=int(num_samples),
+        temperature=float(temperature),
+        top_p=float(top_p),
+        max_tokens=int(max_new_tokens),
+        stop=tuple(stop_sequences or ()),
+        seed=int(seed),
+    )
+    texts = list(prompts["prompt"])
+    answers = generate(
+        endpoint, texts, request, credentials=credentials, progress=progress, description="samples"
+    )
+    rows = []
+    for row, samples in zip(prompts.to_dict("records"), answers, strict=True):
+        for index, sample in enumerate(samples):
+            completion, cut = _cut_at_stop(sample.text, request.stop)
+            rows.append(
+                {
+                    **row,
+                    "sample_idx": index,
+                    "completion": completion,
+                    "program": row["prompt"] + completion,
+                    "finish_reason": "stop" if cut else sample.finish_reason,
+                    "num_new_tokens": -1,
+                }
+            )
+    extra = [c for c in prompts.columns if c not in OUTPUT_COLUMNS]
+    return pd.DataFrame(rows, columns=OUTPUT_COLUMNS + extra)
+
+
+def _cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
+    hits = [i for i in (text.find(s) for s in stop) if i >= 0]
+    return (text[: min(hits)], True) if hits else (text, False)

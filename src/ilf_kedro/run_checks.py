@@ -1,0 +1,38 @@
+"""Checks of the run's parameters that must fail before any node runs (so before any
+model loads), each naming the parameter and what is allowed. Plain Python, no Kedro: the
+project's hook calls :func:`check_parameters` when a run starts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ilf_kedro import feedback, refiners
+from ilf_kedro.endpoints import check_endpoint_params
+
+
+def check_parameters(params: Mapping[str, Any]) -> None:
+    """Feedback source, LLM endpoint and templates, refiner kinds and shots."""
+    settings = params.get("feedback") or {}
+    source = feedback.check_source(settings.get("source"))
+    if source == "llm":
+        llm = settings.get("llm")
+        check_endpoint_params(llm, "feedback.llm")
+        # The feedback is not written yet when its own prompt is filled in.
+        before_feedback = tuple(f for f in feedback.TEMPLATE_FIELDS if f != "feedback")
+        feedback.check_template(
+            llm.get("feedback_template"), "feedback.llm.feedback_template", before_feedback
+        )
+        feedback.check_template(llm.get("refinement_template"), "feedback.llm.refinement_template")
+    refiner_params = {"refiner": params.get("refiner") or {}}
+    for name, variant in (params.get("ablations") or {}).items():
+        refiner_params[f"ablations.{name}"] = variant
+    cap = params.get("max_tasks_per_split")
+    for where, refiner in refiner_params.items():
+        refiners.check_refiner(refiner, where)
+        shots = refiner.get("shots")
+        if refiner["kind"] == "few_shot" and cap is not None and shots > cap:
+            raise ValueError(
+                f"parameter {where}.shots is {shots} but max_tasks_per_split={cap} leaves at "
+                f"most {cap} refine-split example(s); allowed: shots <= {cap}"
+            )
