@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
 from ilf_kedro.models import load_model, sample_programs
 from tests.conftest import PROJECT_ROOT
@@ -133,3 +134,16 @@ def test_killed_kedro_run_resumes_and_matches_an_uninterrupted_run(tmp_path):
     uninterrupted = pd.read_parquet(fresh / "data/07_model_output/initial_samples.parquet")
     pd.testing.assert_frame_equal(resumed, uninterrupted)
     assert len(resumed) == total * 4
+
+
+def test_fingerprint_follows_the_weights_not_the_saving(tmp_path):
+    from ilf_kedro.models import save_bundle
+    from ilf_kedro.models.shards import model_fingerprint
+
+    bundle = load_model("tiny-random", device="cpu", seed=0)
+    before = model_fingerprint(bundle.model, bundle.tokenizer)
+    save_bundle(bundle, tmp_path / "model")  # rewrites config.architectures and dtype
+    assert model_fingerprint(bundle.model, bundle.tokenizer) == before
+    with torch.no_grad():
+        next(bundle.model.parameters()).view(-1)[0] += 1.0
+    assert model_fingerprint(bundle.model, bundle.tokenizer) != before

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,8 @@ DEFAULT_STOP_SEQUENCES: tuple[str, ...] = (
     "\n#",
     "\nassert",
 )
+
+BACKENDS = ("hf", "server")
 
 OUTPUT_COLUMNS = [
     "task_id",
@@ -82,6 +85,8 @@ def sample_programs(
     stop_sequences: Sequence[str] | None = DEFAULT_STOP_SEQUENCES,
     seed: int = 0,
     resume_dir: str | None = None,
+    backend: str = "hf",
+    server: Mapping[str, Any] | None = None,
     progress: bool = True,
 ) -> pd.DataFrame:
     """Sample ``num_samples`` completions for every prompt.
@@ -105,6 +110,10 @@ def sample_programs(
             ``shards``; the key hashes these parameters, the prompts and the model) and
             skip the batches already there, so a killed run resumes with identical
             output. ``None``: nothing written.
+        backend: ``hf`` generates in this process; ``server`` starts an OpenAI-compatible
+            server for the model's directory (``server.command``, e.g. ``vllm serve``)
+            and samples through it (``server_sampling``), with the same output.
+        server: Settings of the ``server`` backend (``server_sampling.SERVER_DEFAULTS``).
         progress: Show a tqdm progress bar.
 
     Returns:
@@ -114,6 +123,8 @@ def sample_programs(
     """
     from transformers import GenerationConfig, StoppingCriteriaList
 
+    if backend not in BACKENDS:
+        raise ValueError(f"sampling.backend must be one of {BACKENDS}, not {backend!r}")
     missing = {"task_id", "prompt"} - set(prompts.columns)
     if missing:
         raise ValueError(f"prompts is missing column(s) {sorted(missing)}")
@@ -129,6 +140,23 @@ def sample_programs(
     if prompts.empty:
         return _empty_output(prompts, extra_cols)
     warn_if_random(bundle.info)
+    params = {
+        "num_samples": num_samples,
+        "temperature": temperature,
+        "top_p": top_p,
+        "max_new_tokens": max_new_tokens,
+        "batch_size": batch_size,
+        "stop_sequences": stop_sequences,
+        "seed": seed,
+        "backend": backend,
+    }
+    if backend == "server":
+        from .server_sampling import sample_with_server
+
+        results = sample_with_server(
+            bundle, prompts, params, server or {}, resume_dir=resume_dir, progress=progress
+        )
+        return assemble_output(prompts, results, num_samples, greedy)
 
     model, tokenizer = bundle.model, bundle.tokenizer
     device = bundle.device
@@ -185,16 +213,6 @@ def sample_programs(
     if resume_dir:
         from .shards import ShardStore
 
-        params = {
-            "num_samples": num_samples,
-            "temperature": temperature,
-            "top_p": top_p,
-            "max_new_tokens": max_new_tokens,
-            "batch_size": batch_size,
-            "stop_sequences": stop_sequences,
-            "seed": seed,
-            "backend": "hf",
-        }
         store = ShardStore.for_sampling(resume_dir, params, prompts, model, tokenizer)
     finished = store.finished() if store else set()
     n_batches = -(-len(items) // batch_size)
@@ -250,8 +268,20 @@ def sample_programs(
         bar.close()
         model.train(was_training)
 
+    return assemble_output(prompts, results, num_samples, greedy)
+
+
+def assemble_output(
+    prompts: pd.DataFrame,
+    results: Mapping[tuple[int, int], tuple[str, str, int]],
+    num_samples: int,
+    greedy: bool,
+) -> pd.DataFrame:
+    """The output frame from ``(prompt row, sample) -> (completion, finish_reason,
+    num_new_tokens)``; greedy results hold sample 0 only, copied to every sample."""
+    extra_cols = [c for c in prompts.columns if c not in ("task_id", "prompt")]
     rows = []
-    for row, prompt in enumerate(prompt_texts):
+    for row, prompt in enumerate(prompts["prompt"].astype(str)):
         for k in range(num_samples):
             completion, reason, n_new = results[(row, 0 if greedy else k)]
             rows.append((row, k, prompt, completion, prompt + completion, reason, n_new))

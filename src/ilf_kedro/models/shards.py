@@ -29,6 +29,17 @@ MANIFEST = "manifest.json"
 # Values of each weight tensor read for the fingerprint: evenly spaced, exact bytes.
 _FINGERPRINT_VALUES = 64
 
+# Config entries that saving or training rewrite without changing what the model computes
+# (the weights' dtype is hashed with the tensors).
+_VOLATILE_CONFIG = {
+    "architectures",
+    "dtype",
+    "torch_dtype",
+    "_name_or_path",
+    "transformers_version",
+    "_commit_hash",
+    "use_cache",
+}
 # (completion, finish_reason, num_new_tokens) of one (prompt row, sample) item
 Result = tuple[str, str, int]
 
@@ -38,7 +49,8 @@ def model_fingerprint(model, tokenizer) -> str:
     spaced values of every tensor) and tokenizer; cheap even for billions of weights."""
     digest = hashlib.sha256()
     digest.update(type(model).__name__.encode())
-    digest.update(json.dumps(model.config.to_dict(), sort_keys=True, default=str).encode())
+    config = {k: v for k, v in model.config.to_dict().items() if k not in _VOLATILE_CONFIG}
+    digest.update(json.dumps(config, sort_keys=True, default=str).encode())
     with torch.no_grad():
         for name, tensor in model.state_dict().items():
             flat = tensor.detach().reshape(-1)
