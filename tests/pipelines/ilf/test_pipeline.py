@@ -82,13 +82,14 @@ def test_evaluation_reuses_one_modular_pipeline_per_method():
 
 
 def test_paper_environment_at_toy_scale_from_the_command_line(
-    tmp_path, mbpp_path, annotations_path
+    tmp_path, mbpp_path, annotations_path, humaneval_path
 ):
     project = copy_project(tmp_path / "project")
     params = ",".join(
         [
             f"mbpp_uri={mbpp_path}",
             f"annotations_uri={annotations_path}",
+            f"humaneval_uri={humaneval_path}",
             "base_model=tiny-random",
             "max_tasks_per_split=5",
             "sampling.num_samples=2",
@@ -110,7 +111,9 @@ def test_paper_environment_at_toy_scale_from_the_command_line(
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     metrics = pd.read_parquet(project / ILF_TABLES["eval_metrics"])
-    assert metrics["method"].tolist() == METHODS
+    # The paper environment evaluates on MBPP_Test and HumanEval.
+    assert metrics["method"].tolist() == METHODS * 2
+    assert metrics["task_set"].tolist() == ["mbpp"] * len(METHODS) + ["humaneval"] * len(METHODS)
     assert (metrics["n_tasks"] == 5).all() and (metrics["n"] == 2).all()
     training = pd.read_parquet(project / ILF_TABLES["refiner_training_set"])
     assert len(training) == 5  # the first five refine-split annotations, all passing
