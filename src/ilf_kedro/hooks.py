@@ -41,13 +41,30 @@ RUN_SUMMARY = "run_summary"
 
 
 class ParameterCheckHooks:
-    """Checks the run's parameters before any node runs (``ilf_kedro.run_checks``)."""
+    """Checks the run's parameters before any node runs (``ilf_kedro.run_checks``), and
+    tells ``ilf_rounds`` how many rounds and ``evaluation`` which test sets to build before
+    Kedro builds the pipelines."""
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        from ilf_kedro.pipelines.evaluation import plan_task_sets
+        from ilf_kedro.pipelines.ilf_rounds import plan_rounds
+
+        # The config loader, not context.params: reading those builds every pipeline
+        # (Kedro validates them against node type hints), before the plan is known.
+        params = context.config_loader["parameters"]
+        plan_rounds(params)
+        plan_task_sets(params, catalog_entries=context.config_loader["catalog"].keys())
 
     @hook_impl
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        from ilf_kedro.pipelines.evaluation import check_test_sets
         from ilf_kedro.run_checks import check_parameters
 
-        check_parameters(catalog.load("parameters"))
+        rounds = any((node.namespace or "").startswith("round_") for node in pipeline.nodes)
+        check_parameters(catalog.load("parameters"), rounds=rounds)
+        # Malformed test-set rows stop the run before any node (or model) runs.
+        check_test_sets(pipeline.inputs(), catalog.load)
 
 
 class RunSummaryHooks:
@@ -327,15 +344,19 @@ def _finite(value: Any) -> float | None:
 
 def eval_metric_values(eval_metrics) -> dict[str, float]:
     """``eval_metrics`` rows -> ``{"<method>.pass_at_<k>": value, ...}`` (also
-    ``any_correct``, ``training_set_size``, ``n_tasks``); NaN values are left out."""
+    ``any_correct``, ``training_set_size``, ``n_tasks``); NaN values are left out. Rows of
+    a test set other than MBPP's get the set in the key: ``<method>.<set>.pass_at_<k>``."""
     wanted = [c for c in eval_metrics.columns if str(c).startswith("pass@")]
     wanted += [c for c in ("any_correct", "training_set_size", "n_tasks") if c in eval_metrics]
     values = {}
     for row in eval_metrics.to_dict("records"):
         for column in wanted:
             number = _finite(row.get(column))
-            if number is not None:
-                values[metric_key(row["method"], column)] = number
+            if number is None:
+                continue
+            task_set = row.get("task_set") or "mbpp"
+            prefix = [row["method"]] if task_set == "mbpp" else [row["method"], task_set]
+            values[metric_key(*prefix, column)] = number
     return values
 
 

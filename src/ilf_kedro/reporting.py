@@ -38,6 +38,7 @@ PAPER_TABLE4: dict[str, tuple[float, float]] = {
 }
 PAPER_KS = (1, 10)
 ZERO_SHOT = "zero-shot"
+PAPER_SET = "mbpp"  # the paper's test set (MBPP_Test); see ilf_kedro.task_sets
 RANDOM_WEIGHTS_NOTE = (
     "The models have RANDOM weights (the offline tiny-random default): these numbers say "
     "nothing about ILF. Set base_model to a pretrained code model for real results."
@@ -77,15 +78,18 @@ def comparison_table(
             uses other reference numbers; false adds nothing.
 
     Returns:
-        One row per method, in ``eval_metrics`` order: ``method``, ``feedback_source``,
+        One row per test set and method, in ``eval_metrics`` order: ``task_set``
+        (``mbpp`` when ``eval_metrics`` has no such column), ``method``, ``feedback_source``,
         ``pass@k`` columns (same values as ``eval_metrics``), ``training_set_size``
         (int; 0 for a method without training), ``n_tasks``, ``random_weights``, ``note``
         (why a method's model was not fine-tuned, from ``untrained_reason``; else empty)
-        and, with ``paper_reference``, the paper columns.
+        and, with ``paper_reference``, the paper columns (MBPP_Test numbers: NaN on the
+        rows of other test sets).
     """
     ks = list(ks)
     frame = eval_metrics.reset_index(drop=True)
-    table = pd.DataFrame({"method": frame["method"].astype(str)})
+    sets = frame["task_set"].astype(str) if "task_set" in frame else PAPER_SET
+    table = pd.DataFrame({"task_set": sets, "method": frame["method"].astype(str)})
     table["feedback_source"] = (
         frame["feedback_source"].fillna("none").astype(str)
         if "feedback_source" in frame
@@ -108,10 +112,28 @@ def comparison_table(
                 continue
             position = PAPER_KS.index(k)
             table[_paper_col(k)] = [
-                reference[name][position] / 100.0 if name in reference else math.nan
-                for name in table["method"]
+                reference[name][position] / 100.0
+                if name in reference and task_set == PAPER_SET
+                else math.nan
+                for task_set, name in zip(table["task_set"], table["method"], strict=True)
             ]
     return table
+
+
+def test_set_title(task_set: str) -> str:
+    """How reports name a test set: the paper's MBPP_Test, else the set's name."""
+    return "MBPP_Test" if task_set == PAPER_SET else task_set
+
+
+def by_test_set(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """``(task_set, rows)`` per test set in order of first appearance; a table without a
+    ``task_set`` column is MBPP's alone."""
+    if "task_set" not in table or table.empty:
+        return [(PAPER_SET, table)]
+    return [
+        (str(name), rows.reset_index(drop=True))
+        for name, rows in table.groupby("task_set", sort=False)
+    ]
 
 
 def _percent(value: Any) -> str:
@@ -131,19 +153,37 @@ def comparison_markdown(table: pd.DataFrame, title: str = "Table 4: pass@k on MB
 
     Returns:
         A Markdown document: a heading, a warning when any model has random weights, and
-        a pipe table with one row per method.
+        a pipe table with one row per method; with several test sets, the heading says
+        "pass@k per test set" and each set gets a section with its own table.
     """
-    ks = [int(c.split("@")[1]) for c in table.columns if c.startswith("pass@")]
-    has_paper = any(_paper_col(k) in table for k in ks)
+    sets = by_test_set(table)
+    if len(sets) > 1:
+        title = title.replace("on MBPP_Test", "per test set")
+    lines = [f"# {title}", ""]
+    if "random_weights" in table and table["random_weights"].any():
+        lines += [f"> **Warning:** {RANDOM_WEIGHTS_NOTE}", ""]
+    for index, (task_set, rows) in enumerate(sets):
+        if len(sets) > 1:
+            lines += ([""] if index else []) + [f"## {test_set_title(task_set)}", ""]
+        lines += _markdown_rows(rows)
+    if any(_paper_col(k) in table for k in _ks_of(table)):
+        lines += ["", "Paper: Chen et al. 2023, Table 4 (CodeGen-Mono 6.1B)."]
+    return "\n".join(lines) + "\n"
+
+
+def _ks_of(table: pd.DataFrame) -> list[int]:
+    return [int(c.split("@")[1]) for c in table.columns if c.startswith("pass@")]
+
+
+def _markdown_rows(table: pd.DataFrame) -> list[str]:
+    """One test set's pipe table and its not-fine-tuned notes."""
+    ks = _ks_of(table)
     header = ["method", "feedback source", "training set size"]
     for k in ks:
         header.append(f"pass@{k} (%)")
         if _paper_col(k) in table:
             header.append(f"paper pass@{k} (%)")
-    lines = [f"# {title}", ""]
-    if "random_weights" in table and table["random_weights"].any():
-        lines += [f"> **Warning:** {RANDOM_WEIGHTS_NOTE}", ""]
-    lines += ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
     for row in table.to_dict("records"):
         cells = [str(row["method"]), str(row["feedback_source"]), str(row["training_set_size"])]
         for k in ks:
@@ -158,9 +198,7 @@ def comparison_markdown(table: pd.DataFrame, title: str = "Table 4: pass@k on MB
     ]
     if notes:
         lines += ["", *notes]
-    if has_paper:
-        lines += ["", "Paper: Chen et al. 2023, Table 4 (CodeGen-Mono 6.1B)."]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 # ---------------------------------------------------------------------- Tables 3 and 1
@@ -378,15 +416,31 @@ def pass_at_k_figure(table: pd.DataFrame, title: str = "pass@k on MBPP_Test") ->
         title: Figure title (a random-weights note is appended when relevant).
 
     Returns:
-        The figure (one group of bars per method, one bar per k, in percent).
+        The figure (one group of bars per method, one bar per k, in percent); with
+        several test sets (``task_set``), one panel per set side by side, each with its
+        own zero-shot line.
     """
-    fig = Figure(figsize=(8, 4.5), layout="constrained")
-    ax = fig.add_subplot()
-    ks = [int(c.split("@")[1]) for c in table.columns if c.startswith("pass@")]
+    sets = by_test_set(table)
+    fig = Figure(figsize=(8 * len(sets), 4.5), layout="constrained")
+    axes = fig.subplots(1, len(sets), squeeze=False)[0]
+    random = "random_weights" in table and table["random_weights"].any()
+    suffix = " (RANDOM weights: not meaningful)" if random else ""
+    if len(sets) == 1:
+        _pass_at_k_panel(axes[0], sets[0][1], title + suffix)
+        return fig
+    for ax, (task_set, rows) in zip(axes, sets, strict=True):
+        _pass_at_k_panel(ax, rows, f"pass@k on {test_set_title(task_set)}")
+    fig.suptitle(title.replace("on MBPP_Test", "per test set") + suffix)
+    return fig
+
+
+def _pass_at_k_panel(ax, table: pd.DataFrame, title: str) -> None:
+    """One test set's bars (see :func:`pass_at_k_figure`) on ``ax``."""
+    ks = _ks_of(table)
     if table.empty or not ks:
         _empty_note(ax, "no evaluation results in this run")
         ax.set_title(title)
-        return fig
+        return
     x = np.arange(len(table))
     width = 0.8 / len(ks)
     colours = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"]
@@ -397,7 +451,7 @@ def pass_at_k_figure(table: pd.DataFrame, title: str = "pass@k on MBPP_Test") ->
         positions = x - 0.4 + width * (j + 0.5)
         bars = ax.bar(positions, np.nan_to_num(raw), width, label=f"pass@{k}", color=colour)
         ax.bar_label(bars, labels=["n/a" if np.isnan(v) else f"{v:.1f}" for v in raw], fontsize=8)
-        if _paper_col(k) in table:
+        if _paper_col(k) in table and table[_paper_col(k)].notna().any():
             paper = 100 * table[_paper_col(k)].astype(float).to_numpy()
             ax.scatter(
                 positions,
@@ -423,9 +477,7 @@ def pass_at_k_figure(table: pd.DataFrame, title: str = "pass@k on MBPP_Test") ->
             top = max(top, 100 * float(table[_paper_col(k)].max()))
     ax.set_ylim(0, min(100.0, top * 1.2 + 2))
     ax.legend(fontsize=8, loc="upper left", ncols=2)
-    random = "random_weights" in table and table["random_weights"].any()
-    ax.set_title(title + (" (RANDOM weights: not meaningful)" if random else ""))
-    return fig
+    ax.set_title(title)
 
 
 def perplexity_figure(
@@ -610,15 +662,43 @@ def run_summary(
         f"  refinements passing:       {counts['passing_refinements']} "
         f"for {counts['passing_tasks']} task(s)",
         f"  ILF training set size:     {counts['training_set_size']}",
-        "  pass@k on the test split:",
     ]
     if eval_metrics is None or eval_metrics.empty:
-        lines.append("    (no evaluation results)")
+        lines += ["  pass@k on the test split:", "    (no evaluation results)"]
     else:
         width = max(len(str(m)) for m in eval_metrics["method"]) + 2
-        for row in eval_metrics.to_dict("records"):
-            scores = "  ".join(f"pass@{k} {_percent(row.get(pass_at_k_column(k)))}%" for k in ks)
-            lines.append(f"    {str(row['method']) + ':':<{width}}{scores}")
+        sets = by_test_set(eval_metrics)
+        for task_set, rows in sets:
+            heading = "the test split" if len(sets) == 1 else test_set_title(task_set)
+            lines.append(f"  pass@k on {heading}:")
+            for row in rows.to_dict("records"):
+                scores = "  ".join(
+                    f"pass@{k} {_percent(row.get(pass_at_k_column(k)))}%" for k in ks
+                )
+                lines.append(f"    {str(row['method']) + ':':<{width}}{scores}")
         if "random_weights" in eval_metrics and eval_metrics["random_weights"].any():
             lines.append(f"  NOTE: {RANDOM_WEIGHTS_NOTE}")
     return "\n".join(lines)
+
+
+def rounds_figure(
+    rounds_report: pd.DataFrame, title: str = "ILF rounds: pass@k on the test split"
+) -> Figure:
+    """pass@k (percent) against the round, one line per k; round 0 is the base model."""
+    fig = Figure(figsize=(7, 4), layout="constrained")
+    ax = fig.add_subplot()
+    ks = [int(c.split("@")[1]) for c in rounds_report.columns if c.startswith("pass@")]
+    if rounds_report.empty or not ks:
+        _empty_note(ax, "no rounds in this run")
+    for k in ks:
+        values = 100 * rounds_report[pass_at_k_column(k)].astype(float)
+        ax.plot(rounds_report["round"], values, marker="o", label=f"pass@{k}")
+    ax.set_xticks(rounds_report["round"].tolist())
+    ax.set_xlabel("round (0: base model)")
+    ax.set_ylabel("%")
+    if bool(rounds_report.get("random_weights", pd.Series(dtype=bool)).any()):
+        title += " (RANDOM weights)"
+    ax.set_title(title)
+    if ks:
+        ax.legend()
+    return fig

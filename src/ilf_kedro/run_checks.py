@@ -11,10 +11,18 @@ from ilf_kedro import feedback, refiners
 from ilf_kedro.endpoints import check_endpoint_params
 
 
-def check_parameters(params: Mapping[str, Any]) -> None:
-    """Feedback source, LLM endpoint and templates, refiner kinds and shots."""
+def check_parameters(params: Mapping[str, Any], rounds: bool = False) -> None:
+    """Feedback source, LLM endpoint and templates, refiner kinds and shots; with
+    ``rounds`` (an ``ilf_rounds`` run) also that the source is automatic."""
     settings = params.get("feedback") or {}
     source = feedback.check_source(settings.get("source"))
+    if rounds and source not in feedback.AUTOMATIC_SOURCES:
+        raise ValueError(
+            f"parameter feedback.source is {source!r}, but ilf_rounds gives each round "
+            f"feedback on its own model's failures; allowed: "
+            f"{', '.join(feedback.AUTOMATIC_SOURCES)} (for new human feedback, see README "
+            "'Collect feedback on your model')"
+        )
     if source == "llm":
         llm = settings.get("llm")
         check_endpoint_params(llm, "feedback.llm")

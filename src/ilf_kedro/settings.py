@@ -11,5 +11,6 @@ CONFIG_LOADER_ARGS = {
     # Environments such as `paper` override single keys, not whole sections.
     "merge_strategy": {"parameters": "soft", "catalog": "soft"},
 }
-# Parameter checks first: bad configuration fails before any node (and model) runs.
-HOOKS = (ParameterCheckHooks(), RunSummaryHooks(), MLflowTrackingHooks())
+# pluggy calls the last registered hook first: the parameter checks (and the rounds plan,
+# needed before anything builds the pipelines) come last, so they run first.
+HOOKS = (RunSummaryHooks(), MLflowTrackingHooks(), ParameterCheckHooks())

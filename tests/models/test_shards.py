@@ -74,9 +74,10 @@ def test_changed_parameters_prompts_or_model_get_their_own_shards(
 
 # ---- a real `kedro run`, killed with SIGKILL in the middle of sampling -------------------
 
+# An automatic feedback source, so `ilf` samples the base model (it does not for human).
 KILL_PARAMS = (
-    "max_tasks_per_split=3,sampling.num_samples=4,sampling.batch_size=1,"
-    "sampling.max_new_tokens=24,sampling.temperature=0.8"
+    "feedback.source=interpreter,max_tasks_per_split=3,sampling.num_samples=4,"
+    "sampling.batch_size=1,sampling.max_new_tokens=24,sampling.temperature=0.8"
 )
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from ilf_kedro import hooks
-from ilf_kedro.pipelines.reporting.nodes import GOLD, HUMAN, PI_REFINE
+from ilf_kedro.pipelines.reporting.nodes import GOLD, PI_REFINE
 from tests.conftest import NUM_SAMPLES
 
 REPORTS = "data/08_reporting"
@@ -50,7 +50,7 @@ def test_refinement_report_has_tables_3_and_1(default_ilf_run):
 
 def test_perplexities_and_plots(default_ilf_run):
     perplexities = _table(default_ilf_run, "perplexities")
-    assert set(perplexities["source"]) <= {GOLD, PI_REFINE, HUMAN}
+    assert set(perplexities["source"]) <= {GOLD, PI_REFINE, "human refinements"}
     gold = perplexities[perplexities["source"] == GOLD]
     assert len(gold) >= 1 and np.isfinite(gold["perplexity"]).all()
     assert (perplexities["perplexity"].dropna() > 1).all()

@@ -13,10 +13,9 @@ from ilf_kedro.models import ModelBundle
 
 logger = logging.getLogger(__name__)
 
-# Figure 3's sources, in legend order.
+# Figure 3's sources; the third is named by who wrote the annotations' refinements.
 GOLD = "MBPP gold programs"
 PI_REFINE = "pi_Refine refinements"
-HUMAN = "human refinements"
 
 
 def build_comparison_table(eval_metrics: pd.DataFrame, ks: list[int], params: dict) -> pd.DataFrame:
@@ -56,19 +55,21 @@ def _sample(frame: pd.DataFrame, limit, seed: int) -> pd.DataFrame:
 def compute_program_perplexities(
     base_model: ModelBundle,
     tasks: pd.DataFrame,
-    refinement_annotations: pd.DataFrame,
+    annotations_to_refine: pd.DataFrame,
     refinement_results: pd.DataFrame,
     params: dict,
 ) -> pd.DataFrame:
     """Figure 3's data: perplexity under pi_theta of the MBPP gold programs, pi_Refine's
-    refinements and the human refinements of the tasks that were refined.
+    refinements and the feedback source's own refinements (human in the paper) of the
+    tasks that were refined.
 
     ``params``: ``refinements`` (``passing``: only refinements that pass the tests, the
     ones ILF trains on; ``all``: every generated one), ``max_programs_per_source`` (a
     seeded random subset above it; null: all), ``batch_size``, ``max_length``, ``seed``.
     Returns ``source``, ``task_id``, ``n_tokens``, ``perplexity`` rows.
     """
-    task_ids = refinement_annotations["task_id"].unique()
+    task_ids = annotations_to_refine["task_id"].unique()
+    writers = sorted(set(annotations_to_refine["refinement_source"])) or ["human"]
     gold = tasks[tasks["task_id"].isin(task_ids)][["task_id", "gold_code"]]
     refined = refinement_results
     if params.get("refinements", "passing") == "passing" and len(refined):
@@ -77,7 +78,7 @@ def compute_program_perplexities(
     sources = {
         GOLD: gold.rename(columns={"gold_code": "program"}),
         PI_REFINE: refined[["task_id", "program"]],
-        HUMAN: refinement_annotations[["task_id", "refinement"]].rename(
+        f"{'/'.join(writers)} refinements": annotations_to_refine[["task_id", "refinement"]].rename(
             columns={"refinement": "program"}
         ),
     }
@@ -99,7 +100,7 @@ def plot_pass_at_k(comparison_table: pd.DataFrame) -> Figure:
 
 def plot_perplexities(perplexities: pd.DataFrame) -> Figure:
     """Per-program perplexities -> Figure 3 (histogram per source)."""
-    return reporting.perplexity_figure(perplexities, sources=[GOLD, PI_REFINE, HUMAN])
+    return reporting.perplexity_figure(perplexities)
 
 
 def plot_feedback_lengths(feedback_annotations: pd.DataFrame) -> Figure:

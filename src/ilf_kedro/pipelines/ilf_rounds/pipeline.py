@@ -1,0 +1,112 @@
+"""ilf_rounds: ``kedro run --pipeline=ilf_rounds --params=rounds=N`` runs Algorithm 1 N
+times. Round k+1 starts from round k's pi_theta*: it samples that model's failures on the
+refine and train splits, gets feedback from the configured (automatic) source, trains
+pi_Refine, refines, filters, fine-tunes and evaluates. Each round is one namespace
+(``round_1``, ``round_2``...) of one modular pipeline, so its datasets are catalogued by
+the ``round_{k}.*`` dataset factories and a finished round is never recomputed when a run
+is resumed with ``--from-nodes``.
+
+Kedro builds pipelines from code, but the number of rounds is a parameter: the project's
+hook hands the run's ``rounds`` to :func:`plan_rounds` when the context is created, which
+happens before Kedro first builds the pipelines (Kedro issue #3093's pattern).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from kedro.pipeline import Node, Pipeline
+
+from ilf_kedro.pipelines import (
+    data_processing,
+    feedback,
+    finetune,
+    initial_sampling,
+    model_loading,
+    refinement,
+    refiner_training,
+)
+from ilf_kedro.pipelines.evaluation.pipeline import evaluate_template, zero_shot_evaluation
+
+from .nodes import build_rounds_report, plot_rounds
+
+# Datasets every round reads as they are (not per round).
+SHARED = (
+    "tasks",
+    "task_time_limits",
+    "test_prompts",
+    "human_feedback_annotations",
+    "openai_credentials",
+)
+_planned = {"rounds": 1}
+
+
+def check_rounds(params: Mapping[str, Any]) -> int:
+    """The run's ``rounds``: an integer from 1 to ``max_rounds``, else an error naming it."""
+    rounds, most = params.get("rounds"), params.get("max_rounds")
+    if not isinstance(rounds, int) or isinstance(rounds, bool) or not 1 <= rounds <= most:
+        raise ValueError(f"parameter rounds is {rounds!r}; allowed: 1 to max_rounds ({most})")
+    return rounds
+
+
+def plan_rounds(params: Mapping[str, Any]) -> None:
+    """Remember how many rounds the next ``create_pipeline`` builds (from the hook)."""
+    _planned["rounds"] = check_rounds(params)
+
+
+def round_template() -> Pipeline:
+    """One round of Algorithm 1 from ``base_model`` (this round's pi_theta) to
+    ``ilf_model`` (its pi_theta*) and that model's ``metrics`` on the test split."""
+    stages = (
+        initial_sampling.create_pipeline(label_studio_import=False)
+        + feedback.create_pipeline()
+        + refiner_training.create_pipeline()
+        + refinement.create_pipeline()
+        + finetune.create_pipeline()
+    ) - model_loading.create_pipeline()
+    evaluation = Pipeline(
+        evaluate_template(),
+        inputs={"model": "ilf_model"},
+        parameters={"params:method": "params:evaluation.methods.ilf"},
+    )
+    return stages + evaluation
+
+
+def one_round(index: int) -> Pipeline:
+    """Round ``index`` (1-based) in namespace ``round_<index>``."""
+    template = round_template()
+    previous = "base_model" if index == 1 else f"round_{index - 1}.ilf_model"
+    return Pipeline(
+        template,
+        namespace=f"round_{index}",
+        inputs={"base_model": previous, **{name: name for name in SHARED}},
+        parameters={p: p for p in template.inputs() if p.startswith("params:")},
+    )
+
+
+def create_pipeline(rounds: int | None = None, **kwargs) -> Pipeline:
+    """``rounds`` rounds (default: what :func:`plan_rounds` was told, else 1), then
+    ``rounds_report`` and its plot."""
+    count = rounds or _planned["rounds"]
+    return (
+        data_processing.create_pipeline()
+        + zero_shot_evaluation()
+        + sum((one_round(k) for k in range(1, count + 1)), Pipeline([]))
+        + Pipeline(
+            [
+                Node(
+                    build_rounds_report,
+                    inputs=[
+                        "zero_shot.metrics",
+                        *(f"round_{k}.metrics" for k in range(1, count + 1)),
+                    ],
+                    outputs="rounds_report",
+                    name="build_rounds_report",
+                ),
+                Node(
+                    plot_rounds, inputs="rounds_report", outputs="rounds_plot", name="plot_rounds"
+                ),
+            ]
+        )
+    )
