@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shutil
 from types import SimpleNamespace
 
 import numpy as np
@@ -13,7 +14,7 @@ import pandas as pd
 import pytest
 
 from ilf_kedro import hooks
-from ilf_kedro.pipelines.reporting.nodes import GOLD, PI_REFINE
+from ilf_kedro.pipelines.evaluation.nodes import GOLD, PI_REFINE
 from tests.conftest import NUM_SAMPLES
 
 REPORTS = "data/08_reporting"
@@ -66,6 +67,25 @@ def test_run_summary_counts_the_stages(default_ilf_run):
     assert f"ILF training set size:     {len(training)}" in summary
     for method in _table(default_ilf_run, "eval_metrics")["method"]:
         assert f"{method}:" in summary
+
+
+def test_reporting_alone_rerenders_a_finished_run_without_a_model(default_ilf_run, tmp_path):
+    from ilf_kedro.pipelines import reporting
+    from tests.kedro_project import run_pipeline
+
+    pipeline = reporting.create_pipeline()
+    assert "load_base_model" not in {node.name for node in pipeline.nodes}
+    assert not {name for name in pipeline.inputs() if name.endswith("model")}
+    project = shutil.copytree(default_ilf_run, tmp_path / "project")
+    rendered = ("comparison_table.md", "run_summary.txt", "perplexity_histogram.png")
+    for name in rendered:
+        (project / REPORTS / name).unlink()
+    run_pipeline(project, "reporting")
+    for name in rendered[:2]:  # the same run gives the same text
+        assert (project / REPORTS / name).read_text() == (
+            default_ilf_run / REPORTS / name
+        ).read_text()
+    assert (project / REPORTS / rendered[2]).read_bytes()[:4] == b"\x89PNG"
 
 
 def test_the_run_summary_is_logged_when_the_run_ends(caplog):

@@ -1,16 +1,19 @@
 """evaluation: every method sampled and tested on the test split -> ``eval_metrics``
-(paper Table 4). Fine-tune-then-evaluate is one modular pipeline, reused per method
-through Kedro namespaces."""
+(paper Table 4), and the base model's perplexity on the training programs (Figure 3).
+Fine-tune-then-evaluate is one modular pipeline, reused per method through Kedro
+namespaces."""
 
 from kedro.pipeline import Node, Pipeline
 
 from ilf_kedro.pipelines import model_loading
 from ilf_kedro.pipelines.stage_nodes import run_tests, sample, select_tasks, train_model
+from ilf_kedro.tracking import eval_metric_values
 
 from .nodes import (
     build_gold_training_set,
     build_source_refinement_training_set,
     combine_metrics,
+    compute_program_perplexities,
     method_metrics,
 )
 
@@ -132,6 +135,25 @@ def create_pipeline(few_shot_refiners: tuple[str, ...] = (), **kwargs) -> Pipeli
                 inputs=[f"{ns}.metrics" for ns in methods],
                 outputs="eval_metrics",
                 name="combine_method_metrics",
+            ),
+            Node(
+                eval_metric_values,
+                inputs="eval_metrics",
+                outputs="eval_metrics_mlflow",
+                name="track_eval_metrics",
+            ),
+            # Scored here, where pi_theta is loaded anyway, so reporting loads no model.
+            Node(
+                compute_program_perplexities,
+                inputs=[
+                    "base_model",
+                    "tasks",
+                    "annotations_to_refine",
+                    "refinement_results",
+                    "params:reporting.perplexity",
+                ],
+                outputs="perplexities",
+                name="compute_program_perplexities",
             ),
         ]
     )
