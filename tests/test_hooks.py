@@ -101,9 +101,7 @@ def _closed_port() -> int:
 
 
 @pytest.mark.parametrize("store", ["a file where its folder should be", "a closed port"])
-def test_a_store_out_of_reach_warns_and_the_run_goes_on(
-    store, finished_run, monkeypatch, caplog
-):
+def test_a_store_out_of_reach_warns_and_the_run_goes_on(store, finished_run, monkeypatch, caplog):
     if store == "a closed port":
         monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{_closed_port()}")
         monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")

@@ -158,9 +158,11 @@ class MLflowTrackingHooks(MlflowHook):
             pipelines = run_params.get("pipeline_names") or ["__default__"]
             run.name = run_name("+".join(pipelines), params)
         super().before_pipeline_run(run_params, pipeline, catalog)
-        if self._is_mlflow_enabled:
-            mlflow.set_tags(run_tags(params))
-            self._log_parameters(params)
+        if not self._is_mlflow_enabled:  # mlflow.yml's tracking.disable_tracking.pipelines
+            self._switch_off("disabled for this pipeline in mlflow.yml", catalog)
+            return
+        mlflow.set_tags(run_tags(params))
+        self._log_parameters(params)
 
     def _log_parameters(self, params: dict) -> None:
         """Every parameter, flattened and capped as mlflow.yml says, in one batch (the
