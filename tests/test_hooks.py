@@ -35,6 +35,31 @@ tracked = pytest.mark.skipif(
 )
 
 
+class _Records(logging.Handler):
+    """The messages of one logger. Kedro configures logging again whenever a session
+    starts, which drops caplog's handler from the root logger, so tests listen here."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.messages)
+
+
+@pytest.fixture
+def hook_log():
+    """What ilf_kedro.hooks logs during the test."""
+    logger, records = logging.getLogger("ilf_kedro.hooks"), _Records()
+    logger.addHandler(records)
+    yield records
+    logger.removeHandler(records)
+
+
 def _runs(project) -> list:
     """The MLflow runs of ``project`` (its own SQLite store unless MLFLOW_TRACKING_URI
     points elsewhere), oldest first."""
@@ -110,20 +135,19 @@ def test_a_store_out_of_reach_warns_and_the_run_goes_on(store, finished_run, mon
         blocker.write_text("")
         monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{blocker}/mlflow.db")
     monkeypatch.delenv(hooks.ENV_SWITCH, raising=False)
-    with caplog.at_level(logging.WARNING, logger="ilf_kedro.hooks"):
-        run_pipeline(finished_run, "reporting")
-    assert "MLflow tracking: could not set up tracking" in caplog.text
+    run_pipeline(finished_run, "reporting")
+    assert "MLflow tracking: could not set up tracking" in hook_log.text
     for name in REPORT_FILES:
         assert (finished_run / REPORTS / name).stat().st_size > 0, name
 
 
 @tracked
-def test_tracking_switched_off_logs_nothing(finished_run, monkeypatch, caplog):
+def test_tracking_switched_off_logs_nothing(finished_run, monkeypatch, hook_log):
     before = len(_runs(finished_run))
     monkeypatch.setenv(hooks.ENV_SWITCH, "false")
-    with caplog.at_level(logging.WARNING, logger="ilf_kedro.hooks"):
-        run_pipeline(finished_run, "reporting")
-    assert "MLflow tracking" not in caplog.text
+    run_pipeline(finished_run, "reporting")
+    assert "MLflow tracking is off (ILF_KEDRO_MLFLOW=false)" in hook_log.text
+    assert "could not" not in hook_log.text
     assert (finished_run / REPORTS / "run_summary.txt").read_text().startswith("ILF run summary")
     assert len(_runs(finished_run)) == before
     monkeypatch.delenv(hooks.ENV_SWITCH)
@@ -131,6 +155,8 @@ def test_tracking_switched_off_logs_nothing(finished_run, monkeypatch, caplog):
     (*_, latest) = _runs(finished_run)
     assert len(_runs(finished_run)) == before + 1
     assert latest.info.run_name == "reporting (tiny-random, human feedback)"
+    assert latest.info.status == "FINISHED"
+    assert mlflow.active_run() is None  # nothing left open for the next session
 
 
 @tracked

@@ -100,14 +100,12 @@ class MLflowTrackingHooks(MlflowHook):
             return None
 
     def _switch_off(self, reason: str, catalog=None) -> None:
-        import mlflow
-
         self._off = self._off or reason
         self._is_mlflow_enabled = False
         if self.run_id is not None:
-            self.run_id = None
             with contextlib.suppress(Exception):  # the store may be the problem
-                mlflow.end_run("FAILED")
+                _end_runs(self.run_id, "FAILED")
+            self.run_id = None
         if catalog is not None:
             # Dataset factories resolve lazily: materialise the run's datasets first so
             # that every MLflow dataset of the run stops logging.
@@ -197,12 +195,29 @@ class MLflowTrackingHooks(MlflowHook):
     @hook_impl
     def after_pipeline_run(self, run_params, pipeline, catalog) -> None:
         if self._off is None:
-            self._safely("end the run", super().after_pipeline_run, run_params, pipeline, catalog)
+            self._safely("end the run", self._end, run_params, pipeline, catalog)
         else:
             switch_catalog_logging(catalog, True)
+
+    def _end(self, run_params, pipeline, catalog) -> None:
+        run_id = self.run_id
+        super().after_pipeline_run(run_params, pipeline, catalog)
+        if run_id is not None and not self._already_active_mlflow:
+            # kedro-mlflow reopens the run before each node (for threaded runners); with
+            # mlflow 3 each reopening in the same thread nests it once more, and one
+            # end_run leaves it active for the next session of this process.
+            _end_runs(run_id, "FINISHED")
 
     @hook_impl
     def on_pipeline_error(self, error, run_params, pipeline, catalog) -> None:
         if self._off is None:
             parent = super().on_pipeline_error
             self._safely("mark the run failed", parent, error, run_params, pipeline, catalog)
+
+
+def _end_runs(run_id: str, status: str) -> None:
+    """End ``run_id`` as often as it is open in this thread's stack of active runs."""
+    import mlflow
+
+    while (active := mlflow.active_run()) is not None and active.info.run_id == run_id:
+        mlflow.end_run(status)

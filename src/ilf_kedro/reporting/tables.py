@@ -32,6 +32,7 @@ RANDOM_WEIGHTS_NOTE = (
 
 
 def paper_column(k: int) -> str:
+    """The column of the paper's pass@k beside this run's: ``paper_pass@<k>``."""
     return f"paper_pass@{k}"
 
 
@@ -102,6 +103,7 @@ def comparison_table(
 
 
 def percent(value: Any) -> str:
+    """A fraction as a percentage with one decimal; ``-`` for NaN or a non-number."""
     try:
         value = float(value)
     except (TypeError, ValueError):
