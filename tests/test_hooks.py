@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import shutil
 import socket
 
@@ -19,7 +18,7 @@ from kedro.pipeline import Node, Pipeline
 
 from ilf_kedro import hooks, tracking
 from tests.conftest import NUM_SAMPLES
-from tests.kedro_project import run_pipeline
+from tests.kedro_project import mlflow_runs, run_pipeline
 
 REPORTS = "data/08_reporting"
 # The files `reporting` writes through MlflowArtifactDataset (logged under reports/).
@@ -60,22 +59,9 @@ def hook_log():
     logger.removeHandler(records)
 
 
-def _runs(project) -> list:
-    """The MLflow runs of ``project`` (its own SQLite store unless MLFLOW_TRACKING_URI
-    points elsewhere), oldest first."""
-    store = tracking.resolve_store({}, os.environ.get("MLFLOW_TRACKING_URI"), project)
-    mlflow.set_tracking_uri(store["server"]["mlflow_tracking_uri"])
-    return mlflow.search_runs(
-        experiment_names=["ilf-kedro"],
-        filter_string=f"tags.project_path = '{project}'",
-        order_by=["attributes.start_time ASC"],
-        output_format="list",
-    )
-
-
 @tracked
 def test_the_default_run_is_tracked_in_mlflow(default_ilf_run):
-    (run,) = _runs(default_ilf_run)
+    (run,) = mlflow_runs(default_ilf_run)
     assert run.info.status == "FINISHED"
     assert run.info.run_name == "ilf (tiny-random, human feedback)"
     tags = run.data.tags
@@ -126,7 +112,7 @@ def _closed_port() -> int:
 
 
 @pytest.mark.parametrize("store", ["a file where its folder should be", "a closed port"])
-def test_a_store_out_of_reach_warns_and_the_run_goes_on(store, finished_run, monkeypatch, caplog):
+def test_a_store_out_of_reach_warns_and_the_run_goes_on(store, finished_run, monkeypatch, hook_log):
     if store == "a closed port":
         monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{_closed_port()}")
         monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
@@ -143,17 +129,17 @@ def test_a_store_out_of_reach_warns_and_the_run_goes_on(store, finished_run, mon
 
 @tracked
 def test_tracking_switched_off_logs_nothing(finished_run, monkeypatch, hook_log):
-    before = len(_runs(finished_run))
+    before = len(mlflow_runs(finished_run))
     monkeypatch.setenv(hooks.ENV_SWITCH, "false")
     run_pipeline(finished_run, "reporting")
     assert "MLflow tracking is off (ILF_KEDRO_MLFLOW=false)" in hook_log.text
     assert "could not" not in hook_log.text
     assert (finished_run / REPORTS / "run_summary.txt").read_text().startswith("ILF run summary")
-    assert len(_runs(finished_run)) == before
+    assert len(mlflow_runs(finished_run)) == before
     monkeypatch.delenv(hooks.ENV_SWITCH)
     run_pipeline(finished_run, "reporting")
-    (*_, latest) = _runs(finished_run)
-    assert len(_runs(finished_run)) == before + 1
+    (*_, latest) = mlflow_runs(finished_run)
+    assert len(mlflow_runs(finished_run)) == before + 1
     assert latest.info.run_name == "reporting (tiny-random, human feedback)"
     assert latest.info.status == "FINISHED"
     assert mlflow.active_run() is None  # nothing left open for the next session
@@ -161,10 +147,10 @@ def test_tracking_switched_off_logs_nothing(finished_run, monkeypatch, hook_log)
 
 @tracked
 def test_parameters_are_checked_before_a_run_starts(finished_run):
-    before = len(_runs(finished_run))
+    before = len(mlflow_runs(finished_run))
     with pytest.raises(ValueError, match="feedback.source"):
         run_pipeline(finished_run, "reporting", params={"feedback.source": "oracle"})
-    assert len(_runs(finished_run)) == before
+    assert len(mlflow_runs(finished_run)) == before
 
 
 def test_the_run_summary_is_logged_when_the_run_ends(caplog):
