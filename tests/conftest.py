@@ -17,6 +17,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 MBPP_PATH = SHARED_DATA / "mbpp" / "mbpp.jsonl"
 ANNOTATIONS_PATH = SHARED_DATA / "ilf" / "surge_annotations.jsonl"
+HUMANEVAL_PATH = SHARED_DATA / "humaneval" / "HumanEval.jsonl.gz"
 # Samples per prompt of the offline default (conf/base), which the run fixtures use.
 NUM_SAMPLES = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_models.yml").read_text())[
     "sampling"
@@ -38,6 +39,11 @@ def mbpp_path() -> Path:
 @pytest.fixture(scope="session")
 def annotations_path() -> Path:
     return _require(ANNOTATIONS_PATH)
+
+
+@pytest.fixture(scope="session")
+def humaneval_path() -> Path:
+    return _require(HUMANEVAL_PATH)
 
 
 @pytest.fixture(scope="session")

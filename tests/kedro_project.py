@@ -33,8 +33,15 @@ def run_pipeline(project: Path, pipeline: str, env: str | None = None, params=No
 
     bootstrap_project(project)
     runtime_params = nested(params or {})
-    with KedroSession.create(project_path=project, env=env, runtime_params=runtime_params) as s:
-        return s.run(pipeline_names=[pipeline], **run)
+    # From the project folder, like `kedro run`: relative paths in parameters (the
+    # sampling shards' resume_dir) land in the copy, not in this repository.
+    here = os.getcwd()
+    os.chdir(project)
+    try:
+        with KedroSession.create(project_path=project, env=env, runtime_params=runtime_params) as s:
+            return s.run(pipeline_names=[pipeline], **run)
+    finally:
+        os.chdir(here)
 
 
 def nested(params: dict) -> dict:

@@ -37,6 +37,11 @@ def test_eval_metrics_become_method_pass_at_k_metrics():
     assert values["MBPP_gold.training_set_size"]["value"] == 5
     assert "MBPP_gold.pass_at_10" not in values  # NaN is left out
     assert not any("random_weights" in key or "feedback_source" in key for key in values)
+    other_set = EVAL_METRICS.assign(task_set=["mbpp", "humaneval", "humaneval"])
+    values = tracking.eval_metric_values(other_set)
+    assert values["zero-shot.pass_at_1"]["value"] == 0.25
+    assert values["ILF.humaneval.pass_at_1"]["value"] == 0.375
+    assert "ILF.pass_at_1" not in values
 
 
 def test_refinement_and_annotation_statistics_become_metrics():

@@ -40,22 +40,29 @@ MLFLOW_CONFIG_PATTERNS = ["mlflow*", "mlflow*/**", "**/mlflow*"]  # as kedro-mlf
 
 class ParameterCheckHooks:
     """Checks the run's parameters before any node runs (``ilf_kedro.run_checks``), and
-    tells ``ilf_rounds`` how many rounds to build before Kedro builds the pipelines."""
+    tells ``ilf_rounds`` how many rounds and ``evaluation`` which test sets to build before
+    Kedro builds the pipelines."""
 
     @hook_impl
     def after_context_created(self, context) -> None:
+        from ilf_kedro.pipelines.evaluation import plan_task_sets
         from ilf_kedro.pipelines.ilf_rounds import plan_rounds
 
         # The config loader, not context.params: reading those builds every pipeline
         # (Kedro validates them against node type hints), before the plan is known.
-        plan_rounds(context.config_loader["parameters"])
+        params = context.config_loader["parameters"]
+        plan_rounds(params)
+        plan_task_sets(params, catalog_entries=context.config_loader["catalog"].keys())
 
     @hook_impl
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        from ilf_kedro.pipelines.evaluation import check_test_sets
         from ilf_kedro.run_checks import check_parameters
 
         rounds = any((node.namespace or "").startswith("round_") for node in pipeline.nodes)
         check_parameters(catalog.load("parameters"), rounds=rounds)
+        # Malformed test-set rows stop the run before any node (or model) runs.
+        check_test_sets(pipeline.inputs(), catalog.load)
 
 
 class RunSummaryHooks:

@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from ilf_kedro.models.loading import declares_random_weights
+from ilf_kedro.task_sets import PAPER_SET
 
 SQLITE = "sqlite:///"
 DEFAULT_TRACKING_URI = f"{SQLITE}mlruns/mlflow.db"
@@ -55,14 +56,18 @@ def _metrics(values: Mapping[str, Any]) -> dict[str, dict[str, float | int]]:
 
 
 def eval_metric_values(eval_metrics: pd.DataFrame) -> dict[str, dict[str, float | int]]:
-    """``eval_metrics`` (one row per method) -> ``<method>.pass_at_<k>`` metrics, also
-    ``any_correct``, ``training_set_size`` and ``n_tasks`` per method; NaN left out."""
+    """``eval_metrics`` (one row per method and test set) -> ``<method>.pass_at_<k>``
+    metrics, also ``any_correct``, ``training_set_size`` and ``n_tasks`` per method; NaN
+    left out. Rows of a test set other than MBPP's get the set in the key:
+    ``<method>.<set>.pass_at_<k>``."""
     wanted = [c for c in eval_metrics.columns if str(c).startswith("pass@")]
     wanted += [c for c in ("any_correct", "training_set_size", "n_tasks") if c in eval_metrics]
     values = {}
     for row in eval_metrics.to_dict("records"):
+        task_set = row.get("task_set") or PAPER_SET
+        prefix = [row["method"]] if task_set == PAPER_SET else [row["method"], task_set]
         for column in wanted:
-            values[metric_key(row["method"], column)] = row.get(column)
+            values[metric_key(*prefix, column)] = row.get(column)
     return _metrics(values)
 
 

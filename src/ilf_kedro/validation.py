@@ -7,10 +7,13 @@ the file; nothing downstream of a failing check is computed or written.
 from __future__ import annotations
 
 import numbers
+import re
 
 import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
+
+from ilf_kedro import humaneval
 
 MBPP_COLUMNS = ("task_id", "text", "code", "test_list", "test_setup_code")
 ANNOTATION_COLUMNS = (
@@ -37,6 +40,24 @@ def _is_str(value) -> bool:
 def _is_test_list(value) -> bool:
     items = list(value) if isinstance(value, list | tuple) or hasattr(value, "tolist") else None
     return bool(items) and all(isinstance(t, str) and t.strip() for t in items)
+
+
+def _is_source_id(value) -> bool:
+    return isinstance(value, str) and re.search(r"\d+\s*$", value) is not None
+
+
+def _is_python(value) -> bool:
+    if not isinstance(value, str) or not value.strip():
+        return False
+    try:
+        compile(value, "<prompt>", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError):
+        return False
+    return True
+
+
+def _is_identifier(value) -> bool:
+    return isinstance(value, str) and value.strip().isidentifier()
 
 
 def _element(check, error: str) -> pa.Check:
@@ -69,6 +90,36 @@ _ANNOTATION_SCHEMA = pa.DataFrameSchema(
             None, [_element(_is_str, "must be a string")], nullable=True
         ),
         "passed": pa.Column(None, [_element(lambda v: isinstance(v, bool), "must be a boolean")]),
+    },
+    strict=False,
+)
+
+
+_HUMANEVAL_SCHEMA = pa.DataFrameSchema(
+    {
+        "task_id": pa.Column(
+            None,
+            [
+                _element(
+                    _is_source_id, "must be a string ending in the task number, like 'HumanEval/0'"
+                )
+            ],
+            unique=True,
+        ),
+        "prompt": pa.Column(
+            None, [_element(_is_python, "must be Python source (signature and docstring)")]
+        ),
+        "canonical_solution": pa.Column(None, [_element(_is_str, "must be a string")]),
+        "test": pa.Column(
+            None,
+            [
+                _element(
+                    lambda v: isinstance(v, str) and humaneval.find_check(v) is not None,
+                    "must be Python source defining check(candidate)",
+                )
+            ],
+        ),
+        "entry_point": pa.Column(None, [_element(_is_identifier, "must be a Python identifier")]),
     },
     strict=False,
 )
@@ -116,6 +167,36 @@ def _validate(frame: pd.DataFrame, schema: pa.DataFrameSchema, dataset: str) -> 
 def validate_mbpp(frame: pd.DataFrame, dataset: str = "mbpp_raw") -> pd.DataFrame:
     """Check a task table in MBPP's schema; returns it with a fresh index or raises."""
     return _validate(frame, _MBPP_SCHEMA, dataset)
+
+
+def validate_humaneval(frame: pd.DataFrame, dataset: str = "humaneval_raw") -> pd.DataFrame:
+    """Check a task table in HumanEval's schema; returns it with a fresh index or raises.
+
+    Beyond the column types: the prompt must define the entry point, and the numbers that
+    end the ids (the project's int ``task_id``) must be unique within the set.
+    """
+    frame = _validate(frame, _HUMANEVAL_SCHEMA, dataset)
+    problems = []
+    undefined = [
+        str(row.task_id)
+        for row in frame.itertuples(index=False)
+        if not humaneval.defines_function(row.prompt, row.entry_point.strip())
+    ]
+    if undefined:
+        problems.append(
+            "column 'entry_point': must name a function the prompt defines "
+            f"(task_id {', '.join(undefined[:10])})"
+        )
+    numbers = frame["task_id"].map(humaneval.numeric_task_id)
+    clashes = frame.loc[numbers.duplicated(keep=False), "task_id"].astype(str).tolist()
+    if clashes:
+        problems.append(
+            "column 'task_id': the numbers ending the ids must be unique "
+            f"(task_id {', '.join(clashes[:10])})"
+        )
+    if problems:
+        raise DataValidationError(f"{dataset}: " + "; ".join(problems))
+    return frame
 
 
 def validate_annotations(

@@ -125,3 +125,44 @@ def test_catalog_entry_and_description(bundle, tmp_path):
     catalog.save("ilf_model", bundle)
     assert isinstance(catalog.load("ilf_model"), ModelBundle)
     assert "ilf_model" in str(catalog["ilf_model"])
+
+
+@pytest.mark.parametrize("save", ["adapter", "merged"])
+def test_lora_model_round_trip_samples_the_same(tmp_path, save):
+    import pandas as pd
+
+    from ilf_kedro.models import finetune, sample_programs
+
+    base = load_model("tiny-random", device="cpu", seed=0)
+    prompt = '"""\nWrite a function to add two numbers.\n"""\n\ndef add(a, b):\n'
+    pairs = pd.DataFrame({"prompt": [prompt] * 2, "completion": ["    return a + b\n"] * 2})
+    trained = finetune(
+        base,
+        pairs,
+        strategy="lora",
+        lora={"r": 4, "alpha": 16, "dropout": 0.0, "save": save},
+        learning_rate=1e-2,
+        gradient_accumulation_steps=1,
+        num_epochs=3,
+        progress=False,
+    )
+    dataset = HFModelDataset(filepath=str(tmp_path / "ilf_model"), load_args={"device": "cpu"})
+    dataset.save(trained)
+    files = {p.name for p in (tmp_path / "ilf_model").iterdir()}
+    if save == "adapter":
+        assert {"adapter_config.json", "adapter_model.safetensors"} <= files
+        assert "model.safetensors" not in files  # the base weights are referenced, not copied
+        info = json.loads((tmp_path / "ilf_model" / INFO_FILENAME).read_text())
+        reference = {"spec": "tiny-random", "tiny_config": base.info["tiny_config"], "seed": 0}
+        assert info["adapter_base"] == reference
+    else:
+        assert "model.safetensors" in files and "adapter_config.json" not in files
+    loaded = dataset.load()
+    assert loaded.info["finetune"]["strategy"] == "lora"
+
+    prompts = pd.DataFrame({"task_id": [1, 2], "prompt": [prompt, "def f(x):\n"]})
+    greedy = {"num_samples": 1, "temperature": 0, "max_new_tokens": 24, "progress": False}
+    in_memory = sample_programs(trained, prompts, **greedy)
+    pd.testing.assert_frame_equal(sample_programs(loaded, prompts, **greedy), in_memory)
+    untrained = sample_programs(base, prompts, **greedy)
+    assert not in_memory["completion"].equals(untrained["completion"])  # the adapter acts

@@ -45,7 +45,7 @@ def test_verdicts_order_and_carried_columns(toy_tasks):
     assert "(program line 2)" in res["error_message"][9]
     assert res["duration_s"].dtype == "float64" and (res["duration_s"] > 0).all()
     assert set(res["status"]) <= set(STATUSES)
-    assert list(res.columns[-5:]) == list(RESULT_COLUMNS)
+    assert list(res.columns[-6:]) == list(RESULT_COLUMNS)
 
 
 def test_failed_assert_reports_which_one(toy_tasks):

@@ -99,6 +99,34 @@ def hostile_programs(victim_dir: Path) -> dict[str, tuple[int, str]]:
             PASS_TASK,
             "import subprocess, threading, email.mime.text, json\n" + GOOD,
         ),
+        # -- forging a verdict (the task's expected values: 2 and 6)
+        "always_equal": (
+            PASS_TASK,
+            "class Yes:\n    def __eq__(self, other):\n        return True\n"
+            "    __hash__ = object.__hash__\n"
+            "def f(x):\n    return Yes()\n",
+        ),
+        "always_equal_int_subclass": (
+            PASS_TASK,
+            "class Yes(int):\n    def __eq__(self, other):\n        return True\n"
+            "    __hash__ = int.__hash__\n"
+            "def f(x):\n    return Yes(0)\n",
+        ),
+        "patch_comparison_helpers": (
+            PASS_TASK,
+            "import builtins, gc, sys\n"
+            "yes = (lambda *args, **kwargs: True).__code__\n"
+            "for o in gc.get_objects():\n"
+            "    if callable(o) and getattr(o, '__name__', '') in (\n"
+            "            'approx_eq', '_close', '_eq_or_close', 'judge', 'decode_plain'):\n"
+            "        try:\n            o.__code__ = yes\n"
+            "        except (AttributeError, TypeError):\n            pass\n"
+            "for m in list(sys.modules.values()):\n"
+            "    for name in ('approx_eq', '_close', '_eq_or_close'):\n"
+            "        if hasattr(m, name):\n            setattr(m, name, lambda *a: True)\n"
+            "def f(x):\n    return 0\n",
+        ),
+        "forge_records_from_memory": (PASS_TASK, FORGE),
         # -- files
         "write_outside_scratch": (
             PASS_TASK,
@@ -147,6 +175,50 @@ def hostile_programs(victim_dir: Path) -> dict[str, tuple[int, str]]:
     return {name: (task, consts + code) for name, (task, code) in progs.items()}
 
 
+# Looks in its own memory for the asserts' expected values (and any token a verdict record
+# might need), answers with what it found, and floods every descriptor it can reach with
+# forged records claiming the asserts passed.
+FORGE = r"""
+import ctypes, gc, json, os, re
+ctypes.CDLL(None).prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE: /proc/self/mem readable again
+found = {}
+pattern = re.compile(rb"f\((\d+)\) *== *(\d+)")
+with open("/proc/self/maps") as maps, open("/proc/self/mem", "rb", 0) as mem:
+    for line in maps:
+        span, perms = line.split()[:2]
+        if not perms.startswith("r") or "[v" in line:
+            continue
+        lo, hi = (int(x, 16) for x in span.split("-"))
+        for start in range(lo, hi, 1 << 24):
+            try:
+                mem.seek(start)
+                chunk = mem.read(min(hi, start + (1 << 24)) - start)
+            except (OSError, ValueError, OverflowError, MemoryError):
+                break
+            for m in pattern.finditer(chunk):
+                found.setdefault(int(m.group(1)), int(m.group(2)))
+tokens = {o for o in gc.get_objects() if type(o) is str and re.fullmatch("[0-9a-f]{16}", o)}
+forged = [{"t": t, "s": "passed", "et": None, "em": None, "o": ""} for t in tokens]
+forged += [{"check": i, "ok": True} for i in range(4)]
+forged += [{"check": i, "value": json.dumps(v)} for i, v in enumerate(found.values())]
+forged += [{"end": True}]
+blob = "".join(json.dumps(r) + "\n" for r in forged).encode()
+ppid = os.getppid()
+for fd in range(0, 256):
+    try:
+        os.write(fd, blob)
+    except OSError:
+        pass
+for path in (f"/proc/{ppid}/fd/1", f"/proc/{ppid}/fd/3"):
+    try:
+        with open(path, "wb", 0) as out:
+            out.write(blob)
+    except OSError:
+        pass
+def f(x):
+    return found.get(x, 0)
+"""
+
 EXPECTED = {
     "infinite_loop": {"timeout"},
     "sleep": {"timeout"},
@@ -164,6 +236,10 @@ EXPECTED = {
     # PID 1 of a namespace ignores SIGKILL sent from inside it: the program then survives.
     "kill_own_group": {"crashed", "passed"},
     "import_stdlib": {"passed"},
+    "always_equal": {"failed"},
+    "always_equal_int_subclass": {"failed"},
+    "patch_comparison_helpers": {"failed"},
+    "forge_records_from_memory": {"failed"},
     "write_outside_scratch": {"passed"},
     "delete_outside_scratch": {"passed"},
     "stdout_flood": {"passed"},
@@ -253,6 +329,18 @@ def test_harness_survives_and_no_process_is_left(hostile):
         assert sandbox_processes() == []
 
 
+def test_forged_verdicts_fail_with_a_clear_message(hostile):
+    res, _, _ = hostile
+    for name in ("always_equal", "always_equal_int_subclass"):
+        assert res.loc[name, "error_type"] == "NotPlainData"
+        assert "not plain data" in res.loc[name, "error_message"]
+    message = res.loc["patch_comparison_helpers", "error_message"]
+    assert message.startswith("test 1/2: assert f(1) == 2 -- the call returned 0")
+    # the first record for test 1 is a forged one, which holds no value: still a failure
+    assert res.loc["forge_records_from_memory", "error_message"].startswith("test 1/2: ")
+    assert res.loc[list(EXPECTED.keys() & set(res.index)), "trusted"].all()
+
+
 def test_harness_keeps_working_after_hostile_batch(hostile, toy_tasks):
     res = evaluate_programs(
         pd.DataFrame({"task_id": [1, 1], "program": [GOOD, "def f(x):\n    return x\n"]}),
@@ -260,3 +348,62 @@ def test_harness_keeps_working_after_hostile_batch(hostile, toy_tasks):
         progress=False,
     )
     assert res["status"].tolist() == ["passed", "failed"]
+
+
+# Correct programs that reach parts of the standard library imported lazily, many of them
+# packages the server imported before dropping privileges (encodings, json, email, xml).
+LAZY_STDLIB = r"""
+import codecs
+assert "é€".encode("cp1252") == b"\xe9\x80"
+assert codecs.encode(b"ab", "hex") == b"6162" and codecs.decode("nop", "rot13") == "abc"
+assert "bücher.example".encode("idna") == b"xn--bcher-kva.example"
+assert "ü".encode("latin_1") == b"\xfc" and "ü".encode("mac_roman") == b"\x9f"
+import bz2, csv, difflib, email.mime.text, html.parser, json.tool, lzma, sqlite3, tarfile
+import unicodedata, unittest.mock, xml.dom.minidom, zipfile
+assert bz2.decompress(bz2.compress(b"x")) == b"x"
+assert unicodedata.name("é") == "LATIN SMALL LETTER E WITH ACUTE"
+assert sqlite3.connect(":memory:").execute("select 1").fetchone() == (1,)
+assert xml.dom.minidom.parseString("<a/>").documentElement.tagName == "a"
+def f(x):
+    return x + 1
+"""
+
+LEAVE_FILES = """
+import os
+for d in ("/tmp", "/var/tmp", "/dev/shm", "."):
+    try:
+        open(os.path.join(d, "ilf_left_behind"), "w").write("x")
+    except OSError:
+        pass
+def f(x):
+    return x + 1
+"""
+
+FIND_FILES = """
+import os
+seen = [d for d in ("/tmp", "/var/tmp", "/dev/shm", ".")
+        if os.path.exists(os.path.join(d, "ilf_left_behind"))]
+assert not seen, seen
+assert os.listdir(".") == []
+if PRIVATE:
+    assert os.getcwd() == "/tmp" and os.listdir("/tmp") == []
+def f(x):
+    return x + 1
+"""
+
+
+@pytest.mark.parametrize("namespaces", [True, False], ids=["namespaces", "fallback"])
+def test_lazy_stdlib_imports_and_a_private_tmp_per_program(namespaces, toy_tasks):
+    private = namespaces and ROOT
+    programs = pd.DataFrame(
+        {
+            "task_id": [1, 1, 1],
+            "program": [LAZY_STDLIB, LEAVE_FILES, f"PRIVATE = {private}\n{FIND_FILES}"],
+        }
+    )
+    # One CPU: the programs run one after another in one server, so the third starts
+    # after the second has left its files.
+    res = evaluate_programs(programs, toy_tasks, workers=1, progress=False, namespaces=namespaces)
+    assert res["status"].tolist() == ["passed"] * 3, res["error_message"].tolist()
+    for d in ("/tmp", "/var/tmp", "/dev/shm"):
+        assert not os.path.exists(os.path.join(d, "ilf_left_behind"))

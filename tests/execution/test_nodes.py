@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
-from ilf_kedro.execution import RESULT_COLUMNS, evaluate_node, with_time_limits
-from ilf_kedro.execution.nodes import _calibration_cache
+from ilf_kedro.execution import (
+    RESULT_COLUMNS,
+    TIME_LIMIT_COLUMNS,
+    evaluate_node,
+    time_limits_node,
+    with_time_limits,
+)
 from tests.execution.conftest import GOOD, make_tasks
 
 PARAMS = {"timeout_s": 3.0, "workers": None, "memory_mb": 512, "progress": False}
@@ -15,30 +21,49 @@ def test_empty_programs_give_empty_results(toy_tasks):
     empty = pd.DataFrame(
         {"task_id": pd.Series(dtype="int64"), "program": pd.Series(dtype=object), "x": []}
     )
-    res = evaluate_node(empty, toy_tasks.drop(columns="time_limit_s"), PARAMS)
+    res = evaluate_node(empty, toy_tasks.drop(columns="time_limit_s"), None, PARAMS)
     assert len(res) == 0
     assert list(res.columns) == ["task_id", "program", "x", *RESULT_COLUMNS]
     assert dict(res.dtypes.astype(str))["passed"] == "bool"
     assert dict(res.dtypes.astype(str))["duration_s"] == "float64"
+    assert dict(res.dtypes.astype(str))["trusted"] == "bool"
 
 
 def test_evaluate_node_unpacks_parameters(toy_tasks, caplog):
     programs = pd.DataFrame({"task_id": [1, 1], "program": [GOOD, "import time\ntime.sleep(5)"]})
-    res = evaluate_node(programs, toy_tasks, {**PARAMS, "timeout_s": 0.5, "bogus": 1})
+    res = evaluate_node(programs, toy_tasks, None, {**PARAMS, "timeout_s": 0.5, "bogus": 1})
     assert res["status"].tolist() == ["passed", "timeout"]
-    assert "bogus" in caplog.text
+    assert res["trusted"].tolist() == [True, True]
+    assert "bogus" in caplog.text and "timeout_s" in caplog.text  # names the known keys
 
 
-def test_calibration_when_tasks_lack_limits():
-    _calibration_cache.clear()
+def test_time_limits_dataset_is_calibrated_and_then_read():
     slow_gold = "import time\ntime.sleep(0.6)\n" + GOOD
     tasks = make_tasks({1: (["assert f(1) == 2"], "", None), 2: (["assert f(1) == 2"], "", None)})
     tasks = tasks.drop(columns="time_limit_s").assign(gold_code=[GOOD, slow_gold])
     params = {**PARAMS, "time_limit_floor_s": 0.5, "time_limit_factor": 4.0}
-    limited = with_time_limits(tasks, params)
-    limits = limited.set_index("task_id")["time_limit_s"]
-    assert limits[1] == 0.5 and 2.4 <= limits[2] < 4.0
-    # evaluate_node calibrates on its own: the slow program fits task 2's limit only
+    limits = time_limits_node(tasks, params)
+    assert tuple(limits.columns) == TIME_LIMIT_COLUMNS and limits["task_id"].tolist() == [1, 2]
+    by_task = limits.set_index("task_id")
+    assert by_task.loc[1, "time_limit_s"] == 0.5
+    assert 0.6 <= by_task.loc[2, "gold_duration_s"] < 1.0
+    assert by_task.loc[2, "time_limit_s"] == pytest.approx(4 * by_task.loc[2, "gold_duration_s"])
+    # the node reads the limits it is given: the slow program fits task 2's limit only
     programs = pd.DataFrame({"task_id": [1, 2], "program": [slow_gold, slow_gold]})
-    res = evaluate_node(programs, tasks, params)
+    res = evaluate_node(programs, tasks, limits, params)
     assert res["status"].tolist() == ["timeout", "passed"]
+    # and nothing is remembered between calls: other limits, other verdicts
+    res = evaluate_node(programs, tasks, limits.assign(time_limit_s=[5.0, 0.3]), params)
+    assert res["status"].tolist() == ["passed", "timeout"]
+
+
+def test_tasks_missing_from_the_time_limits_get_timeout_s(caplog):
+    tasks = make_tasks({1: (["assert f(1) == 2"], "", None), 2: (["assert f(1) == 2"], "", None)})
+    limits = pd.DataFrame({"task_id": [1], "time_limit_s": [5.0], "gold_duration_s": [0.01]})
+    slow = "import time\ntime.sleep(0.8)\n" + GOOD
+    programs = pd.DataFrame({"task_id": [1, 2], "program": [slow, slow]})
+    res = evaluate_node(programs, tasks, limits, {**PARAMS, "timeout_s": 0.4})
+    assert res["status"].tolist() == ["passed", "timeout"]
+    assert "no limit for 1 task" in caplog.text
+    with pytest.raises(ValueError, match="time_limit_s"):
+        with_time_limits(tasks, limits.drop(columns="time_limit_s"))

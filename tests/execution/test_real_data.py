@@ -14,12 +14,14 @@ SLOW_TASK = 123  # its gold program needs ~3 s of CPU
 def mbpp_limited(mbpp_tasks) -> pd.DataFrame:
     """MBPP tasks with EvalPlus-style limits calibrated from the gold programs."""
     limits = calibrate_time_limits(mbpp_tasks, floor_s=3.0, factor=4.0)
-    return mbpp_tasks.assign(time_limit_s=mbpp_tasks["task_id"].map(limits))
+    return mbpp_tasks.merge(limits, on="task_id", how="left", validate="one_to_one")
 
 
 def test_calibrated_limits(mbpp_limited):
     limits = mbpp_limited.set_index("task_id")["time_limit_s"]
-    assert len(limits) == 974 and limits.notna().all()
+    gold = mbpp_limited.set_index("task_id")["gold_duration_s"]
+    assert len(limits) == 974 and limits.notna().all() and (gold > 0).all()
+    assert (limits >= 4 * gold - 1e-9).all()
     assert limits.drop(SLOW_TASK).eq(3.0).mean() > 0.99  # fast gold programs get the floor
     assert limits[SLOW_TASK] > 4 * 1.5  # ~4 x 3 s: not cut off under load
 
@@ -29,6 +31,9 @@ def test_all_gold_programs_pass(mbpp_limited):
     res = evaluate_programs(programs, mbpp_limited, progress=False)
     failing = res.loc[~res["passed"], ["task_id", "status", "error_message"]]
     assert failing.empty, failing.to_string()
+    # Every MBPP assert but task 596's (expected = sys.getsizeof(...), not a literal) is
+    # judged outside the program's process.
+    assert res.loc[~res["trusted"], "task_id"].tolist() == [596]
 
 
 def test_annotations_originals_fail_refinements_pass(annotations, mbpp_limited):

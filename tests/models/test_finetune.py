@@ -132,3 +132,57 @@ def test_round_trip_learns_pairs_then_samples_them_back(round_trip_pairs, tmp_pa
     tasks = round_trip_pairs[["task_id", "tests"]].assign(test_setup_code="")
     verdicts = execution.evaluate_programs(samples, tasks, progress=False, workers=2)
     assert verdicts["passed"].all(), verdicts.to_dict("records")
+
+
+def _lora_pairs():
+    return pd.DataFrame(
+        {"prompt": [PROMPT, PROMPT], "completion": [COMPLETION, "    return a - b\n"]}
+    )
+
+
+LORA_RUN = {
+    "strategy": "lora",
+    "learning_rate": 1e-2,
+    "gradient_accumulation_steps": 1,
+    "num_epochs": 2,
+    "progress": False,
+}
+
+
+def test_lora_trains_an_adapter_and_gives_the_base_model_back_unchanged():
+    base = load_model("tiny-random", device="cpu", seed=0)
+    before = {k: v.clone() for k, v in base.model.state_dict().items()}
+    modules_before = [name for name, _ in base.model.named_modules()]
+    trained = finetune(
+        base,
+        _lora_pairs(),
+        lora={"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["qkv_proj"]},
+        **LORA_RUN,
+    )
+    # The base model: same weights, no LoRA layers left, trainable flags as they were.
+    assert [name for name, _ in base.model.named_modules()] == modules_before
+    assert all(torch.equal(before[k], v) for k, v in base.model.state_dict().items())
+    assert all(p.requires_grad for p in base.model.parameters())
+    # The merged result: only the targeted projections changed.
+    after = trained.model.state_dict()
+    assert set(after) == set(before)
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all("qkv_proj" in k for k in changed)
+    assert trained.info["finetune"]["strategy"] == "lora"
+    assert trained.info["finetune"]["lora"]["r"] == 4
+    assert len(trained.info["loss_curve"]) == trained.info["train_steps"] == 4  # 2 x 2 epochs
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"strategy": "qlora"}, "finetune.strategy"),
+        ({"strategy": "lora", "lora": {"rank": 8}}, "finetune.lora"),
+        ({"strategy": "lora", "lora": {"save": "both"}}, "finetune.lora.save"),
+        ({"num_processes": 0}, "finetune.num_processes"),
+        ({"num_processes": 2, "distributed": "deepspeed"}, "finetune.distributed"),
+    ],
+)
+def test_bad_strategy_parameters_are_named_before_training(tiny_bundle, params, named):
+    with pytest.raises(ValueError, match=named.replace(".", r"\.")):
+        finetune(tiny_bundle, _lora_pairs(), **params)

@@ -3,5 +3,12 @@
 from .deferred import CredentialsDataset, DeferredDataset
 from .hf_model import HFModelDataset
 from .json_lines import JSONLinesDataset
+from .label_studio import LabelStudioDataset
 
-__all__ = ["CredentialsDataset", "DeferredDataset", "HFModelDataset", "JSONLinesDataset"]
+__all__ = [
+    "CredentialsDataset",
+    "DeferredDataset",
+    "HFModelDataset",
+    "JSONLinesDataset",
+    "LabelStudioDataset",
+]

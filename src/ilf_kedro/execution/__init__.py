@@ -1,26 +1,33 @@
 """Execution harness: isolated, parallel unit-test verdicts for generated programs.
 
 Plain library code (no Kedro import). :func:`evaluate_programs` runs programs against their
-tasks' asserts in a sandboxed fork server; :func:`calibrate_time_limits` derives per-task
-time limits from the gold programs; :func:`evaluate_node` and :func:`with_time_limits` are
-the node-level helpers that take the ``execution`` parameters section.
+tasks' asserts in a sandboxed fork server and judges the results outside the programs'
+reach (:mod:`ilf_kedro.execution.verdicts`); :func:`calibrate_time_limits` derives
+per-task time limits from the gold programs; :func:`time_limits_node`,
+:func:`evaluate_node` and :func:`with_time_limits` are the node-level helpers that take
+the ``execution`` parameters section.
 """
 
 from ilf_kedro.execution.harness import (
     RESULT_COLUMNS,
     STATUSES,
+    TIME_LIMIT_COLUMNS,
     available_workers,
     calibrate_time_limits,
     evaluate_programs,
 )
-from ilf_kedro.execution.nodes import evaluate_node, with_time_limits
+from ilf_kedro.execution.nodes import evaluate_node, time_limits_node, with_time_limits
+from ilf_kedro.execution.verdicts import Verdict
 
 __all__ = [
     "RESULT_COLUMNS",
     "STATUSES",
+    "TIME_LIMIT_COLUMNS",
+    "Verdict",
     "available_workers",
     "calibrate_time_limits",
     "evaluate_node",
     "evaluate_programs",
+    "time_limits_node",
     "with_time_limits",
 ]

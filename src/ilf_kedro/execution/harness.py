@@ -6,6 +6,7 @@ No Kedro import: this is library code. See :func:`evaluate_programs`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import math
@@ -20,20 +21,21 @@ from pathlib import Path
 
 import pandas as pd
 
+from ilf_kedro.execution._sandbox import Config, Job, ProgramRun
+from ilf_kedro.execution.verdicts import TaskPlan, Verdict, judge, plan_task
+
 logger = logging.getLogger(__name__)
 
 SERVER_SCRIPT = Path(__file__).with_name("_sandbox.py")
 STATUSES = ("passed", "failed", "error", "timeout", "crashed")
-RESULT_COLUMNS = ("passed", "status", "error_type", "error_message", "duration_s")
+RESULT_COLUMNS = ("passed", "status", "error_type", "error_message", "duration_s", "trusted")
 
 DEFAULT_MEMORY_MB = 2048
 DEFAULT_MAX_PROCESSES = 64
 DEFAULT_MAX_FILE_MB = 16
 DEFAULT_MAX_MESSAGE = 500
 DEFAULT_MAX_OUTPUT = 2000
-# Unprivileged uids for sandboxed programs when running as root: uid_base + slot. Debian
-# policy reserves 65000-65533 and never allocates them, so no real user owns files there.
-DEFAULT_UID_BASE = 65000
+DEFAULT_MAX_RESULT_BYTES = 1 << 16
 _MAX_RESTARTS = 2
 
 _warned = False
@@ -52,7 +54,7 @@ def _scrubbed_env() -> dict:
     return {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
 
 
-def _task_table(tasks: pd.DataFrame, needed: Iterable) -> dict:
+def _task_plans(tasks: pd.DataFrame, needed: Iterable) -> dict[str, TaskPlan]:
     for col in ("task_id", "tests"):
         if col not in tasks.columns:
             raise ValueError(f"tasks needs a {col!r} column")
@@ -62,30 +64,22 @@ def _task_table(tasks: pd.DataFrame, needed: Iterable) -> dict:
         raise ValueError(f"programs refer to task ids missing from tasks: {missing[:20]}")
     wanted = t.loc[list(set(needed))]  # one lookup, not one .loc per task
     setups = wanted["test_setup_code"] if "test_setup_code" in t.columns else None
-    table = {}
+    plans = {}
     for i, (tid, tests) in enumerate(zip(wanted.index, wanted["tests"], strict=True)):
         setup = setups.iat[i] if setups is not None else ""
         setup = "" if not isinstance(setup, str) else setup
         tests = [str(x) for x in list(tests)] if tests is not None else []
-        table[str(tid)] = {"setup": setup, "tests": tests}
-    return table
+        plans[str(tid)] = plan_task(tests, setup)
+    return plans
 
 
-def _with_verdicts(programs: pd.DataFrame, messages: list, keep_output: bool) -> pd.DataFrame:
-    """``programs`` plus the verdict columns from the server's result messages, one per
-    row in order: ``[row, status, error_type, error_message, duration_s, output]``."""
+def _with_verdicts(programs: pd.DataFrame, verdicts: list[Verdict], keep_output: bool):
+    """``programs`` plus one verdict column per field, rows in order."""
     result = programs.copy()
-    columns = {
-        "passed": ([m[1] == "passed" for m in messages], bool),
-        "status": ([m[1] for m in messages], object),
-        "error_type": ([m[2] for m in messages], object),
-        "error_message": ([m[3] for m in messages], object),
-        "duration_s": ([float(m[4]) for m in messages], "float64"),
-    }
-    if keep_output:
-        columns["output"] = ([m[5] if len(m) > 5 else "" for m in messages], object)
-    for name, (values, dtype) in columns.items():
-        result[name] = pd.Series(values, index=result.index, dtype=dtype)
+    dtypes = {"passed": bool, "duration_s": "float64", "trusted": bool}
+    for name in (*RESULT_COLUMNS, "output") if keep_output else RESULT_COLUMNS:
+        values = [getattr(v, name) for v in verdicts]
+        result[name] = pd.Series(values, index=result.index, dtype=dtypes.get(name, object))
     return result
 
 
@@ -93,15 +87,32 @@ class _ServerDied(RuntimeError):
     pass
 
 
-def _run_server(jobs: list, tasks: dict, config: dict, on_result, stall_s: float) -> dict:
-    """Start one fork server for ``jobs`` and feed each result line to ``on_result``.
+def _run_server(
+    jobs: list[Job], plans: dict[str, TaskPlan], config: Config, on_result, stall_s: float
+) -> dict:
+    """Start one fork server for ``jobs`` and feed each :class:`ProgramRun` it reports to
+    ``on_result``. Only the plans' :class:`TaskSpec` (no expected values) are sent.
 
     Returns the server's isolation report. Raises _ServerDied if the server exits or stalls
     before reporting every job (the caller retries the rest).
     """
     fd, path = tempfile.mkstemp(prefix="ilf-jobs-", suffix=".json")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump({"config": config, "tasks": tasks, "jobs": jobs}, f)
+        specs = {
+            tid: {
+                "setup": plans[tid].spec.setup,
+                "checks": [c._asdict() for c in plans[tid].spec.checks],
+            }
+            for tid in {j.task_id for j in jobs}
+        }
+        json.dump(
+            {
+                "config": dataclasses.asdict(config),
+                "tasks": specs,
+                "jobs": [j._asdict() for j in jobs],
+            },
+            f,
+        )
     proc = subprocess.Popen(
         [sys.executable, "-I", "-S", str(SERVER_SCRIPT), path],
         stdin=subprocess.DEVNULL,
@@ -132,8 +143,8 @@ def _run_server(jobs: list, tasks: dict, config: dict, on_result, stall_s: float
             *lines, buf = buf.split(b"\n")
             for line in lines:
                 msg = json.loads(line)
-                if isinstance(msg, list):
-                    on_result(msg)
+                if "row" in msg:
+                    on_result(ProgramRun(**msg))
                 elif "hello" in msg:
                     report = msg["hello"]
                 elif msg.get("done"):
@@ -178,9 +189,8 @@ def evaluate_programs(
     max_message_chars: int = DEFAULT_MAX_MESSAGE,
     keep_output: bool = False,
     max_output_chars: int = DEFAULT_MAX_OUTPUT,
+    max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
     namespaces: bool = True,
-    uid_base: int = DEFAULT_UID_BASE,
-    overlap_timeouts: bool = True,
 ) -> pd.DataFrame:
     """Run every program against its task's asserts in an isolated child; return verdicts.
 
@@ -201,24 +211,27 @@ def evaluate_programs(
         max_message_chars: bound on ``error_message``.
         keep_output: add an ``output`` column with the program's captured stdout+stderr
             (at most ``max_output_chars`` characters).
+        max_result_bytes: largest result (encoded as plain data) a call may hand back.
         namespaces: use Linux namespaces when available (False forces the fallback).
-        uid_base: as root, program in slot i runs as uid/gid ``uid_base + i``.
-        overlap_timeouts: let likely timeouts free their CPU slot (up to 4x ``workers``
-            programs in flight): a program that sleeps or blocks (<10% CPU) stops counting
-            while idle, and one still running after half its time limit (at least 1 s;
-            the gold program needs at most 1/factor of it) is reniced (nice 10) and stops
-            counting. Both keep running until they finish or hit their limit.
 
     Returns:
         A copy of ``programs`` (same index and order, one row per input row) plus
         ``passed`` (bool), ``status`` (passed | failed | error | timeout | crashed),
-        ``error_type`` (e.g. AssertionError, NameError, Timeout, SIGSEGV, EarlyExit; None
-        when passed), ``error_message`` (bounded; None when passed) and ``duration_s``
-        (wall-clock seconds of the child) and optionally ``output``.
+        ``error_type`` (e.g. AssertionError, NotPlainData, NameError, Timeout, SIGSEGV,
+        EarlyExit; None when passed), ``error_message`` (bounded; None when passed),
+        ``duration_s`` (wall-clock seconds of the child), ``trusted`` (True when every
+        assert of the task was judged outside the program's process) and optionally
+        ``output``.
 
     A program passes only if the program, then ``test_setup_code``, then every assert ran
-    to the end; ``assert X == Y`` tolerates numeric differences like pytest.approx
-    (rel 1e-6, abs 1e-12). Exiting early (sys.exit, os._exit, SystemExit) is not a pass.
+    to the end and held. ``assert CALL == LITERAL`` is judged here: the program's process
+    hands back CALL's value as plain data (exact built-in types; anything else fails the
+    test) and it is compared with LITERAL in this process, numbers with a tolerance like
+    pytest.approx (rel 1e-6, abs 1e-12). Other asserts run in the program's process with
+    the same tolerance (``trusted`` False). Exiting early (sys.exit, os._exit,
+    SystemExit) is not a pass. Programs that time out keep a CPU slot only while they use
+    it: one that sleeps or blocks, or still runs after half its limit (reniced), lets
+    others start, up to 4x ``workers`` programs in flight.
     """
     for col in ("task_id", "program"):
         if col not in programs.columns:
@@ -227,58 +240,52 @@ def evaluate_programs(
         return _with_verdicts(programs, [], keep_output)
     workers = available_workers() if workers is None else max(1, int(workers))
     task_ids = programs["task_id"].tolist()
-    table = _task_table(tasks, task_ids)
-
-    limits = {str(t): float(timeout_s) for t in set(task_ids)}
-    if "time_limit_s" in tasks.columns:
-        per_task = tasks.drop_duplicates("task_id").set_index("task_id")["time_limit_s"]
-        for tid in set(task_ids):
-            value = per_task.get(tid)
-            if value is not None and not (isinstance(value, float) and math.isnan(value)):
-                limits[str(tid)] = float(value)
+    plans = _task_plans(tasks, task_ids)
+    limits = _time_limits(tasks, set(task_ids), timeout_s)
 
     texts = programs["program"].tolist()
-    jobs = []
-    for row, (tid, text) in enumerate(zip(task_ids, texts, strict=True)):
-        text = text if isinstance(text, str) else ""
-        jobs.append([row, str(tid), text, limits[str(tid)]])
+    jobs = [
+        Job(row, str(tid), text if isinstance(text, str) else "", limits[str(tid)])
+        for row, (tid, text) in enumerate(zip(task_ids, texts, strict=True))
+    ]
     # Longest limit (slowest gold program) first, so a slow task does not end up alone at
     # the end of the run while the other CPUs idle.
-    jobs.sort(key=lambda j: -j[3])
+    jobs.sort(key=lambda j: -j.time_limit_s)
 
-    config = {
-        "workers": workers,
-        "max_inflight": 4 * workers if overlap_timeouts else workers,
-        "memory_mb": int(memory_mb),
-        "max_processes": int(max_processes),
-        "max_file_mb": int(max_file_mb),
-        "max_message": int(max_message_chars),
-        "max_output_chars": int(max_output_chars) if keep_output else 0,
-        "namespaces": bool(namespaces),
-        "uid_base": int(uid_base),
-    }
+    config = Config(
+        workers=workers,
+        max_inflight=4 * workers,
+        memory_mb=int(memory_mb),
+        max_processes=int(max_processes),
+        max_file_mb=int(max_file_mb),
+        max_message_chars=int(max_message_chars),
+        max_output_chars=int(max_output_chars) if keep_output else 0,
+        max_result_bytes=int(max_result_bytes),
+        namespaces=bool(namespaces),
+    )
     n = len(jobs)
-    results: list = [None] * n
+    verdicts: list[Verdict | None] = [None] * n
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=n, desc="Running tests", unit="prog", mininterval=0.5)
 
-    def on_result(msg: list) -> None:
-        row = msg[0]
-        if results[row] is None and bar is not None:
+    def on_result(run: ProgramRun) -> None:
+        if verdicts[run.row] is None and bar is not None:
             bar.update(1)
-        results[row] = msg
+        plan = plans[jobs_by_row[run.row].task_id]
+        verdicts[run.row] = judge(plan, run, config.max_message_chars)
 
+    jobs_by_row = {j.row: j for j in jobs}
     stall_s = max(limits.values()) + 60.0
     try:
         for attempt in range(_MAX_RESTARTS + 1):
-            todo = [j for j in jobs if results[j[0]] is None]
+            todo = [j for j in jobs if verdicts[j.row] is None]
             if not todo:
                 break
             try:
-                report = _run_server(todo, table, config, on_result, stall_s)
+                report = _run_server(todo, plans, config, on_result, stall_s)
                 _warn_once(report)
             except _ServerDied as exc:
                 logger.warning("%s (attempt %d); retrying the rest", exc, attempt + 1)
@@ -286,8 +293,24 @@ def evaluate_programs(
         if bar is not None:
             bar.close()
 
-    lost = [None, "crashed", "HarnessError", "the sandbox server kept dying", 0.0, ""]
-    return _with_verdicts(programs, [msg or lost for msg in results], keep_output)
+    lost = Verdict(False, "crashed", "HarnessError", "the sandbox server kept dying", 0.0, False)
+    return _with_verdicts(programs, [v or lost for v in verdicts], keep_output)
+
+
+def _time_limits(tasks: pd.DataFrame, task_ids: set, timeout_s: float) -> dict[str, float]:
+    """Per task id (as str): its ``time_limit_s`` when the tasks frame has one, else
+    ``timeout_s``."""
+    limits = {str(t): float(timeout_s) for t in task_ids}
+    if "time_limit_s" in tasks.columns:
+        per_task = tasks.drop_duplicates("task_id").set_index("task_id")["time_limit_s"]
+        for tid in task_ids:
+            value = per_task.get(tid)
+            if value is not None and not (isinstance(value, float) and math.isnan(value)):
+                limits[str(tid)] = float(value)
+    return limits
+
+
+TIME_LIMIT_COLUMNS = ("task_id", "time_limit_s", "gold_duration_s")
 
 
 def calibrate_time_limits(
@@ -300,7 +323,7 @@ def calibrate_time_limits(
     workers: int | None = None,
     progress: bool = False,
     **evaluate_kwargs,
-) -> pd.Series:
+) -> pd.DataFrame:
     """Per-task wall-clock limits, EvalPlus style: ``max(floor_s, factor * gold run time)``.
 
     The gold program (``tasks["gold_code"]``) of each task is run through
@@ -310,11 +333,20 @@ def calibrate_time_limits(
     logged, since a limit is needed either way.
 
     Returns:
-        Series of floats named ``time_limit_s``, indexed by ``task_id``.
+        One row per task: ``task_id``, ``time_limit_s`` and ``gold_duration_s`` (the
+        slowest gold run, seconds), in the order of ``tasks``.
     """
     if "gold_code" not in tasks.columns:
         raise ValueError("tasks needs a 'gold_code' column to calibrate time limits")
     base = tasks.drop_duplicates("task_id").drop(columns=["time_limit_s"], errors="ignore")
+    if len(base) == 0:
+        return pd.DataFrame(
+            {
+                "task_id": base["task_id"],
+                "time_limit_s": pd.Series(dtype="float64"),
+                "gold_duration_s": pd.Series(dtype="float64"),
+            }
+        )
     programs = pd.DataFrame(
         {
             "task_id": list(base["task_id"]) * repeats,
@@ -336,6 +368,11 @@ def calibrate_time_limits(
     timed_out = res.loc[res["status"] == "timeout", "task_id"].unique()
     limits = (slowest * factor).clip(lower=floor_s)
     limits.loc[limits.index.isin(timed_out)] = max(floor_s, timeout_s)
-    limits.name = "time_limit_s"
-    limits.index.name = "task_id"
-    return limits.astype("float64")
+    order = base["task_id"]
+    return pd.DataFrame(
+        {
+            "task_id": order.to_numpy(),
+            "time_limit_s": limits.reindex(order).to_numpy(dtype="float64"),
+            "gold_duration_s": slowest.reindex(order).to_numpy(dtype="float64"),
+        }
+    )

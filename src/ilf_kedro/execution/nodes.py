@@ -3,7 +3,9 @@
 Pipelines wire these as nodes, with the ``execution`` parameters section
 (conf/base/parameters_execution.yml) as the last input, e.g.::
 
-    node(evaluate_node, ["samples", "tasks", "params:execution"], "sample_results")
+    node(time_limits_node, ["tasks", "params:execution"], "task_time_limits")
+    node(evaluate_node, ["samples", "tasks", "task_time_limits", "params:execution"],
+         "sample_results")
 """
 
 from __future__ import annotations
@@ -12,7 +14,11 @@ import logging
 
 import pandas as pd
 
-from ilf_kedro.execution.harness import calibrate_time_limits, evaluate_programs
+from ilf_kedro.execution.harness import (
+    TIME_LIMIT_COLUMNS,
+    calibrate_time_limits,
+    evaluate_programs,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -27,87 +33,89 @@ _EVALUATE_KEYS = {
     "max_message_chars",
     "keep_output",
     "max_output_chars",
+    "max_result_bytes",
     "namespaces",
 }
-_CALIBRATION_KEYS = {
-    "time_limit_floor_s",
-    "time_limit_factor",
-    "calibrate",
-    "calibration_timeout_s",
-}
-
-# (gold_code, floor, factor) -> limit: calibration runs once per process per gold program.
-_calibration_cache: dict[tuple, float] = {}
+_CALIBRATION_KEYS = {"time_limit_floor_s", "time_limit_factor", "calibration_timeout_s"}
 
 
 def _evaluate_kwargs(execution_params: dict | None) -> dict:
     params = dict(execution_params or {})
     unknown = set(params) - _EVALUATE_KEYS - _CALIBRATION_KEYS
     if unknown:
-        logger.warning("ignoring unknown execution parameters: %s", sorted(unknown))
+        logger.warning(
+            "ignoring unknown execution parameters %s (known: %s)",
+            sorted(unknown),
+            sorted(_EVALUATE_KEYS | _CALIBRATION_KEYS),
+        )
     return {k: v for k, v in params.items() if k in _EVALUATE_KEYS}
 
 
-def with_time_limits(tasks: pd.DataFrame, execution_params: dict | None = None) -> pd.DataFrame:
-    """Return ``tasks`` plus a ``time_limit_s`` column, EvalPlus style.
+def time_limits_node(tasks: pd.DataFrame, execution_params: dict | None = None) -> pd.DataFrame:
+    """``task_time_limits``: one row per task of ``tasks`` (``task_id``, ``gold_code``).
 
-    ``time_limit_s = max(time_limit_floor_s, time_limit_factor * gold run time)``, the gold
-    program (``gold_code``) being timed with the harness itself. Results are cached per
-    process, so several nodes of one run calibrate each gold program once.
+    ``time_limit_s = max(time_limit_floor_s, time_limit_factor * gold_duration_s)``, EvalPlus
+    style, where ``gold_duration_s`` is the gold program's run time in the harness itself
+    (``calibration_timeout_s`` at most). Returns ``task_id``, ``time_limit_s``,
+    ``gold_duration_s``.
     """
     params = dict(execution_params or {})
-    floor = float(params.get("time_limit_floor_s", 3.0))
-    factor = float(params.get("time_limit_factor", 4.0))
-    out = tasks.copy()
-    if len(out) == 0:
-        out["time_limit_s"] = pd.Series(dtype="float64", index=out.index)
-        return out
-    keys = [(code, floor, factor) for code in out["gold_code"]]
-    todo = out.loc[[k not in _calibration_cache for k in keys]]
-    if len(todo):
-        kwargs = _evaluate_kwargs(params)
-        kwargs.pop("timeout_s", None)
-        kwargs["progress"] = False
-        limits = calibrate_time_limits(
-            todo,
-            floor_s=floor,
-            factor=factor,
-            timeout_s=float(params.get("calibration_timeout_s", 60.0)),
-            **kwargs,
+    kwargs = _evaluate_kwargs(params)
+    kwargs.pop("timeout_s", None)
+    kwargs["progress"] = False
+    return calibrate_time_limits(
+        tasks,
+        floor_s=float(params.get("time_limit_floor_s", 3.0)),
+        factor=float(params.get("time_limit_factor", 4.0)),
+        timeout_s=float(params.get("calibration_timeout_s", 60.0)),
+        **kwargs,
+    )
+
+
+def with_time_limits(tasks: pd.DataFrame, time_limits: pd.DataFrame) -> pd.DataFrame:
+    """``tasks`` plus the ``time_limit_s`` column of ``time_limits`` (NaN for tasks it
+    lacks: those get the ``timeout_s`` parameter)."""
+    missing = [c for c in TIME_LIMIT_COLUMNS[:2] if c not in time_limits.columns]
+    if missing:
+        raise ValueError(
+            f"task_time_limits needs columns {list(TIME_LIMIT_COLUMNS)}; missing {missing}"
         )
-        for tid, code in zip(todo["task_id"], todo["gold_code"], strict=True):
-            _calibration_cache[(code, floor, factor)] = float(limits.loc[tid])
-    out["time_limit_s"] = [_calibration_cache[k] for k in keys]
-    return out
+    limits = time_limits.drop_duplicates("task_id").set_index("task_id")["time_limit_s"]
+    return tasks.drop(columns=["time_limit_s"], errors="ignore").assign(
+        time_limit_s=tasks["task_id"].map(limits).astype("float64")
+    )
 
 
 def evaluate_node(
-    programs: pd.DataFrame, tasks: pd.DataFrame, execution_params: dict | None = None
+    programs: pd.DataFrame,
+    tasks: pd.DataFrame,
+    time_limits: pd.DataFrame | None,
+    execution_params: dict | None = None,
 ) -> pd.DataFrame:
     """Turn a programs dataset into a results dataset (one row per program, same order).
 
     Args:
         programs: at least ``task_id`` and ``program``; other columns are kept.
-        tasks: the tasks dataset (``task_id``, ``tests``, ``test_setup_code``, and
-            ``gold_code`` or ``time_limit_s``).
+        tasks: the tasks dataset (``task_id``, ``tests``, ``test_setup_code``).
+        time_limits: the ``task_time_limits`` dataset (``task_id``, ``time_limit_s``), or
+            None; programs of tasks without a limit get ``timeout_s`` (logged).
         execution_params: the ``execution`` parameters section: ``timeout_s``, ``workers``
-            (null = one per CPU), ``memory_mb``, ``progress``, ``time_limit_floor_s``,
-            ``time_limit_factor``, ``calibrate`` (default true: when ``tasks`` has no
-            ``time_limit_s`` but has ``gold_code``, calibrate per-task limits first) and the
-            other keywords of :func:`evaluate_programs`.
+            (null = one per CPU), ``memory_mb``, ``progress`` and the other keywords of
+            :func:`~ilf_kedro.execution.harness.evaluate_programs`.
 
     Returns:
-        ``programs`` plus passed, status, error_type, error_message, duration_s. An empty
-        ``programs`` frame gives an empty frame with those columns.
+        ``programs`` plus passed, status, error_type, error_message, duration_s, trusted.
+        An empty ``programs`` frame gives an empty frame with those columns.
     """
-    params = dict(execution_params or {})
-    kwargs = _evaluate_kwargs(params)
-    if (
-        len(programs)
-        and params.get("calibrate", True)
-        and "time_limit_s" not in tasks.columns
-        and "gold_code" in tasks.columns
-    ):
+    kwargs = _evaluate_kwargs(execution_params)
+    if time_limits is not None:
+        tasks = with_time_limits(tasks, time_limits)
         used = tasks[tasks["task_id"].isin(set(programs["task_id"]))]
-        tasks = with_time_limits(used, params)
+        unlimited = used.loc[used["time_limit_s"].isna(), "task_id"].tolist()
+        if unlimited:
+            logger.warning(
+                "task_time_limits has no limit for %d task(s) (e.g. %s); they get timeout_s",
+                len(unlimited),
+                unlimited[:5],
+            )
     return evaluate_programs(programs, tasks, **kwargs)

@@ -4,9 +4,12 @@ completion (and EOS) only, built on transformers' ``Trainer``."""
 from __future__ import annotations
 
 import copy
+import gc
 import logging
 import math
 import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +102,75 @@ def _checkpointing_arg() -> str:
     )
 
 
+STRATEGIES = ("full", "lora")
+LORA_DEFAULTS: dict[str, Any] = {
+    "r": 16,
+    "alpha": 32,
+    "dropout": 0.05,
+    "target_modules": "all-linear",
+    "save": "merged",
+}
+LORA_SAVE = ("merged", "adapter")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """What the ``Trainer`` is given besides the model and the data."""
+
+    learning_rate: float
+    per_device_batch_size: int
+    gradient_accumulation_steps: int
+    num_epochs: float
+    seed: int
+    lr_scheduler_type: str
+    warmup_steps: int
+    weight_decay: float
+    gradient_checkpointing: bool | str
+    bf16: bool | str
+    progress: bool
+    output_dir: str | None
+    trainer_kwargs: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    """The trained model and what the ``Trainer`` reported."""
+
+    model: Any
+    train_loss: float
+    steps: int
+    loss_curve: list[float]  # the logged loss of every optimizer step
+    runtime_s: float  # the Trainer's train_runtime
+
+
+def check_strategy(
+    strategy: str, lora: dict[str, Any] | None, num_processes: int, distributed: str
+) -> dict[str, Any]:
+    """Validate the strategy parameters; returns the LoRA settings with defaults filled.
+
+    Raises ``ValueError`` naming the ``finetune.*`` parameter and its allowed values.
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"finetune.strategy must be one of {STRATEGIES}, not {strategy!r}")
+    unknown = set(lora or {}) - set(LORA_DEFAULTS)
+    if unknown:
+        raise ValueError(
+            f"Unknown finetune.lora key(s) {sorted(unknown)}; allowed: {sorted(LORA_DEFAULTS)}"
+        )
+    settings = {**LORA_DEFAULTS, **(lora or {})}
+    if settings["save"] not in LORA_SAVE:
+        raise ValueError(f"finetune.lora.save must be one of {LORA_SAVE}, not {settings['save']!r}")
+    if int(settings["r"]) < 1:
+        raise ValueError(f"finetune.lora.r must be >= 1, not {settings['r']!r}")
+    if not isinstance(num_processes, int) or num_processes < 1:
+        raise ValueError(f"finetune.num_processes must be an integer >= 1, not {num_processes!r}")
+    if distributed not in ("auto", "ddp", "fsdp"):
+        raise ValueError(
+            f"finetune.distributed must be one of ('auto', 'ddp', 'fsdp'), not {distributed!r}"
+        )
+    return settings
+
+
 def finetune(
     bundle: ModelBundle,
     pairs: pd.DataFrame,
@@ -117,6 +189,10 @@ def finetune(
     weight_decay: float = 0.0,
     master_dtype: str | None = "float32",
     copy_model: bool = True,
+    strategy: str = "full",
+    lora: dict[str, Any] | None = None,
+    num_processes: int = 1,
+    distributed: str = "auto",
     progress: bool = True,
     trainer_kwargs: dict[str, Any] | None = None,
 ) -> ModelBundle:
@@ -128,28 +204,41 @@ def finetune(
             dropped. Truncation follows ``encode_example``.
         learning_rate, per_device_batch_size, gradient_accumulation_steps, num_epochs,
             max_seq_length: The paper's hyperparameters (5e-6, 1, 32, 2, 1024).
+            ``gradient_accumulation_steps`` is the total over all processes.
         seed: Seeds shuffling and dropout (``TrainingArguments.seed``).
         output_dir: Trainer directory; when given, the trained model, tokenizer and info
             are also saved there. ``None``: a temporary directory, nothing kept.
         gradient_checkpointing, bf16: ``"auto"`` turns each on when training on CUDA
             (bf16 autocast if the GPU supports it).
         lr_scheduler_type, warmup_steps, weight_decay: Passed to ``TrainingArguments``.
-        master_dtype: Weights are trained in this dtype (float32 master weights; bf16 is
-            then autocast) and cast back to the bundle's dtype after. ``None``: as loaded.
-        copy_model: Train a deep copy so ``bundle`` stays the base model (a base model in
-            memory may be shared by several stages); ``False`` trains in place.
+        master_dtype: ``full``: weights are trained in this dtype (float32 master weights;
+            bf16 is then autocast) and cast back to the bundle's dtype after. ``None``: as
+            loaded.
+        copy_model: ``full``: train a copy so ``bundle`` stays the base model (a base
+            model in memory is shared by several stages). The base model waits on the CPU
+            meanwhile, so the device never holds two full copies. ``False`` trains in place.
+        strategy: ``full`` (every weight) or ``lora`` (a PEFT LoRA adapter on the frozen
+            base model, which is trained in place and restored after, so its weights are
+            never copied on the device).
+        lora: ``r``, ``alpha``, ``dropout``, ``target_modules`` (``"all-linear"`` or module
+            names) and ``save``: ``merged`` returns the base weights with the adapter
+            merged in; ``adapter`` returns a PEFT model, which ``save_bundle`` writes as the
+            adapter plus a reference to its base.
+        num_processes: >1 trains in that many processes launched with ``accelerate``
+            (see ``ilf_kedro.models.distributed``).
+        distributed: With several processes: ``ddp``, ``fsdp`` or ``auto`` (from the
+            memory plan: DDP when one process's state fits a device).
         progress: Show the Trainer's progress bar.
         trainer_kwargs: Extra ``TrainingArguments`` (override everything above).
 
     Returns:
         A new ``ModelBundle`` in eval mode with ``info`` from ``bundle`` plus
         ``training_examples``, ``prompt_tokens_truncated_examples``, ``train_loss``,
-        ``train_steps`` and ``finetune`` (the hyperparameters). With no usable pairs
-        nothing is trained: a warning is logged and the base model is returned with
-        ``training_examples = 0`` and ``untrained_reason`` set.
+        ``train_steps``, ``loss_curve`` and ``finetune`` (the hyperparameters). With no
+        usable pairs nothing is trained: a warning is logged and the base model is
+        returned with ``training_examples = 0`` and ``untrained_reason`` set.
     """
-    from transformers import Trainer, TrainingArguments
-
+    lora_settings = check_strategy(strategy, lora, num_processes, distributed)
     missing = {"prompt", "completion"} - set(pairs.columns)
     if missing:
         raise ValueError(f"pairs is missing column(s) {sorted(missing)}")
@@ -168,16 +257,77 @@ def finetune(
         "lr_scheduler_type": lr_scheduler_type,
         "warmup_steps": warmup_steps,
         "weight_decay": weight_decay,
+        "strategy": strategy,
+        "num_processes": num_processes,
+        **({"lora": lora_settings} if strategy == "lora" else {}),
     }
     if usable.empty:
         reason = "the training set is empty (no pairs to fine-tune on); this is the base model"
         logger.warning("NOT fine-tuning: %s, returned unchanged.", reason)
         info = {**bundle.info, "training_examples": 0, "untrained_reason": reason}
         return ModelBundle(model=bundle.model, tokenizer=bundle.tokenizer, info=info)
+    settings = TrainSettings(
+        learning_rate=learning_rate,
+        per_device_batch_size=per_device_batch_size,
+        gradient_accumulation_steps=gradient_accumulation_steps,
+        num_epochs=num_epochs,
+        seed=seed,
+        lr_scheduler_type=lr_scheduler_type,
+        warmup_steps=warmup_steps,
+        weight_decay=weight_decay,
+        gradient_checkpointing=gradient_checkpointing,
+        bf16=bf16,
+        progress=progress,
+        output_dir=output_dir,
+        trainer_kwargs=dict(trainer_kwargs or {}),
+    )
+    if num_processes > 1:
+        from .distributed import finetune_in_processes
 
-    tokenizer = bundle.tokenizer
+        return finetune_in_processes(
+            bundle,
+            usable,
+            settings,
+            hyper=hyper,
+            max_seq_length=max_seq_length,
+            master_dtype=master_dtype,
+            strategy=strategy,
+            lora=lora_settings,
+            num_processes=num_processes,
+            distributed=distributed,
+        )
+
+    encoded, n_truncated = encode_pairs(bundle.tokenizer, usable, max_seq_length)
+    if strategy == "lora":
+        outcome = _train_lora(bundle, encoded, settings, lora_settings)
+    else:
+        outcome = _train_full(bundle, encoded, settings, master_dtype, copy_model)
+    info = {
+        **{k: v for k, v in bundle.info.items() if k != "untrained_reason"},
+        "training_examples": len(encoded),
+        "prompt_tokens_truncated_examples": int(n_truncated),
+        "train_loss": outcome.train_loss if math.isfinite(outcome.train_loss) else None,
+        "train_steps": outcome.steps,
+        "loss_curve": outcome.loss_curve,
+        "train_runtime_s": outcome.runtime_s,
+        "finetune": hyper,
+        "device": str(bundle.device),
+    }
+    if strategy == "lora" and lora_settings["save"] == "adapter":
+        info["adapter_base"] = base_reference(bundle)
+    out = ModelBundle(model=outcome.model, tokenizer=bundle.tokenizer, info=info)
+    if output_dir:
+        from .io import save_bundle
+
+        save_bundle(out, Path(output_dir))
+    return out
+
+
+def encode_pairs(tokenizer, pairs: pd.DataFrame, max_seq_length: int) -> tuple[list[dict], int]:
+    """Every (prompt, completion) row encoded by ``encode_example``; also how many had the
+    start of their prompt cut."""
     encoded, n_truncated = [], 0
-    for prompt, completion in zip(usable["prompt"], usable["completion"], strict=True):
+    for prompt, completion in zip(pairs["prompt"], pairs["completion"], strict=True):
         example, cut = _encode(tokenizer, str(prompt), str(completion), max_seq_length)
         encoded.append(example)
         n_truncated += cut > 0
@@ -188,41 +338,167 @@ def finetune(
             len(encoded),
             max_seq_length,
         )
+    return encoded, n_truncated
 
-    model = copy.deepcopy(bundle.model) if copy_model else bundle.model
-    on_cuda = bundle.device.type == "cuda"
-    original_dtype = next(model.parameters()).dtype
-    if master_dtype is not None:
-        from .loading import resolve_dtype
 
-        model.to(dtype=resolve_dtype(master_dtype))
-    use_bf16 = (on_cuda and torch.cuda.is_bf16_supported()) if bf16 == "auto" else bool(bf16)
-    use_gc = on_cuda if gradient_checkpointing == "auto" else bool(gradient_checkpointing)
+def base_reference(bundle: ModelBundle) -> dict[str, Any]:
+    """How to load ``bundle``'s weights again: its directory or hub id (``tiny-random``
+    with its config and seed). Raises ``ValueError`` for weights only in memory."""
+    info = bundle.info
+    spec = info.get("loaded_from") or info.get("source")
+    if info.get("adapter_base"):
+        spec = None  # itself base + adapter: no single directory holds its weights
+    if info.get("training_examples") and not info.get("loaded_from"):
+        spec = None  # fine-tuned in this process: no file holds these weights
+    if not spec:
+        raise ValueError(
+            "The base model's weights exist only in memory, so a LoRA adapter cannot refer "
+            "to them; use finetune.lora.save: merged."
+        )
+    reference = {"spec": str(spec)}
+    if spec == "tiny-random":
+        reference.update(tiny_config=info.get("tiny_config"), seed=info.get("seed", 0))
+    return reference
+
+
+@contextmanager
+def _on_cpu_meanwhile(model):
+    """Moves ``model`` to the CPU for the duration (no-op when already there)."""
+    device = next(model.parameters()).device
+    if device.type == "cpu":
+        yield
+        return
+    model.to("cpu")
+    _free_device_memory()
+    try:
+        yield
+    finally:
+        _free_device_memory()
+        model.to(device)
+
+
+def _free_device_memory() -> None:
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _train_full(bundle, encoded, settings, master_dtype, copy_model) -> TrainOutcome:
+    """Every weight trains, in ``master_dtype``, on the bundle's device; the base model
+    waits on the CPU while its copy trains."""
+    from .loading import resolve_dtype
+
+    device = bundle.device
+    original_dtype = next(bundle.model.parameters()).dtype
+    target_dtype = resolve_dtype(master_dtype) if master_dtype is not None else original_dtype
+    if not copy_model:
+        bundle.model.to(dtype=target_dtype)
+        outcome = _run_trainer(bundle.model, encoded, bundle.tokenizer, settings, device)
+        outcome.model.to(dtype=original_dtype)
+        return outcome
+    with _on_cpu_meanwhile(bundle.model):
+        model = copy.deepcopy(bundle.model)  # made on the CPU
+        model.to(device=device, dtype=target_dtype)
+        outcome = _run_trainer(model, encoded, bundle.tokenizer, settings, device)
+        del model
+        outcome.model.to(dtype=original_dtype)
+        _free_device_memory()  # the optimizer state, before the base model comes back
+    return outcome
+
+
+def _lora_config(lora: dict[str, Any]):
+    from peft import LoraConfig
+
+    targets = lora["target_modules"]
+    return LoraConfig(
+        r=int(lora["r"]),
+        lora_alpha=float(lora["alpha"]),
+        lora_dropout=float(lora["dropout"]),
+        target_modules=targets if isinstance(targets, str) else list(targets),
+        task_type="CAUSAL_LM",
+    )
+
+
+def _train_lora(bundle, encoded, settings, lora: dict[str, Any]) -> TrainOutcome:
+    """A LoRA adapter trained on the base model in place (its weights frozen and never
+    copied on the device), then taken off again: the base model is left as it was. The
+    result is a CPU copy of the base with the adapter (merged or not), on the device."""
+    from peft import get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
+
+    base = bundle.model
+    device = bundle.device
+    requires_grad = {name: p.requires_grad for name, p in base.named_parameters()}
+    peft_model = get_peft_model(base, _lora_config(lora))
+    try:
+        outcome = _run_trainer(peft_model, encoded, bundle.tokenizer, settings, device)
+        adapter = {
+            k: v.detach().to("cpu", copy=True)
+            for k, v in get_peft_model_state_dict(outcome.model).items()
+        }
+    finally:
+        peft_model.unload()  # removes the LoRA layers, leaves the base weights untouched
+        for name, p in base.named_parameters():
+            p.requires_grad_(requires_grad[name])
+        base.eval()
+    del peft_model
+    _free_device_memory()
+
+    with _on_cpu_meanwhile(base):
+        trained = get_peft_model(copy.deepcopy(base), _lora_config(lora))  # on the CPU
+    set_peft_model_state_dict(trained, adapter)
+    if lora["save"] == "merged":
+        trained = trained.merge_and_unload()
+    trained.to(device)
+    trained.eval()
+    return replace(outcome, model=trained)
+
+
+def _run_trainer(
+    model, encoded, tokenizer, settings: TrainSettings, device, finish=None
+) -> TrainOutcome:
+    """Train ``model`` (already on ``device``) with transformers' ``Trainer``; the Trainer
+    and its optimizer state are gone when this returns. ``finish(trainer)``, when given,
+    runs after training, before the Trainer goes (e.g. to gather a sharded model)."""
+    from transformers import Trainer, TrainingArguments
+
+    on_cuda = torch.device(device).type == "cuda"
+    use_bf16 = (
+        (on_cuda and torch.cuda.is_bf16_supported())
+        if settings.bf16 == "auto"
+        else bool(settings.bf16)
+    )
+    use_gc = (
+        on_cuda
+        if settings.gradient_checkpointing == "auto"
+        else bool(settings.gradient_checkpointing)
+    )
     if use_gc:
         model.config.use_cache = False  # incompatible with checkpointing; restored below
-
     with tempfile.TemporaryDirectory(prefix="ilf_finetune_") as tmp:
         args = TrainingArguments(
             **{
-                "output_dir": output_dir or tmp,
-                "per_device_train_batch_size": per_device_batch_size,
-                "gradient_accumulation_steps": gradient_accumulation_steps,
-                "num_train_epochs": num_epochs,
-                "learning_rate": learning_rate,
-                "lr_scheduler_type": lr_scheduler_type,
-                "warmup_steps": warmup_steps,
-                "weight_decay": weight_decay,
-                "seed": seed,
+                "output_dir": settings.output_dir or tmp,
+                "per_device_train_batch_size": settings.per_device_batch_size,
+                "gradient_accumulation_steps": settings.gradient_accumulation_steps,
+                "num_train_epochs": settings.num_epochs,
+                "learning_rate": settings.learning_rate,
+                "lr_scheduler_type": settings.lr_scheduler_type,
+                "warmup_steps": settings.warmup_steps,
+                "weight_decay": settings.weight_decay,
+                "seed": settings.seed,
                 "bf16": use_bf16,
                 _checkpointing_arg(): use_gc,
+                f"{_checkpointing_arg()}_kwargs": {"use_reentrant": False} if use_gc else None,
                 "use_cpu": not on_cuda,
                 "report_to": "none",
                 "save_strategy": "no",
                 "logging_steps": 1,
-                "disable_tqdm": not progress,
+                "disable_tqdm": not settings.progress,
                 "remove_unused_columns": False,
                 "dataloader_pin_memory": on_cuda,
-                **(trainer_kwargs or {}),
+                # Token-weighted loss over the whole effective batch, on every process.
+                "average_tokens_across_devices": True,
+                **settings.trainer_kwargs,
             }
         )
         trainer = Trainer(
@@ -232,27 +508,21 @@ def finetune(
             data_collator=_RightPadCollator(tokenizer.pad_token_id),
         )
         result = trainer.train()
-
-    model = trainer.model
+        if finish is not None:
+            finish(trainer)
+        trained = trainer.model
+        curve = [float(log["loss"]) for log in trainer.state.log_history if "loss" in log]
+        del trainer
     if use_gc:
-        disable = getattr(model, "activation_checkpointing_disable", None)
-        (disable or model.gradient_checkpointing_disable)()
-    model.config.use_cache = True
-    model.to(dtype=original_dtype)
-    model.eval()
-    loss = float(result.training_loss)
-    info = {
-        **{k: v for k, v in bundle.info.items() if k != "untrained_reason"},
-        "training_examples": len(encoded),
-        "prompt_tokens_truncated_examples": int(n_truncated),
-        "train_loss": loss if math.isfinite(loss) else None,
-        "train_steps": int(result.global_step),
-        "finetune": hyper,
-        "device": str(bundle.device),
-    }
-    out = ModelBundle(model=model, tokenizer=tokenizer, info=info)
-    if output_dir:
-        from .io import save_bundle
-
-        save_bundle(out, Path(output_dir))
-    return out
+        base = getattr(trained, "get_base_model", lambda: trained)()
+        disable = getattr(base, "activation_checkpointing_disable", None)
+        (disable or base.gradient_checkpointing_disable)()
+    trained.config.use_cache = True
+    trained.eval()
+    return TrainOutcome(
+        model=trained,
+        train_loss=float(result.training_loss),
+        steps=int(result.global_step),
+        loss_curve=curve,
+        runtime_s=float(result.metrics.get("train_runtime", float("nan"))),
+    )

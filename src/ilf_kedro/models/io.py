@@ -9,11 +9,17 @@ from pathlib import Path
 
 import torch
 
-from .loading import INFO_FILENAME, ModelBundle, load_model
+from .loading import INFO_FILENAME, ModelBundle, _prepare_tokenizer, load_model
+
+ADAPTER_CONFIG = "adapter_config.json"  # PEFT's: the directory holds an adapter only
 
 
 def save_bundle(bundle: ModelBundle, path: str | Path, **save_pretrained_kwargs) -> None:
     """Write model, tokenizer and ``info`` (``ilf_model_info.json``) into directory ``path``.
+
+    A PEFT model (``finetune.lora.save: adapter``) is written as its adapter
+    (``adapter_config.json`` + weights) with ``info["adapter_base"]``, the reference
+    ``load_bundle`` loads the base model from.
 
     ``save_pretrained_kwargs`` go to ``model.save_pretrained`` (e.g. ``max_shard_size``).
 
@@ -23,6 +29,8 @@ def save_bundle(bundle: ModelBundle, path: str | Path, **save_pretrained_kwargs)
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if _is_peft(bundle.model) and "adapter_base" not in bundle.info:
+        raise ValueError("A LoRA adapter needs info['adapter_base'] to be loaded again")
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     try:
         bundle.model.save_pretrained(tmp, **save_pretrained_kwargs)
@@ -50,8 +58,41 @@ def save_bundle(bundle: ModelBundle, path: str | Path, **save_pretrained_kwargs)
 def load_bundle(
     path: str | Path, *, device: str = "auto", dtype: str | torch.dtype = "auto"
 ) -> ModelBundle:
-    """Load a directory written by ``save_bundle`` (or any HF model directory)."""
+    """Load a directory written by ``save_bundle`` (or any HF model directory).
+
+    An adapter directory loads its base model from ``info["adapter_base"]`` and merges the
+    adapter into it, so sampling runs at the base model's speed.
+    """
     path = Path(path)
     if not path.is_dir():
         raise FileNotFoundError(f"No model directory at {path}")
+    if (path / ADAPTER_CONFIG).is_file():
+        return _load_adapter(path, device=device, dtype=dtype)
     return load_model(str(path), device=device, dtype=dtype)
+
+
+def _is_peft(model) -> bool:
+    return type(model).__module__.startswith("peft.")
+
+
+def _load_adapter(path: Path, *, device, dtype) -> ModelBundle:
+    from peft import PeftModel
+    from transformers import AutoTokenizer
+
+    info = json.loads((path / INFO_FILENAME).read_text())
+    reference = info.get("adapter_base")
+    if not reference:
+        raise ValueError(f"{path / INFO_FILENAME} has no adapter_base: cannot find the base")
+    base = load_model(
+        reference["spec"],
+        device=device,
+        dtype=dtype,
+        tiny_config=reference.get("tiny_config"),
+        seed=reference.get("seed", 0),
+    )
+    model = PeftModel.from_pretrained(base.model, str(path)).merge_and_unload()
+    model.eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    _prepare_tokenizer(tokenizer)
+    info.update(loaded_from=str(path), device=base.info["device"], dtype=base.info["dtype"])
+    return ModelBundle(model=model, tokenizer=tokenizer, info=info)

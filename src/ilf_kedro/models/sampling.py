@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,8 @@ DEFAULT_STOP_SEQUENCES: tuple[str, ...] = (
     "\n#",
     "\nassert",
 )
+
+BACKENDS = ("hf", "server")
 
 OUTPUT_COLUMNS = [
     "task_id",
@@ -81,6 +84,9 @@ def sample_programs(
     batch_size: int = 16,
     stop_sequences: Sequence[str] | None = DEFAULT_STOP_SEQUENCES,
     seed: int = 0,
+    resume_dir: str | None = None,
+    backend: str = "hf",
+    server: Mapping[str, Any] | None = None,
     progress: bool = True,
 ) -> pd.DataFrame:
     """Sample ``num_samples`` completions for every prompt.
@@ -100,6 +106,14 @@ def sample_programs(
             EOS); the whole batch stops when every sample has. The completion is cut
             before the stop sequence. ``None``/empty: EOS and ``max_new_tokens`` only.
         seed: Same seed, inputs and ``batch_size`` give identical output.
+        resume_dir: Write every finished batch under ``resume_dir/<key>/`` (see
+            ``shards``; the key hashes these parameters, the prompts and the model) and
+            skip the batches already there, so a killed run resumes with identical
+            output. ``None``: nothing written.
+        backend: ``hf`` generates in this process; ``server`` starts an OpenAI-compatible
+            server for the model's directory (``server.command``, e.g. ``vllm serve``)
+            and samples through it (``server_sampling``), with the same output.
+        server: Settings of the ``server`` backend (``server_sampling.SERVER_DEFAULTS``).
         progress: Show a tqdm progress bar.
 
     Returns:
@@ -109,6 +123,8 @@ def sample_programs(
     """
     from transformers import GenerationConfig, StoppingCriteriaList
 
+    if backend not in BACKENDS:
+        raise ValueError(f"sampling.backend must be one of {BACKENDS}, not {backend!r}")
     missing = {"task_id", "prompt"} - set(prompts.columns)
     if missing:
         raise ValueError(f"prompts is missing column(s) {sorted(missing)}")
@@ -124,6 +140,23 @@ def sample_programs(
     if prompts.empty:
         return _empty_output(prompts, extra_cols)
     warn_if_random(bundle.info)
+    params = {
+        "num_samples": num_samples,
+        "temperature": temperature,
+        "top_p": top_p,
+        "max_new_tokens": max_new_tokens,
+        "batch_size": batch_size,
+        "stop_sequences": stop_sequences,
+        "seed": seed,
+        "backend": backend,
+    }
+    if backend == "server":
+        from .server_sampling import sample_with_server
+
+        results = sample_with_server(
+            bundle, prompts, params, server or {}, resume_dir=resume_dir, progress=progress
+        )
+        return assemble_output(prompts, results, num_samples, greedy)
 
     model, tokenizer = bundle.model, bundle.tokenizer
     device = bundle.device
@@ -176,6 +209,21 @@ def sample_programs(
             **gen_kwargs,
         )
 
+    store = None
+    if resume_dir:
+        from .shards import ShardStore
+
+        store = ShardStore.for_sampling(resume_dir, params, prompts, model, tokenizer)
+    finished = store.finished() if store else set()
+    n_batches = -(-len(items) // batch_size)
+    if finished:
+        logger.info(
+            "Resuming sampling: %d of %d batches already done in %s",
+            len(finished),
+            n_batches,
+            store.directory,
+        )
+
     results: dict[tuple[int, int], tuple[str, str, int]] = {}
     was_training = model.training
     model.eval()
@@ -183,6 +231,10 @@ def sample_programs(
     try:
         for b, start in enumerate(range(0, len(items), batch_size)):
             batch = items[start : start + batch_size]
+            if b in finished:
+                results.update(store.read(b))
+                bar.update(len(batch))
+                continue
             width = max(len(encoded[row]) for row, _ in batch)
             input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
             attention = torch.zeros((len(batch), width), dtype=torch.long)
@@ -202,17 +254,34 @@ def sample_programs(
                         generation_config=gen_config,
                         stopping_criteria=criteria,
                     )
-            for i, item in enumerate(batch):
-                results[item] = _postprocess(
+            done = {
+                item: _postprocess(
                     out[i, width:].tolist(), tokenizer, end_ids, eos_ids, stop_sequences
                 )
+                for i, item in enumerate(batch)
+            }
+            if store:
+                store.write(b, done)
+            results.update(done)
             bar.update(len(batch))
     finally:
         bar.close()
         model.train(was_training)
 
+    return assemble_output(prompts, results, num_samples, greedy)
+
+
+def assemble_output(
+    prompts: pd.DataFrame,
+    results: Mapping[tuple[int, int], tuple[str, str, int]],
+    num_samples: int,
+    greedy: bool,
+) -> pd.DataFrame:
+    """The output frame from ``(prompt row, sample) -> (completion, finish_reason,
+    num_new_tokens)``; greedy results hold sample 0 only, copied to every sample."""
+    extra_cols = [c for c in prompts.columns if c not in ("task_id", "prompt")]
     rows = []
-    for row, prompt in enumerate(prompt_texts):
+    for row, prompt in enumerate(prompts["prompt"].astype(str)):
         for k in range(num_samples):
             completion, reason, n_new = results[(row, 0 if greedy else k)]
             rows.append((row, k, prompt, completion, prompt + completion, reason, n_new))

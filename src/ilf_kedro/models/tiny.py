@@ -163,8 +163,8 @@ def build_tiny_tokenizer(vocab_size: int = TINY_DEFAULTS["vocab_size"]):
     )
 
 
-def build_tiny_model(tokenizer, tiny_config: dict[str, Any] | None = None):
-    """Build a tiny causal LM with random weights (initialised from the torch RNG).
+def tiny_model_config(tokenizer, tiny_config: dict[str, Any] | None = None):
+    """The transformers config of the tiny model (no weights).
 
     Args:
         tokenizer: The tokenizer from ``build_tiny_tokenizer``; fixes vocab and special ids.
@@ -173,7 +173,7 @@ def build_tiny_model(tokenizer, tiny_config: dict[str, Any] | None = None):
             passed to the transformers config.
 
     Returns:
-        ``(model, resolved_config_dict)``.
+        ``(config, resolved_config_dict)``.
     """
     import transformers
 
@@ -191,11 +191,24 @@ def build_tiny_model(tokenizer, tiny_config: dict[str, Any] | None = None):
     if arch == "codegen":
         cfg.setdefault("n_ctx", cfg["n_positions"])
         config = transformers.CodeGenConfig(**common, **cfg)
-        model = transformers.CodeGenForCausalLM(config)
     elif arch == "gpt2":
         cfg.pop("rotary_dim", None)
         config = transformers.GPT2Config(**common, **cfg)
-        model = transformers.GPT2LMHeadModel(config)
     else:
         raise ValueError(f"Unknown tiny architecture {arch!r}; use 'codegen' or 'gpt2'.")
-    return model, {"architecture": arch, **cfg, "vocab_size": len(tokenizer)}
+    return config, {"architecture": arch, **cfg, "vocab_size": len(tokenizer)}
+
+
+def build_tiny_model(tokenizer, tiny_config: dict[str, Any] | None = None):
+    """Build a tiny causal LM with random weights (initialised from the torch RNG).
+
+    Args:
+        tokenizer, tiny_config: As for ``tiny_model_config``.
+
+    Returns:
+        ``(model, resolved_config_dict)``.
+    """
+    from transformers import AutoModelForCausalLM
+
+    config, resolved = tiny_model_config(tokenizer, tiny_config)
+    return AutoModelForCausalLM.from_config(config), resolved

@@ -22,9 +22,12 @@ def sample(model: ModelBundle, prompts: pd.DataFrame, sampling: dict) -> pd.Data
     return sample_programs(model, prompts, **sampling)
 
 
-def run_tests(programs: pd.DataFrame, tasks: pd.DataFrame, execution: dict) -> pd.DataFrame:
-    """Unit-test verdicts for every program row (the input columns plus the verdict)."""
-    return evaluate_node(programs, tasks, execution)
+def run_tests(
+    programs: pd.DataFrame, tasks: pd.DataFrame, task_time_limits: pd.DataFrame, execution: dict
+) -> pd.DataFrame:
+    """Unit-test verdicts for every program row (the input columns plus the verdict), each
+    program limited by its task's row of ``task_time_limits``."""
+    return evaluate_node(programs, tasks, task_time_limits, execution)
 
 
 def per_task_pass_rates(results: pd.DataFrame, ks: list[int]) -> pd.DataFrame:

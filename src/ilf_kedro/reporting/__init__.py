@@ -18,16 +18,21 @@ from .figures import (
 )
 from .summary import run_summary, run_summary_counts
 from .tables import (
+    PAPER_SET,
     PAPER_TABLE4,
     RANDOM_WEIGHTS_NOTE,
+    by_test_set,
     comparison_markdown,
     comparison_table,
     refinement_report,
+    test_set_title,
 )
 
 __all__ = [
+    "PAPER_SET",
     "PAPER_TABLE4",
     "RANDOM_WEIGHTS_NOTE",
+    "by_test_set",
     "comparison_markdown",
     "comparison_table",
     "feedback_length_figure",
@@ -38,4 +43,5 @@ __all__ = [
     "rounds_figure",
     "run_summary",
     "run_summary_counts",
+    "test_set_title",
 ]

@@ -15,7 +15,7 @@ from matplotlib.ticker import MaxNLocator
 from ilf_kedro.feedback import feedback_words
 from ilf_kedro.metrics import pass_at_k_column
 
-from .tables import ZERO_SHOT, paper_column
+from .tables import ZERO_SHOT, by_test_set, ks_of, paper_column, test_set_title
 
 
 def _empty_note(ax, text: str) -> None:
@@ -33,15 +33,31 @@ def pass_at_k_figure(table: pd.DataFrame, title: str = "pass@k on MBPP_Test") ->
         title: Figure title (a random-weights note is appended when relevant).
 
     Returns:
-        The figure (one group of bars per method, one bar per k, in percent).
+        The figure (one group of bars per method, one bar per k, in percent); with
+        several test sets (``task_set``), one panel per set side by side, each with its
+        own zero-shot line.
     """
-    fig = Figure(figsize=(8, 4.5), layout="constrained")
-    ax = fig.add_subplot()
-    ks = [int(c.split("@")[1]) for c in table.columns if c.startswith("pass@")]
+    sets = by_test_set(table)
+    fig = Figure(figsize=(8 * len(sets), 4.5), layout="constrained")
+    axes = fig.subplots(1, len(sets), squeeze=False)[0]
+    random = "random_weights" in table and table["random_weights"].any()
+    suffix = " (RANDOM weights: not meaningful)" if random else ""
+    if len(sets) == 1:
+        _pass_at_k_panel(axes[0], sets[0][1], title + suffix)
+        return fig
+    for ax, (task_set, rows) in zip(axes, sets, strict=True):
+        _pass_at_k_panel(ax, rows, f"pass@k on {test_set_title(task_set)}")
+    fig.suptitle(title.replace("on MBPP_Test", "per test set") + suffix)
+    return fig
+
+
+def _pass_at_k_panel(ax, table: pd.DataFrame, title: str) -> None:
+    """One test set's bars (see :func:`pass_at_k_figure`) on ``ax``."""
+    ks = ks_of(table)
     if table.empty or not ks:
         _empty_note(ax, "no evaluation results in this run")
         ax.set_title(title)
-        return fig
+        return
     x = np.arange(len(table))
     width = 0.8 / len(ks)
     colours = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"]
@@ -52,7 +68,7 @@ def pass_at_k_figure(table: pd.DataFrame, title: str = "pass@k on MBPP_Test") ->
         positions = x - 0.4 + width * (j + 0.5)
         bars = ax.bar(positions, np.nan_to_num(raw), width, label=f"pass@{k}", color=colour)
         ax.bar_label(bars, labels=["n/a" if np.isnan(v) else f"{v:.1f}" for v in raw], fontsize=8)
-        if paper_column(k) in table:
+        if paper_column(k) in table and table[paper_column(k)].notna().any():
             paper = 100 * table[paper_column(k)].astype(float).to_numpy()
             ax.scatter(
                 positions,
@@ -78,9 +94,7 @@ def pass_at_k_figure(table: pd.DataFrame, title: str = "pass@k on MBPP_Test") ->
             top = max(top, 100 * float(table[paper_column(k)].max()))
     ax.set_ylim(0, min(100.0, top * 1.2 + 2))
     ax.legend(fontsize=8, loc="upper left", ncols=2)
-    random = "random_weights" in table and table["random_weights"].any()
-    ax.set_title(title + (" (RANDOM weights: not meaningful)" if random else ""))
-    return fig
+    ax.set_title(title)
 
 
 def perplexity_figure(

@@ -8,7 +8,7 @@ import pandas as pd
 
 from ilf_kedro.metrics import pass_at_k_column
 
-from .tables import RANDOM_WEIGHTS_NOTE, percent
+from .tables import RANDOM_WEIGHTS_NOTE, by_test_set, percent, test_set_title
 
 
 def _tasks_by_split(frame: pd.DataFrame) -> str:
@@ -99,15 +99,18 @@ def run_summary(
         f"  refinements passing:       {counts['passing_refinements']} "
         f"for {counts['passing_tasks']} task(s)",
         f"  ILF training set size:     {counts['training_set_size']}",
-        "  pass@k on the test split:",
     ]
     if eval_metrics is None or eval_metrics.empty:
-        lines.append("    (no evaluation results)")
+        lines += ["  pass@k on the test split:", "    (no evaluation results)"]
     else:
         width = max(len(str(m)) for m in eval_metrics["method"]) + 2
-        for row in eval_metrics.to_dict("records"):
-            scores = "  ".join(f"pass@{k} {percent(row.get(pass_at_k_column(k)))}%" for k in ks)
-            lines.append(f"    {str(row['method']) + ':':<{width}}{scores}")
+        sets = by_test_set(eval_metrics)
+        for task_set, rows in sets:
+            heading = "the test split" if len(sets) == 1 else test_set_title(task_set)
+            lines.append(f"  pass@k on {heading}:")
+            for row in rows.to_dict("records"):
+                scores = "  ".join(f"pass@{k} {percent(row.get(pass_at_k_column(k)))}%" for k in ks)
+                lines.append(f"    {str(row['method']) + ':':<{width}}{scores}")
         if "random_weights" in eval_metrics and eval_metrics["random_weights"].any():
             lines.append(f"  NOTE: {RANDOM_WEIGHTS_NOTE}")
     return "\n".join(lines)

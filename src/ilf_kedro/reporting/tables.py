@@ -25,6 +25,7 @@ PAPER_TABLE4: dict[str, tuple[float, float]] = {
 }
 PAPER_KS = (1, 10)
 ZERO_SHOT = "zero-shot"
+PAPER_SET = "mbpp"  # the paper's test set (MBPP_Test); see ilf_kedro.task_sets
 RANDOM_WEIGHTS_NOTE = (
     "The models have RANDOM weights (the offline tiny-random default): these numbers say "
     "nothing about ILF. Set base_model to a pretrained code model for real results."
@@ -65,15 +66,18 @@ def comparison_table(
             uses other reference numbers; false adds nothing.
 
     Returns:
-        One row per method, in ``eval_metrics`` order: ``method``, ``feedback_source``,
+        One row per test set and method, in ``eval_metrics`` order: ``task_set``
+        (``mbpp`` when ``eval_metrics`` has no such column), ``method``, ``feedback_source``,
         ``pass@k`` columns (same values as ``eval_metrics``), ``training_set_size``
         (int; 0 for a method without training), ``n_tasks``, ``random_weights``, ``note``
         (why a method's model was not fine-tuned, from ``untrained_reason``; else empty)
-        and, with ``paper_reference``, the paper columns.
+        and, with ``paper_reference``, the paper columns (MBPP_Test numbers: NaN on the
+        rows of other test sets).
     """
     ks = list(ks)
     frame = eval_metrics.reset_index(drop=True)
-    table = pd.DataFrame({"method": frame["method"].astype(str)})
+    sets = frame["task_set"].astype(str) if "task_set" in frame else PAPER_SET
+    table = pd.DataFrame({"task_set": sets, "method": frame["method"].astype(str)})
     table["feedback_source"] = (
         frame["feedback_source"].fillna("none").astype(str)
         if "feedback_source" in frame
@@ -96,10 +100,28 @@ def comparison_table(
                 continue
             position = PAPER_KS.index(k)
             table[paper_column(k)] = [
-                reference[name][position] / 100.0 if name in reference else math.nan
-                for name in table["method"]
+                reference[name][position] / 100.0
+                if name in reference and task_set == PAPER_SET
+                else math.nan
+                for task_set, name in zip(table["task_set"], table["method"], strict=True)
             ]
     return table
+
+
+def test_set_title(task_set: str) -> str:
+    """How reports name a test set: the paper's MBPP_Test, else the set's name."""
+    return "MBPP_Test" if task_set == PAPER_SET else task_set
+
+
+def by_test_set(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """``(task_set, rows)`` per test set in order of first appearance; a table without a
+    ``task_set`` column is MBPP's alone."""
+    if "task_set" not in table or table.empty:
+        return [(PAPER_SET, table)]
+    return [
+        (str(name), rows.reset_index(drop=True))
+        for name, rows in table.groupby("task_set", sort=False)
+    ]
 
 
 def percent(value: Any) -> str:
@@ -120,19 +142,38 @@ def comparison_markdown(table: pd.DataFrame, title: str = "Table 4: pass@k on MB
 
     Returns:
         A Markdown document: a heading, a warning when any model has random weights, and
-        a pipe table with one row per method.
+        a pipe table with one row per method; with several test sets, the heading says
+        "pass@k per test set" and each set gets a section with its own table.
     """
-    ks = [int(c.split("@")[1]) for c in table.columns if c.startswith("pass@")]
-    has_paper = any(paper_column(k) in table for k in ks)
+    sets = by_test_set(table)
+    if len(sets) > 1:
+        title = title.replace("on MBPP_Test", "per test set")
+    lines = [f"# {title}", ""]
+    if "random_weights" in table and table["random_weights"].any():
+        lines += [f"> **Warning:** {RANDOM_WEIGHTS_NOTE}", ""]
+    for index, (task_set, rows) in enumerate(sets):
+        if len(sets) > 1:
+            lines += ([""] if index else []) + [f"## {test_set_title(task_set)}", ""]
+        lines += _markdown_rows(rows)
+    if any(paper_column(k) in table for k in ks_of(table)):
+        lines += ["", "Paper: Chen et al. 2023, Table 4 (CodeGen-Mono 6.1B)."]
+    return "\n".join(lines) + "\n"
+
+
+def ks_of(table: pd.DataFrame) -> list[int]:
+    """The k of a table's ``pass@k`` columns."""
+    return [int(c.split("@")[1]) for c in table.columns if c.startswith("pass@")]
+
+
+def _markdown_rows(table: pd.DataFrame) -> list[str]:
+    """One test set's pipe table and its not-fine-tuned notes."""
+    ks = ks_of(table)
     header = ["method", "feedback source", "training set size"]
     for k in ks:
         header.append(f"pass@{k} (%)")
         if paper_column(k) in table:
             header.append(f"paper pass@{k} (%)")
-    lines = [f"# {title}", ""]
-    if "random_weights" in table and table["random_weights"].any():
-        lines += [f"> **Warning:** {RANDOM_WEIGHTS_NOTE}", ""]
-    lines += ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
     for row in table.to_dict("records"):
         cells = [str(row["method"]), str(row["feedback_source"]), str(row["training_set_size"])]
         for k in ks:
@@ -147,9 +188,7 @@ def comparison_markdown(table: pd.DataFrame, title: str = "Table 4: pass@k on MB
     ]
     if notes:
         lines += ["", *notes]
-    if has_paper:
-        lines += ["", "Paper: Chen et al. 2023, Table 4 (CodeGen-Mono 6.1B)."]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 # ---------------------------------------------------------------------- Tables 3 and 1

@@ -22,6 +22,10 @@ def test_default_run_on_the_demo_data(project):
     counts = annotations["split"].value_counts()
     assert counts["refine"] >= 8 and counts["train"] >= 8
     assert (project / "data/02_intermediate/prompt_errors.parquet").exists()
+    limits = pd.read_parquet(project / "data/03_primary/task_time_limits.parquet")
+    assert list(limits.columns) == ["task_id", "time_limit_s", "gold_duration_s"]
+    assert limits["task_id"].tolist() == tasks["task_id"].tolist()
+    assert (limits["time_limit_s"] >= 3.0).all() and (limits["gold_duration_s"] > 0).all()
 
 
 def test_paper_env_on_the_shared_data(project, mbpp_path, annotations_path):

@@ -1,6 +1,7 @@
 """`kedro run --pipeline=ilf` end to end: the offline default and the paper's data at toy
 scale. Each run happens once per session (see conftest's ``default_ilf_run``)."""
 
+import json
 import os
 import subprocess
 import sys
@@ -81,13 +82,14 @@ def test_evaluation_reuses_one_modular_pipeline_per_method():
 
 
 def test_paper_environment_at_toy_scale_from_the_command_line(
-    tmp_path, mbpp_path, annotations_path
+    tmp_path, mbpp_path, annotations_path, humaneval_path
 ):
     project = copy_project(tmp_path / "project")
     params = ",".join(
         [
             f"mbpp_uri={mbpp_path}",
             f"annotations_uri={annotations_path}",
+            f"humaneval_uri={humaneval_path}",
             "base_model=tiny-random",
             "max_tasks_per_split=5",
             "sampling.num_samples=2",
@@ -109,7 +111,9 @@ def test_paper_environment_at_toy_scale_from_the_command_line(
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     metrics = pd.read_parquet(project / ILF_TABLES["eval_metrics"])
-    assert metrics["method"].tolist() == METHODS
+    # The paper environment evaluates on MBPP_Test and HumanEval.
+    assert metrics["method"].tolist() == METHODS * 2
+    assert metrics["task_set"].tolist() == ["mbpp"] * len(METHODS) + ["humaneval"] * len(METHODS)
     assert (metrics["n_tasks"] == 5).all() and (metrics["n"] == 2).all()
     training = pd.read_parquet(project / ILF_TABLES["refiner_training_set"])
     assert len(training) == 5  # the first five refine-split annotations, all passing
@@ -130,3 +134,7 @@ def test_initial_sampling_writes_failing_tasks_and_a_queue(tmp_path, pipeline):
     assert set(failing["task_id"]) == set(stats.loc[stats["c"] == 0, "task_id"])
     assert set(queue["task_id"]) == set(failing["task_id"])
     assert (queue["Feedback"] == "").all()
+    # ...and the same queue as a Label Studio import, one task per queued program.
+    imported = json.loads((project / "data/07_model_output/annotation_tasks.json").read_text())
+    assert [t["data"]["task_id"] for t in imported] == queue["task_id"].tolist()
+    assert [t["data"]["program"] for t in imported] == queue["original_model_completion"].tolist()

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pandas as pd
 
 from ilf_kedro import feedback, tasks, validation
+from ilf_kedro.execution import time_limits_node
 
 
 def build_tasks(mbpp_raw: pd.DataFrame, splits: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -34,3 +35,10 @@ def build_human_feedback_annotations(
         max_edit_distance=params["max_edit_distance"],
         seed=params["seed"],
     )
+
+
+def calibrate_time_limits(tasks_table: pd.DataFrame, execution: dict) -> pd.DataFrame:
+    """``task_time_limits``: per task, the wall-clock limit behind every verdict
+    (``time_limit_s``) and the gold program's run time it was derived from
+    (``gold_duration_s``), timed in the sandbox itself."""
+    return time_limits_node(tasks_table, execution)

@@ -1,4 +1,4 @@
-"""Nodes of evaluation: each method's pass@k on the test split (paper Table 4), and the
+"""Nodes of evaluation: each method's pass@k on each test set (paper Table 4), and the
 perplexity under pi_theta of the programs ILF trains on (paper Figure 3)."""
 
 from __future__ import annotations
@@ -7,15 +7,29 @@ import logging
 
 import pandas as pd
 
-from ilf_kedro import training_sets
+from ilf_kedro import task_sets, training_sets
+from ilf_kedro.humaneval import TEST_SPLIT
 from ilf_kedro.models import ModelBundle, perplexity_table
-from ilf_kedro.pipelines.stage_nodes import summarise_pass_rates
+from ilf_kedro.pipelines.stage_nodes import select_tasks, summarise_pass_rates
 
 logger = logging.getLogger(__name__)
 
 # Figure 3's sources; the third is named by who wrote the annotations' refinements.
 GOLD = "MBPP gold programs"
 PI_REFINE = "pi_Refine refinements"
+
+
+def build_test_set_tasks(raw: pd.DataFrame, task_set: task_sets.TaskSet) -> pd.DataFrame:
+    """A test set's raw rows (``<set>_raw``, MBPP or HumanEval schema) -> ``<set>.tasks``:
+    validated task rows with ``task_set`` and ``source_task_id``, every one a test task.
+    A malformed row stops the run here, naming the dataset, row and column."""
+    return task_sets.build_set_tasks(raw, task_set)
+
+
+def select_test_set_prompts(tasks: pd.DataFrame, max_tasks_per_split) -> pd.DataFrame:
+    """``<set>.tasks`` -> ``<set>.test_prompts``: the first ``max_tasks_per_split`` tasks
+    (null for all) as ``task_id``, ``split``, ``prompt`` rows to sample from."""
+    return select_tasks(tasks, [TEST_SPLIT], max_tasks_per_split)
 
 
 def build_gold_training_set(tasks: pd.DataFrame, ilf_training_set: pd.DataFrame) -> pd.DataFrame:
@@ -43,21 +57,24 @@ SOURCE_REFINEMENTS = {
 
 def method_metrics(
     test_results: pd.DataFrame,
+    tasks: pd.DataFrame,
     model: ModelBundle,
     method: dict,
     ks: list[int],
     feedback_source: str,
 ) -> pd.DataFrame:
-    """One row for a method: its name, the feedback source it learnt from (``none`` for
-    methods without feedback), pass@k on the test split, samples per task, tasks, and how
-    many examples (and whether random weights) its model had."""
+    """One row for a method on one test set: the set (``task_set`` of ``tasks``; ``mbpp``
+    for the project's own tasks), the method's name, the feedback source it learnt from
+    (``none`` for methods without feedback), pass@k on the set's test tasks, samples per
+    task, tasks, and how many examples (and whether random weights) its model had."""
     summary = summarise_pass_rates(test_results, ks)
     info = model.info
     name = method["name"]
     if name == "source refinements":
         name = SOURCE_REFINEMENTS[feedback_source]
-    summary.insert(0, "method", name)
-    summary.insert(1, "feedback_source", feedback_source if method["uses_feedback"] else "none")
+    summary.insert(0, "task_set", task_sets.set_of(tasks))
+    summary.insert(1, "method", name)
+    summary.insert(2, "feedback_source", feedback_source if method["uses_feedback"] else "none")
     summary["training_set_size"] = int(info.get("training_examples", 0))
     summary["random_weights"] = bool(info.get("random_weights", False))
     summary["untrained_reason"] = info.get("untrained_reason") or ""
@@ -65,7 +82,7 @@ def method_metrics(
 
 
 def combine_metrics(*method_rows: pd.DataFrame) -> pd.DataFrame:
-    """Every method's row -> ``eval_metrics``, in the configured order."""
+    """Every (test set, method) row -> ``eval_metrics``, in the configured order."""
     return pd.concat(method_rows, ignore_index=True)
 
 

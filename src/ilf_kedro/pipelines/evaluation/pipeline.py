@@ -1,20 +1,39 @@
-"""evaluation: every method sampled and tested on the test split -> ``eval_metrics``
-(paper Table 4), and the base model's perplexity on the training programs (Figure 3).
+"""evaluation: every method sampled and tested on every test set -> ``eval_metrics``
+(paper Table 4), and the base model's perplexity on the training programs (Figure 3,
+scored here where pi_theta is loaded, so ``reporting`` loads no model).
 Fine-tune-then-evaluate is one modular pipeline, reused per method through Kedro
-namespaces."""
+namespaces.
+
+Test sets (``evaluation.task_sets``): ``mbpp`` is the paper's MBPP_Test, read from the
+project's ``tasks`` as ``test_prompts`` and ``<method>.test_results``. Every other set
+``<set>`` is a catalog entry ``<set>_raw`` (schema in ``evaluation.task_set_formats``)
+that becomes ``<set>.tasks`` and ``<set>.test_prompts``, and each method's model is
+evaluated on it in namespace ``<method>.<set>``. Kedro builds pipelines from code before
+it knows the run's parameters, so the project's hook hands the run's configuration to
+:func:`plan_task_sets` when the context is created, before Kedro first builds the
+pipelines, as ``ilf_rounds`` does for its rounds (Kedro issue #3093's pattern).
+"""
+
+from collections.abc import Callable, Collection, Mapping
+from functools import partial, update_wrapper
+from typing import Any
 
 from kedro.pipeline import Node, Pipeline
 
+from ilf_kedro.execution import time_limits_node
 from ilf_kedro.pipelines import model_loading
 from ilf_kedro.pipelines.stage_nodes import run_tests, sample, select_tasks, train_model
+from ilf_kedro.task_sets import PAPER_SET, TaskSet, build_set_tasks, parse_task_sets
 from ilf_kedro.tracking import eval_metric_values
 
 from .nodes import (
     build_gold_training_set,
     build_source_refinement_training_set,
+    build_test_set_tasks,
     combine_metrics,
     compute_program_perplexities,
     method_metrics,
+    select_test_set_prompts,
 )
 
 # Methods whose model another stage made: namespace -> model dataset.
@@ -28,7 +47,32 @@ BASELINES = {
         ["feedback_annotations", "tasks", "ilf_training_set"],
     ),
 }
-SHARED = {"tasks", "test_prompts"}
+SHARED = {"tasks", "task_time_limits", "test_prompts"}
+_planned = {"task_sets": [TaskSet(PAPER_SET, PAPER_SET)]}
+
+
+def plan_task_sets(
+    params: Mapping[str, Any], catalog_entries: Collection[str] | None = None
+) -> list[TaskSet]:
+    """Check ``evaluation.task_sets`` / ``task_set_formats`` (against the catalog's entry
+    names when given) and remember them for the next ``create_pipeline`` (from the hook)."""
+    evaluation = params.get("evaluation") or {}
+    sets = parse_task_sets(
+        evaluation.get("task_sets", [PAPER_SET]),
+        evaluation.get("task_set_formats"),
+        catalog_entries,
+    )
+    _planned["task_sets"] = sets
+    return sets
+
+
+def check_test_sets(pipeline_inputs: Collection[str], load: Callable[[str], Any]) -> None:
+    """Validate the raw data of every planned test set the pipeline reads (``load``: the
+    catalog's), so a malformed row stops the run before any node runs; raises
+    ``DataValidationError`` naming the dataset, row and column."""
+    for task_set in _planned["task_sets"]:
+        if not task_set.is_paper_set and task_set.raw_dataset in pipeline_inputs:
+            build_set_tasks(load(task_set.raw_dataset), task_set)
 
 
 def evaluate_template() -> Pipeline:
@@ -43,7 +87,7 @@ def evaluate_template() -> Pipeline:
             ),
             Node(
                 run_tests,
-                inputs=["test_samples", "tasks", "params:execution"],
+                inputs=["test_samples", "tasks", "task_time_limits", "params:execution"],
                 outputs="test_results",
                 name="test_programs",
             ),
@@ -51,6 +95,7 @@ def evaluate_template() -> Pipeline:
                 method_metrics,
                 inputs=[
                     "test_results",
+                    "tasks",
                     "model",
                     "params:method",
                     "params:pass_at_k",
@@ -114,13 +159,77 @@ def _given(namespace: str, model: str) -> Pipeline:
     )
 
 
-def create_pipeline(few_shot_refiners: tuple[str, ...] = (), **kwargs) -> Pipeline:
+def prepare_test_set(task_set: TaskSet) -> Pipeline:
+    """``<set>_raw`` -> ``<set>.tasks`` (validated task rows) -> ``<set>.test_prompts``
+    and ``<set>.task_time_limits`` (calibrated on the set's own gold programs)."""
+    build = update_wrapper(partial(build_test_set_tasks, task_set=task_set), build_test_set_tasks)
+    return Pipeline(
+        [
+            Node(
+                build,
+                inputs=task_set.raw_dataset,
+                outputs=f"{task_set.name}.tasks",
+                name="build_test_set_tasks",
+            ),
+            Node(
+                time_limits_node,
+                inputs=[f"{task_set.name}.tasks", "params:execution"],
+                outputs=f"{task_set.name}.task_time_limits",
+                name="calibrate_task_time_limits",
+            ),
+            Node(
+                select_test_set_prompts,
+                inputs=[f"{task_set.name}.tasks", "params:max_tasks_per_split"],
+                outputs=f"{task_set.name}.test_prompts",
+                name="select_test_tasks",
+            ),
+        ],
+        namespace=task_set.name,
+        prefix_datasets_with_namespace=False,
+    )
+
+
+def _on_test_set(method: str, model: str, task_set: TaskSet) -> Pipeline:
+    """``method``'s ``model`` evaluated on ``task_set`` in namespace ``<method>.<set>``."""
+    template = evaluate_template()
+    return Pipeline(
+        template,
+        namespace=f"{method}.{task_set.name}",
+        inputs={
+            "model": model,
+            "tasks": f"{task_set.name}.tasks",
+            "task_time_limits": f"{task_set.name}.task_time_limits",
+            "test_prompts": f"{task_set.name}.test_prompts",
+        },
+        parameters={
+            **{p: p for p in template.inputs() if p.startswith("params:")},
+            "params:method": f"params:evaluation.methods.{method}",
+        },
+    )
+
+
+def create_pipeline(
+    few_shot_refiners: tuple[str, ...] = (),
+    task_sets: list[TaskSet] | None = None,
+    **kwargs,
+) -> Pipeline:
     """``few_shot_refiners``: namespaces whose ``<namespace>.training_set`` a few-shot
-    refiner wrote (``ilf_ablations``); each is fine-tuned and evaluated as one more method."""
+    refiner wrote (``ilf_ablations``); each is fine-tuned and evaluated as one more method.
+    ``task_sets``: the test sets (default: what :func:`plan_task_sets` was told, else
+    MBPP only); every method is evaluated on each, and ``eval_metrics`` has one row per
+    set and method, sets in the listed order."""
+    sets = task_sets or _planned["task_sets"]
     methods = list(GIVEN_MODELS) + list(BASELINES) + list(few_shot_refiners)
+    models = {**GIVEN_MODELS, **{ns: f"{ns}.model" for ns in methods if ns not in GIVEN_MODELS}}
     baselines = [
         _method(finetune_and_evaluate_template(), ns, {"base_model", *SHARED})
         for ns in [*BASELINES, *few_shot_refiners]
+    ]
+    others = [s for s in sets if not s.is_paper_set]
+    metrics = [
+        f"{ns}.metrics" if task_set.is_paper_set else f"{ns}.{task_set.name}.metrics"
+        for task_set in sets
+        for ns in methods
     ]
     return zero_shot_evaluation() + Pipeline(
         [
@@ -130,9 +239,11 @@ def create_pipeline(few_shot_refiners: tuple[str, ...] = (), **kwargs) -> Pipeli
             ),
             *(_given(ns, model) for ns, model in GIVEN_MODELS.items() if ns != "zero_shot"),
             *baselines,
+            *(prepare_test_set(task_set) for task_set in others),
+            *(_on_test_set(ns, models[ns], task_set) for task_set in others for ns in methods),
             Node(
                 combine_metrics,
-                inputs=[f"{ns}.metrics" for ns in methods],
+                inputs=metrics,
                 outputs="eval_metrics",
                 name="combine_method_metrics",
             ),

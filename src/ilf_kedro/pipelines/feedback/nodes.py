@@ -38,11 +38,14 @@ def write_feedback(
 
 
 def test_written_refinements(
-    written_feedback: pd.DataFrame, tasks: pd.DataFrame, execution: dict
+    written_feedback: pd.DataFrame,
+    tasks: pd.DataFrame,
+    task_time_limits: pd.DataFrame,
+    execution: dict,
 ) -> pd.DataFrame:
     """Unit-test verdicts of every annotation's refinement -> ``written_refinement_results``."""
     programs = written_feedback.assign(program=written_feedback["refinement"])
-    return run_tests(programs, tasks, execution)
+    return run_tests(programs, tasks, task_time_limits, execution)
 
 
 def keep_verdicts(written_feedback: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:

@@ -32,7 +32,13 @@ from ilf_kedro.pipelines.evaluation.pipeline import evaluate_template, zero_shot
 from .nodes import build_rounds_report, plot_rounds
 
 # Datasets every round reads as they are (not per round).
-SHARED = ("tasks", "test_prompts", "human_feedback_annotations", "openai_credentials")
+SHARED = (
+    "tasks",
+    "task_time_limits",
+    "test_prompts",
+    "human_feedback_annotations",
+    "openai_credentials",
+)
 _planned = {"rounds": 1}
 
 
@@ -53,7 +59,7 @@ def round_template() -> Pipeline:
     """One round of Algorithm 1 from ``base_model`` (this round's pi_theta) to
     ``ilf_model`` (its pi_theta*) and that model's ``metrics`` on the test split."""
     stages = (
-        initial_sampling.create_pipeline()
+        initial_sampling.create_pipeline(label_studio_import=False)
         + feedback.create_pipeline()
         + refiner_training.create_pipeline()
         + refinement.create_pipeline()
@@ -61,7 +67,7 @@ def round_template() -> Pipeline:
     ) - model_loading.create_pipeline()
     evaluation = Pipeline(
         evaluate_template(),
-        inputs={"model": "ilf_model", "tasks": "tasks", "test_prompts": "test_prompts"},
+        inputs={"model": "ilf_model"},
         parameters={"params:method": "params:evaluation.methods.ilf"},
     )
     return stages + evaluation

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ilf_kedro import feedback, training_sets
+from ilf_kedro import feedback, label_studio, training_sets
 from ilf_kedro.pipelines.stage_nodes import select_tasks
 
 
@@ -35,3 +35,16 @@ def build_annotation_queue(failing_programs: pd.DataFrame) -> pd.DataFrame:
     """Failing programs in the released annotation schema with empty feedback, for people
     to annotate -> ``annotation_queue``."""
     return training_sets.annotation_queue(failing_programs)
+
+
+def build_annotation_tasks(
+    annotation_queue: pd.DataFrame,
+    failing_programs: pd.DataFrame,
+    tasks: pd.DataFrame,
+    labeling_config: str,
+) -> list[dict]:
+    """``annotation_queue`` -> ``annotation_tasks``, a Label Studio JSON import: per queued
+    program the task prompt, the program, its verdict (from ``failing_programs``) and the
+    task's asserts, for a project with ``labeling_config`` (checked against the fields)."""
+    label_studio.check_labeling_config(labeling_config, "labeling_config")
+    return label_studio.build_import_tasks(annotation_queue, failing_programs, tasks)

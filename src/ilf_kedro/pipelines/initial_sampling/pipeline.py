@@ -8,15 +8,20 @@ from ilf_kedro.pipelines.stage_nodes import per_task_pass_rates, run_tests, samp
 
 from .nodes import (
     build_annotation_queue,
+    build_annotation_tasks,
     find_failing_tasks,
     pick_failing_programs,
     select_tasks_for_feedback,
 )
 
 
-def create_pipeline(only_for_automatic_feedback: bool = False, **kwargs) -> Pipeline:
+def create_pipeline(
+    only_for_automatic_feedback: bool = False, label_studio_import: bool = True, **kwargs
+) -> Pipeline:
     """``only_for_automatic_feedback``: sample only when ``feedback.source`` is automatic
-    (how ``ilf`` uses it); on its own the pipeline always samples."""
+    (how ``ilf`` uses it); on its own the pipeline always samples. ``label_studio_import``:
+    also write the queue as a Label Studio import, ``annotation_tasks`` (never in ``ilf``,
+    whose queue is empty for human feedback, nor in ``ilf_rounds``' rounds)."""
     if only_for_automatic_feedback:
         selection = Node(
             select_tasks_for_feedback,
@@ -36,7 +41,7 @@ def create_pipeline(only_for_automatic_feedback: bool = False, **kwargs) -> Pipe
             outputs="initial_sampling_prompts",
             name="select_initial_sampling_tasks",
         )
-    return model_loading.create_pipeline() + Pipeline(
+    pipeline = model_loading.create_pipeline() + Pipeline(
         [
             selection,
             Node(
@@ -47,7 +52,7 @@ def create_pipeline(only_for_automatic_feedback: bool = False, **kwargs) -> Pipe
             ),
             Node(
                 run_tests,
-                inputs=["initial_samples", "tasks", "params:execution"],
+                inputs=["initial_samples", "tasks", "task_time_limits", "params:execution"],
                 outputs="initial_sample_results",
                 name="test_zero_shot_programs",
             ),
@@ -75,5 +80,17 @@ def create_pipeline(only_for_automatic_feedback: bool = False, **kwargs) -> Pipe
                 outputs="annotation_queue",
                 name="queue_failing_programs_for_feedback",
             ),
+        ]
+    )
+    if only_for_automatic_feedback or not label_studio_import:
+        return pipeline
+    return pipeline + Pipeline(
+        [
+            Node(
+                build_annotation_tasks,
+                inputs=["annotation_queue", "failing_programs", "tasks", "labeling_config"],
+                outputs="annotation_tasks",
+                name="build_annotation_tasks",
+            )
         ]
     )

@@ -20,7 +20,13 @@ from .nodes import (
 )
 
 # Inputs every refiner variant shares with the main run.
-SHARED = {"annotations_to_refine", "tasks", "refiner_training_set", "openai_credentials"}
+SHARED = {
+    "annotations_to_refine",
+    "tasks",
+    "task_time_limits",
+    "refiner_training_set",
+    "openai_credentials",
+}
 
 
 def refine_template() -> Pipeline:
@@ -55,7 +61,7 @@ def refine_template() -> Pipeline:
             ),
             Node(
                 run_tests,
-                inputs=["refinements", "tasks", "params:execution"],
+                inputs=["refinements", "tasks", "task_time_limits", "params:execution"],
                 outputs="refinement_results",
                 name="test_refinements",
             ),

@@ -1,0 +1,624 @@
+"""Memory plan of the GPU stages, from the model's configuration alone (no weights).
+
+Before any weights load, a run estimates what each GPU stage holds on one device and
+compares it with the device's memory:
+
+- sampling: the weights in the inference dtype, the KV cache of ``batch_size`` sequences of
+  ``max_prompt_tokens + max_new_tokens`` tokens, the prefill's attention scores (eager
+  attention, as CodeGen has) and the last step's logits;
+- fine-tune, per process: master weights, gradients and AdamW's two moments (sharded over
+  the processes with FSDP), bf16 autocast copies of the weights, the activations of one
+  sequence batch at ``max_seq_length`` (with or without gradient checkpointing) and the
+  logits and their gradient; for ``lora`` the frozen weights in the inference dtype plus
+  the adapter's trainable state.
+
+The model's shape comes from ``AutoConfig`` (a local directory, or a Hugging Face id: only
+``config.json`` is fetched) and a model built on PyTorch's ``meta`` device, which counts
+parameters exactly without allocating them. Offline, the CodeGen checkpoints' published
+hyperparameters stand in for their ``config.json``.
+
+Run ``python -m ilf_kedro.models.memory_plan --table`` for the README table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+logger = logging.getLogger(__name__)
+
+GIB = 1024**3
+# CUDA context, cuBLAS workspaces and allocator fragmentation: kept free on every device.
+DEFAULT_RESERVED_GIB = 2.0
+STRATEGIES = ("full", "lora")
+DISTRIBUTED = ("auto", "ddp", "fsdp")
+_BYTES = {
+    torch.float32: 4,
+    torch.bfloat16: 2,
+    torch.float16: 2,
+}
+
+# Published hyperparameters of the CodeGen checkpoints (their config.json), used when the
+# hub cannot be reached, so the paper's plan works offline.
+_CODEGEN = {
+    "350M": {"n_layer": 20, "n_embd": 1024, "n_head": 16, "rotary_dim": 32},
+    "2B": {"n_layer": 32, "n_embd": 2560, "n_head": 32, "rotary_dim": 64},
+    "6B": {"n_layer": 33, "n_embd": 4096, "n_head": 16, "rotary_dim": 64},
+    "16B": {"n_layer": 34, "n_embd": 6144, "n_head": 24, "rotary_dim": 64},
+}
+KNOWN_CONFIGS: dict[str, dict[str, Any]] = {
+    f"Salesforce/codegen-{size}-{data}": {
+        "model_type": "codegen",
+        "vocab_size": 51200,
+        "n_positions": 2048,
+        "n_ctx": 2048,
+        **shape,
+    }
+    for size, shape in _CODEGEN.items()
+    for data in ("mono", "multi", "nl")
+}
+
+
+class MemoryPlanError(ValueError):
+    """A configured GPU stage does not fit the memory of its devices."""
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """What the plan needs to know about a causal LM (from its config, no weights)."""
+
+    name: str
+    n_params: int
+    n_layer: int
+    hidden: int
+    n_head: int
+    kv_dim: int  # width of one token's keys (= values) in one layer
+    vocab: int
+    context: int
+    largest_block_params: int  # parameters of the biggest decoder layer (FSDP's unit)
+    eager_attention: bool  # attention scores materialised (no SDPA/flash kernel)
+    # (module name, in_features, out_features) of every Linear but the output embedding
+    linear_layers: tuple[tuple[str, int, int], ...] = field(repr=False)
+
+    def lora_params(self, r: int, target_modules: str | Sequence[str] = "all-linear") -> int:
+        """Trainable parameters of a LoRA adapter of rank ``r`` on ``target_modules``
+        (PEFT's matching: ``"all-linear"`` or module-name suffixes)."""
+        return sum(r * (n_in + n_out) for name, n_in, n_out in self._targets(target_modules))
+
+    def _targets(self, target_modules):
+        if target_modules in (None, "all-linear"):
+            return self.linear_layers
+        if isinstance(target_modules, str):
+            target_modules = [target_modules]
+        return [
+            layer
+            for layer in self.linear_layers
+            if any(layer[0] == t or layer[0].endswith("." + t) for t in target_modules)
+        ]
+
+
+def load_config(spec: str, tiny_config: Mapping[str, Any] | None = None):
+    """The transformers config of ``spec`` (``tiny-random``, a local directory or a hub
+    id) without loading any weights."""
+    import transformers
+
+    from .loading import TINY_RANDOM
+
+    if spec == TINY_RANDOM:
+        from .tiny import build_tiny_tokenizer, tiny_model_config
+
+        cfg = dict(tiny_config or {})
+        tokenizer = build_tiny_tokenizer(cfg.get("vocab_size", 1024))
+        return tiny_model_config(tokenizer, cfg)[0]
+    try:
+        return transformers.AutoConfig.from_pretrained(spec)
+    except (OSError, ValueError) as exc:
+        known = KNOWN_CONFIGS.get(spec)
+        if known is None:
+            raise OSError(
+                f"Cannot read the configuration of model {spec!r} for the memory plan: {exc}. "
+                "Point base_model at a local directory with a config.json, or download it."
+            ) from exc
+        logger.info("Memory plan: %r from its published hyperparameters (offline)", spec)
+        return transformers.CodeGenConfig(**{k: v for k, v in known.items() if k != "model_type"})
+
+
+def model_shape(config, name: str = "") -> ModelShape:
+    """Count parameters and layer sizes of ``config``'s model, built on the meta device."""
+    from transformers import AutoModelForCausalLM
+
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    output = model.get_output_embeddings()
+    linears = tuple(
+        (n, m.in_features, m.out_features)
+        for n, m in model.named_modules()
+        if isinstance(m, torch.nn.Linear) and m is not output
+    )
+    blocks = [m for m in model.modules() if isinstance(m, torch.nn.ModuleList)]
+    layers = max(blocks, key=len) if blocks else [model]
+    hidden = _first(config, "hidden_size", "n_embd", "d_model")
+    n_head = _first(config, "num_attention_heads", "n_head")
+    kv_heads = getattr(config, "num_key_value_heads", None) or n_head
+    head_dim = getattr(config, "head_dim", None) or hidden // n_head
+    return ModelShape(
+        name=name or getattr(config, "_name_or_path", "") or config.model_type,
+        n_params=sum(p.numel() for p in model.parameters()),
+        n_layer=_first(config, "num_hidden_layers", "n_layer"),
+        hidden=hidden,
+        n_head=n_head,
+        kv_dim=kv_heads * head_dim,
+        vocab=config.vocab_size,
+        context=_first(config, "n_positions", "max_position_embeddings", "n_ctx"),
+        largest_block_params=max(sum(p.numel() for p in b.parameters()) for b in layers),
+        eager_attention=model.config._attn_implementation == "eager",
+        linear_layers=linears,
+    )
+
+
+def _first(config, *names):
+    for name in names:
+        value = getattr(config, name, None)
+        if value:
+            return int(value)
+    raise ValueError(f"config {type(config).__name__} has none of {names}")
+
+
+def _bytes(dtype) -> int:
+    from .loading import resolve_dtype
+
+    return _BYTES[resolve_dtype(dtype)]
+
+
+def sampling_memory(
+    shape: ModelShape, *, batch_size: int, max_new_tokens: int, max_prompt_tokens: int, dtype
+) -> dict[str, float]:
+    """Bytes on the device while sampling one batch, by component."""
+    width = _bytes(dtype)
+    seq = min(shape.context, max_prompt_tokens + max_new_tokens)
+    prompt = min(max_prompt_tokens, seq)
+    parts = {
+        "weights": shape.n_params * width,
+        "kv_cache": 2 * shape.n_layer * batch_size * seq * shape.kv_dim * width,
+        # CodeGen computes attention in float32: one layer's scores at a time.
+        "attention_scores": (
+            batch_size * shape.n_head * prompt * prompt * 4 if shape.eager_attention else 0
+        ),
+        # Prefill: the MLP's 4h-wide activation of every prompt token, one layer at a time.
+        "activations": batch_size * prompt * 4 * shape.hidden * width,
+        # Next-token logits in float32, and the sampler's processed copy.
+        "logits": 2 * batch_size * shape.vocab * 4,
+    }
+    return parts
+
+
+def finetune_memory(
+    shape: ModelShape,
+    *,
+    strategy: str = "full",
+    num_processes: int = 1,
+    distributed: str = "ddp",
+    per_device_batch_size: int = 1,
+    max_seq_length: int = 1024,
+    gradient_checkpointing: bool = True,
+    bf16: bool = True,
+    master_dtype: str = "float32",
+    dtype="bfloat16",
+    lora: Mapping[str, Any] | None = None,
+) -> dict[str, float]:
+    """Bytes on ONE device (one process) while fine-tuning, by component.
+
+    ``full``: the trained copy in ``master_dtype`` with its gradients and AdamW moments
+    (all sharded over the processes with ``fsdp``, plus one gathered layer); the base
+    model is not on the device meanwhile. ``lora``: the frozen weights in ``dtype`` and the
+    adapter's parameters, gradients and moments in float32.
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"finetune.strategy must be one of {STRATEGIES}, not {strategy!r}")
+    if distributed not in ("ddp", "fsdp"):
+        raise ValueError(f"distributed must be 'ddp' or 'fsdp' here, not {distributed!r}")
+    b, s, h, n = per_device_batch_size, max_seq_length, shape.hidden, num_processes
+    compute = 2 if bf16 else 4
+    parts: dict[str, float] = {}
+    if strategy == "full":
+        master = _bytes(master_dtype)
+        shard = n if distributed == "fsdp" else 1
+        state = shape.n_params * master / shard
+        parts["weights"] = state
+        parts["gradients"] = state
+        parts["optimizer"] = 2 * state
+        if distributed == "fsdp" and n > 1:
+            # The gathered current and prefetched layer.
+            parts["gathered_layers"] = 2 * shape.largest_block_params * master
+        elif n > 1:
+            parts["ddp_buckets"] = shape.n_params * master  # gradient all-reduce buckets
+        if bf16 and master > 2:
+            # Autocast keeps a bf16 copy of every weight used in the forward pass.
+            parts["autocast_copies"] = shape.n_params * 2 / shard
+    else:
+        cfg = {"r": 16, "target_modules": "all-linear", **(lora or {})}
+        trainable = shape.lora_params(int(cfg["r"]), cfg["target_modules"])
+        parts["weights"] = shape.n_params * _bytes(dtype)
+        parts["adapter"] = trainable * 4
+        parts["gradients"] = trainable * 4
+        parts["optimizer"] = 2 * trainable * 4
+    # Korthikanti et al. 2022: one layer holds s*b*h*(34 + 5*a*s/h) bytes at 16 bits.
+    layer = s * b * h * (34 + 5 * shape.n_head * s / h) * compute / 2
+    if gradient_checkpointing:
+        parts["activations"] = shape.n_layer * s * b * h * compute + layer
+    else:
+        parts["activations"] = shape.n_layer * layer
+    # Logits, log-softmax and their gradient, in float32.
+    parts["logits"] = 3 * b * s * shape.vocab * 4
+    return parts
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    """One GPU stage's need on one device against that device's memory."""
+
+    stage: str  # "sampling" or "finetune"
+    setting: str  # e.g. "full, 2 processes (fsdp)"
+    components: dict[str, float]  # bytes
+    device_gib: float | None  # memory of one device; None: unknown (not checked)
+    reserved_gib: float = DEFAULT_RESERVED_GIB
+
+    @property
+    def need_gib(self) -> float:
+        return sum(self.components.values()) / GIB + self.reserved_gib
+
+    @property
+    def fits(self) -> bool:
+        return self.device_gib is None or self.need_gib <= self.device_gib
+
+    def describe(self) -> str:
+        parts = ", ".join(f"{k} {v / GIB:.1f}" for k, v in self.components.items() if v)
+        have = "unknown" if self.device_gib is None else f"{self.device_gib:.1f}"
+        return (
+            f"{self.stage} ({self.setting}): needs {self.need_gib:.1f} GiB per device "
+            f"[{parts}, reserved {self.reserved_gib:.1f}] of {have} GiB"
+        )
+
+
+@dataclass
+class MemoryPlan:
+    """The plan of every GPU stage of a run, and settings that would fit where one does not."""
+
+    model: str
+    n_params: int
+    stages: list[StagePlan]
+    suggestions: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def fits(self) -> bool:
+        return all(stage.fits for stage in self.stages)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per stage: need, device memory, fit, components in GiB, suggestions."""
+        rows = []
+        for stage in self.stages:
+            rows.append(
+                {
+                    "model": self.model,
+                    "n_params": self.n_params,
+                    "stage": stage.stage,
+                    "setting": stage.setting,
+                    "need_gib": round(stage.need_gib, 2),
+                    "device_gib": stage.device_gib,
+                    "fits": stage.fits,
+                    **{f"{k}_gib": round(v / GIB, 3) for k, v in stage.components.items()},
+                    "reserved_gib": stage.reserved_gib,
+                    "would_fit": "; ".join(self.suggestions.get(stage.stage, [])),
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def check(self) -> None:
+        """Raise ``MemoryPlanError`` naming the numbers and fitting settings if a stage
+        does not fit."""
+        failing = [s for s in self.stages if not s.fits]
+        if not failing:
+            return
+        lines = [f"The run does not fit its devices ({self.model}, {self.n_params / 1e9:.2f}B):"]
+        for stage in failing:
+            lines.append("  " + stage.describe())
+            fitting = self.suggestions.get(stage.stage) or ["none found among those tried"]
+            lines.append("    settings that would fit: " + "; ".join(fitting))
+        lines.append(
+            "Nothing was loaded. Change the parameters above, or set "
+            "memory_plan.device_memory_gib if the device memory was misread."
+        )
+        raise MemoryPlanError("\n".join(lines))
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    """The parameters the plan reads (the run's ``sampling``, ``finetune``, ``model`` and
+    ``memory_plan`` parameter groups)."""
+
+    sampling: Mapping[str, Any]
+    finetune: Mapping[str, Any]
+    device: str = "cuda"
+    dtype: str = "auto"
+    max_prompt_tokens: int | None = None
+    reserved_gib: float = DEFAULT_RESERVED_GIB
+
+
+def device_memory_gib(device: str, stated: float | None = None) -> float | None:
+    """Memory of one device: ``stated`` if given; else CUDA's total memory of the device;
+    else, on CPU, the machine's physical memory; None when unknown."""
+    if stated is not None:
+        return float(stated)
+    if str(device).startswith("cuda"):
+        if not torch.cuda.is_available():
+            return None
+        index = torch.device(device).index or 0
+        return torch.cuda.get_device_properties(index).total_memory / GIB
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GIB
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _finetune_settings(finetune: Mapping[str, Any], on_cuda: bool) -> dict[str, Any]:
+    gc = finetune.get("gradient_checkpointing", "auto")
+    bf16 = finetune.get("bf16", "auto")
+    return {
+        "strategy": finetune.get("strategy", "full"),
+        "num_processes": int(finetune.get("num_processes", 1) or 1),
+        "per_device_batch_size": int(finetune.get("per_device_batch_size", 1)),
+        "max_seq_length": int(finetune.get("max_seq_length", 1024)),
+        "gradient_checkpointing": on_cuda if gc == "auto" else bool(gc),
+        "bf16": on_cuda if bf16 == "auto" else bool(bf16),
+        "master_dtype": finetune.get("master_dtype") or "float32",
+        "lora": finetune.get("lora") or {},
+    }
+
+
+def _setting_label(s: Mapping[str, Any], distributed: str) -> str:
+    procs = s["num_processes"]
+    label = s["strategy"]
+    if s["strategy"] == "lora":
+        label += f" r={s['lora'].get('r', 16)}"
+    label += f", {procs} process{'es' if procs > 1 else ''}"
+    if procs > 1:
+        label += f" ({distributed})"
+    label += f", batch {s['per_device_batch_size']}x{s['max_seq_length']}"
+    if s["gradient_checkpointing"]:
+        label += ", checkpointing"
+    if s["strategy"] == "full" and s["master_dtype"] not in ("float32", "fp32"):
+        label += f", {s['master_dtype']} master weights"
+    return label
+
+
+def resolve_distributed(shape: ModelShape, finetune: Mapping[str, Any], device_gib, **kw) -> str:
+    """``finetune.distributed`` with ``auto`` resolved: DDP when one process's full state
+    fits one device, else FSDP."""
+    choice = finetune.get("distributed", "auto")
+    if choice not in DISTRIBUTED:
+        raise ValueError(f"finetune.distributed must be one of {DISTRIBUTED}, not {choice!r}")
+    if choice != "auto":
+        return choice
+    settings = _finetune_settings(finetune, kw.get("on_cuda", True))
+    if settings["num_processes"] == 1 or device_gib is None:
+        return "ddp"
+    need = finetune_memory(shape, distributed="ddp", dtype=kw.get("dtype", "bfloat16"), **settings)
+    fits = sum(need.values()) / GIB + kw.get("reserved_gib", DEFAULT_RESERVED_GIB) <= device_gib
+    return "ddp" if fits else "fsdp"
+
+
+def build_plan(shape: ModelShape, inputs: PlanInputs, device_gib: float | None) -> MemoryPlan:
+    """Plan the sampling and fine-tune stages of ``inputs`` for ``shape`` on devices of
+    ``device_gib`` each, with settings that would fit where a stage does not."""
+    from .loading import resolve_dtype
+
+    on_cuda = str(inputs.device).startswith("cuda")
+    dtype = resolve_dtype(inputs.dtype, "cuda" if on_cuda else "cpu")
+    if on_cuda and inputs.dtype in (None, "auto"):
+        dtype = torch.bfloat16  # planning ahead for a device not present here
+    smp = inputs.sampling
+    ft = _finetune_settings(inputs.finetune, on_cuda)
+    prompt_tokens = int(inputs.max_prompt_tokens or ft["max_seq_length"])
+    reserved = inputs.reserved_gib
+
+    def sampling_stage(batch_size: int, max_new: int) -> StagePlan:
+        parts = sampling_memory(
+            shape,
+            batch_size=batch_size,
+            max_new_tokens=max_new,
+            max_prompt_tokens=prompt_tokens,
+            dtype=dtype,
+        )
+        label = f"batch {batch_size}, {prompt_tokens}+{max_new} tokens"
+        return StagePlan("sampling", label, parts, device_gib, reserved)
+
+    def finetune_stage(settings: Mapping[str, Any], distributed: str | None = None) -> StagePlan:
+        settings = dict(settings)
+        distributed = distributed or resolve_distributed(
+            shape,
+            {**inputs.finetune, **settings},
+            device_gib,
+            on_cuda=on_cuda,
+            dtype=dtype,
+            reserved_gib=reserved,
+        )
+        parts = finetune_memory(shape, distributed=distributed, dtype=dtype, **settings)
+        return StagePlan(
+            "finetune", _setting_label(settings, distributed), parts, device_gib, reserved
+        )
+
+    batch = int(smp.get("batch_size", 16))
+    max_new = int(smp.get("max_new_tokens", 64))
+    sampling = sampling_stage(batch, max_new)
+    finetune = finetune_stage(ft)
+    suggestions: dict[str, list[str]] = {}
+    if not sampling.fits:
+        options = [
+            (f"sampling.batch_size={b}", sampling_stage(b, max_new))
+            for b in sorted({max(1, batch // d) for d in (2, 3, 4, 6, 8, 16, 32)}, reverse=True)
+        ]
+        suggestions["sampling"] = _fitting(options, limit=1)
+    if not finetune.fits:
+        options = []
+        if not ft["gradient_checkpointing"]:
+            options.append(
+                (
+                    "finetune.gradient_checkpointing=true",
+                    finetune_stage({**ft, "gradient_checkpointing": True}),
+                )
+            )
+        checkpointed = {**ft, "gradient_checkpointing": True}
+        for procs in (2, 4, 8):
+            if procs > ft["num_processes"] and ft["strategy"] == "full":
+                options.append(
+                    (
+                        f"finetune.num_processes={procs} (fsdp)",
+                        finetune_stage({**checkpointed, "num_processes": procs}, "fsdp"),
+                    )
+                )
+        if ft["strategy"] == "full":
+            options.append(
+                ("finetune.strategy=lora", finetune_stage({**checkpointed, "strategy": "lora"}))
+            )
+        if ft["per_device_batch_size"] > 1:
+            options.append(
+                (
+                    "finetune.per_device_batch_size=1 (raise gradient_accumulation_steps)",
+                    finetune_stage({**checkpointed, "per_device_batch_size": 1}),
+                )
+            )
+        suggestions["finetune"] = _fitting(options, limit=4)
+    return MemoryPlan(shape.name, shape.n_params, [sampling, finetune], suggestions)
+
+
+def _fitting(options: list[tuple[str, StagePlan]], limit: int) -> list[str]:
+    return [f"{label} -> {p.need_gib:.1f} GiB" for label, p in options if p.fits][:limit]
+
+
+def plan_run(
+    base_model: str,
+    model: Mapping[str, Any],
+    sampling: Mapping[str, Any],
+    finetune: Mapping[str, Any],
+    memory_plan: Mapping[str, Any] | None = None,
+) -> MemoryPlan:
+    """The plan of a run from its parameters: ``base_model``, ``model`` (device, dtype,
+    tiny_config), ``sampling``, ``finetune`` and ``memory_plan`` (``device_memory_gib``:
+    state the memory of one device instead of reading it; ``max_prompt_tokens``: prompt
+    length sampling is planned for, default ``finetune.max_seq_length``; ``reserved_gib``:
+    kept free per device)."""
+    from .loading import resolve_device
+
+    options = dict(memory_plan or {})
+    unknown = set(options) - {"device_memory_gib", "max_prompt_tokens", "reserved_gib"}
+    if unknown:
+        raise ValueError(
+            f"Unknown memory_plan parameter(s) {sorted(unknown)}; "
+            "use device_memory_gib, max_prompt_tokens, reserved_gib"
+        )
+    device = resolve_device(model.get("device", "auto"))
+    config = load_config(base_model, model.get("tiny_config"))
+    shape = model_shape(config, name=base_model)
+    inputs = PlanInputs(
+        sampling=sampling,
+        finetune=finetune,
+        device=device,
+        dtype=model.get("dtype", "auto"),
+        max_prompt_tokens=options.get("max_prompt_tokens"),
+        reserved_gib=float(options.get("reserved_gib", DEFAULT_RESERVED_GIB)),
+    )
+    device_gib = device_memory_gib(device, options.get("device_memory_gib"))
+    processes = int(finetune.get("num_processes", 1) or 1)
+    if str(device).startswith("cuda") and torch.cuda.is_available():
+        available = torch.cuda.device_count()
+        if processes > available:
+            raise MemoryPlanError(
+                f"finetune.num_processes={processes} but only {available} CUDA device(s) "
+                "are visible; use at most that many."
+            )
+    return build_plan(shape, inputs, device_gib)
+
+
+# ---- the README table ---------------------------------------------------------------------
+
+TABLE_MODELS = ("Salesforce/codegen-350M-mono", "Salesforce/codegen-2B-mono")
+TABLE_MODELS += ("Salesforce/codegen-6B-mono",)
+TABLE_DEVICES_GIB = (24, 48, 80, 141)
+
+
+def paper_table(
+    models: Sequence[str] = TABLE_MODELS, devices: Sequence[float] = TABLE_DEVICES_GIB
+) -> pd.DataFrame:
+    """Need per device of each GPU stage at the paper's settings (30 samples of 512 new
+    tokens after 1024-token prompts; fine-tune at 1x1024 tokens, bf16, checkpointing),
+    and whether it fits devices of each size."""
+    sampling = {"batch_size": 30, "max_new_tokens": 512}
+    base_ft = {"per_device_batch_size": 1, "max_seq_length": 1024}
+    settings = [
+        ("sampling", None),
+        ("full", {}),
+        ("full", {"num_processes": 2, "distributed": "fsdp"}),
+        ("full", {"num_processes": 4, "distributed": "fsdp"}),
+        ("lora", {"strategy": "lora", "lora": {"r": 16}}),
+    ]
+    rows = []
+    for spec in models:
+        shape = model_shape(load_config(spec), name=spec)
+        for _name, extra in settings:
+            ft = {**base_ft, **(extra or {})}
+            inputs = PlanInputs(sampling=sampling, finetune=ft, device="cuda", dtype="bfloat16")
+            plan = build_plan(shape, inputs, device_gib=None)
+            stage = plan.stages[0] if extra is None else plan.stages[1]
+            row = {
+                "model": spec.split("/")[-1],
+                "params (B)": round(shape.n_params / 1e9, 2),
+                "stage": stage.stage,
+                "setting": stage.setting,
+                "GiB per device": round(stage.need_gib, 1),
+            }
+            row.update({f"{d} GB": "yes" if stage.need_gib <= d else "no" for d in devices})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """``frame`` as a GitHub Markdown table (no extra dependency)."""
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |"]
+    lines.append("|" + "|".join("---" for _ in frame.columns) + "|")
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def _main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--table", action="store_true", help="print the README table")
+    parser.add_argument("--model", help="plan one model (hub id, directory or tiny-random)")
+    parser.add_argument("--device-memory-gib", type=float, default=None)
+    args = parser.parse_args(argv)
+    if args.table:
+        print(markdown_table(paper_table()))
+    if args.model:
+        import yaml
+
+        conf = Path("conf/base/parameters_models.yml")
+        params = yaml.safe_load(conf.read_text()) if conf.is_file() else {}
+        plan = plan_run(
+            args.model,
+            {"device": "cuda", **params.get("model", {})},
+            params.get("sampling", {}),
+            params.get("finetune", {}),
+            {"device_memory_gib": args.device_memory_gib},
+        )
+        print(plan.to_frame().T.to_string())
+
+
+if __name__ == "__main__":
+    _main()

@@ -1,0 +1,150 @@
+"""Sampling in shards: resume after a kill with identical output; never mix configurations."""
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from ilf_kedro.models import load_model, sample_programs
+from tests.conftest import PROJECT_ROOT
+from tests.kedro_project import copy_project
+
+SAMPLING = {
+    "num_samples": 3,
+    "temperature": 0.8,
+    "max_new_tokens": 12,
+    "batch_size": 2,
+    "seed": 0,
+    "progress": False,
+}
+
+
+def _shard_dirs(root: Path) -> list[Path]:
+    return sorted(p for p in root.iterdir() if p.is_dir()) if root.exists() else []
+
+
+def test_sharded_sampling_resumes_with_identical_output(tiny_bundle, prompts, tmp_path, caplog):
+    plain = sample_programs(tiny_bundle, prompts, **SAMPLING)
+    first = sample_programs(tiny_bundle, prompts, resume_dir=str(tmp_path), **SAMPLING)
+    pd.testing.assert_frame_equal(first, plain)  # sharding does not change the samples
+    (store,) = _shard_dirs(tmp_path)
+    batches = sorted(store.glob("batch-*.parquet"))
+    assert len(batches) == 5  # 3 prompts x 3 samples in batches of 2
+    assert not list(store.glob(".*"))  # no temporary files left
+
+    # Lose two batches, as a kill would; the rest is read back, not generated again.
+    kept = {p: p.stat().st_mtime_ns for p in batches[:3]}
+    for p in batches[3:]:
+        p.unlink()
+    with caplog.at_level(logging.INFO, logger="ilf_kedro.models.sampling"):
+        resumed = sample_programs(tiny_bundle, prompts, resume_dir=str(tmp_path), **SAMPLING)
+    assert "Resuming sampling: 3 of 5 batches already done" in caplog.text
+    assert {p: p.stat().st_mtime_ns for p in kept} == kept
+    pd.testing.assert_frame_equal(resumed, plain)
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["temperature", "prompts", "model", "stop_sequences"],
+)
+def test_changed_parameters_prompts_or_model_get_their_own_shards(
+    tiny_bundle, prompts, tmp_path, change
+):
+    sample_programs(tiny_bundle, prompts, resume_dir=str(tmp_path), **SAMPLING)
+    bundle, frame, params = tiny_bundle, prompts, dict(SAMPLING)
+    if change == "temperature":
+        params["temperature"] = 0.5
+    elif change == "prompts":
+        frame = prompts.assign(prompt=prompts["prompt"] + "    ")
+    elif change == "model":
+        bundle = load_model("tiny-random", device="cpu", seed=1)
+    else:
+        params["stop_sequences"] = ["\ndef "]
+    out = sample_programs(bundle, frame, resume_dir=str(tmp_path), **params)
+    assert len(_shard_dirs(tmp_path)) == 2
+    pd.testing.assert_frame_equal(out, sample_programs(bundle, frame, **params))
+
+
+# ---- a real `kedro run`, killed with SIGKILL in the middle of sampling -------------------
+
+# An automatic feedback source, so `ilf` samples the base model (it does not for human).
+KILL_PARAMS = (
+    "feedback.source=interpreter,max_tasks_per_split=3,sampling.num_samples=4,"
+    "sampling.batch_size=1,sampling.max_new_tokens=24,sampling.temperature=0.8"
+)
+
+
+def _kedro_run(project: Path) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT / "src"), str(PROJECT_ROOT)]),
+        "KEDRO_DISABLE_TELEMETRY": "true",
+        "HF_HUB_OFFLINE": "1",
+        "COLUMNS": "300",  # rich logging: one line per message
+    }
+    command = [sys.executable, "-m", "kedro", "run", "--to-nodes=sample_zero_shot_programs"]
+    command.append(f"--params={KILL_PARAMS}")
+    return subprocess.Popen(
+        command,
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _finish(proc: subprocess.Popen) -> str:
+    output, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, output[-4000:]
+    return output
+
+
+def test_killed_kedro_run_resumes_and_matches_an_uninterrupted_run(tmp_path):
+    killed = copy_project(tmp_path / "killed")
+    shards = killed / "data/07_model_output/.shards"
+    proc = _kedro_run(killed)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if len(list(shards.glob("*/batch-*.parquet"))) >= 3:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "sampling finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "data/07_model_output/initial_samples.parquet").exists()
+    done_before = {p: p.read_bytes() for p in shards.glob("*/batch-*.parquet")}
+    (store,) = _shard_dirs(shards)
+    total = len(pd.read_parquet(killed / "data/05_model_input/initial_sampling_prompts.parquet"))
+    assert 3 <= len(done_before) < total * 4  # batch 1: one file per sample
+
+    output = _finish(_kedro_run(killed))
+    assert f"Resuming sampling: {len(done_before)} of {total * 4} batches" in output
+    assert all(p.read_bytes() == data for p, data in done_before.items())  # not redone
+
+    fresh = copy_project(tmp_path / "fresh")
+    _finish(_kedro_run(fresh))
+    resumed = pd.read_parquet(killed / "data/07_model_output/initial_samples.parquet")
+    uninterrupted = pd.read_parquet(fresh / "data/07_model_output/initial_samples.parquet")
+    pd.testing.assert_frame_equal(resumed, uninterrupted)
+    assert len(resumed) == total * 4
+
+
+def test_fingerprint_follows_the_weights_not_the_saving(tmp_path):
+    from ilf_kedro.models import save_bundle
+    from ilf_kedro.models.shards import model_fingerprint
+
+    bundle = load_model("tiny-random", device="cpu", seed=0)
+    before = model_fingerprint(bundle.model, bundle.tokenizer)
+    save_bundle(bundle, tmp_path / "model")  # rewrites config.architectures and dtype
+    assert model_fingerprint(bundle.model, bundle.tokenizer) == before
+    with torch.no_grad():
+        next(bundle.model.parameters()).view(-1)[0] += 1.0
+    assert model_fingerprint(bundle.model, bundle.tokenizer) != before
