@@ -15,5 +15,6 @@ CONFIG_LOADER_ARGS = {
 # needed before anything builds the pipelines) come last, so they run first.
 HOOKS = (RunSummaryHooks(), MLflowTrackingHooks(), ParameterCheckHooks())
 # MLflowTrackingHooks is kedro-mlflow's hook made safe; the plugin's own copy (registered
-# through its entry point, after HOOKS, so before the checks) would track twice.
+# through its entry point, after HOOKS, so before the checks) would track twice. Kedro
+# matches the distribution's metadata name, kedro_mlflow in 2.0.3.
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow", "kedro-mlflow")
