@@ -55,3 +55,20 @@ def nested(params: dict) -> dict:
             node = node.setdefault(parent, {})
         node[key] = value
     return tree
+
+
+def mlflow_runs(project: Path) -> list:
+    """The MLflow runs of ``project`` (its own SQLite store unless MLFLOW_TRACKING_URI
+    points elsewhere), oldest first."""
+    import mlflow
+
+    from ilf_kedro.tracking import resolve_store
+
+    store = resolve_store({}, os.environ.get("MLFLOW_TRACKING_URI"), project)
+    mlflow.set_tracking_uri(store["server"]["mlflow_tracking_uri"])
+    return mlflow.search_runs(
+        experiment_names=["ilf-kedro"],
+        filter_string=f"tags.project_path = '{project}'",
+        order_by=["attributes.start_time ASC"],
+        output_format="list",
+    )

@@ -1,4 +1,5 @@
-"""Models for ILF: loading, the one sampler, the one fine-tune (plain Python, no Kedro)."""
+"""Models for ILF: loading, the one sampler, the one fine-tune, perplexity scoring (plain
+Python, no Kedro)."""
 
 from .finetune import IGNORE_INDEX, encode_example, finetune
 from .io import load_bundle, save_bundle
@@ -6,11 +7,13 @@ from .loading import (
     INFO_FILENAME,
     TINY_RANDOM,
     ModelBundle,
+    declares_random_weights,
     load_model,
     resolve_device,
     resolve_dtype,
     warn_if_random,
 )
+from .perplexity import perplexity_table, program_perplexities
 from .sampling import DEFAULT_STOP_SEQUENCES, OUTPUT_COLUMNS, sample_programs
 from .tokens import truncate_to_tokens
 
@@ -21,10 +24,13 @@ __all__ = [
     "OUTPUT_COLUMNS",
     "TINY_RANDOM",
     "ModelBundle",
+    "declares_random_weights",
     "encode_example",
     "finetune",
     "load_bundle",
     "load_model",
+    "perplexity_table",
+    "program_perplexities",
     "resolve_device",
     "resolve_dtype",
     "sample_programs",

@@ -160,6 +160,17 @@ def load_model(
     return ModelBundle(model=model, tokenizer=tokenizer, info=info)
 
 
+def declares_random_weights(spec: str) -> bool:
+    """Whether ``spec`` has random weights, without loading it: ``tiny-random``, or a
+    directory we saved whose ``ilf_model_info.json`` says so."""
+    if spec == TINY_RANDOM:
+        return True
+    info_file = Path(spec) / INFO_FILENAME
+    if not info_file.is_file():
+        return False
+    return bool(json.loads(info_file.read_text()).get("random_weights"))
+
+
 def _load_pretrained(spec: str, torch_dtype: torch.dtype):
     """``from_pretrained`` for model and tokenizer; restores our saved info if present."""
     from transformers import AutoModelForCausalLM, AutoTokenizer

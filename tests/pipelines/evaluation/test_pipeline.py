@@ -2,14 +2,13 @@
 model, in a copy of the project."""
 
 import json
-import os
 
 import pandas as pd
 import pytest
 
 from ilf_kedro import hooks
 from ilf_kedro.validation import DataValidationError
-from tests.kedro_project import copy_project, run_pipeline
+from tests.kedro_project import copy_project, mlflow_runs, run_pipeline
 
 BOTH_SETS = {
     "evaluation": {"task_sets": ["mbpp", "humaneval"]},
@@ -59,19 +58,10 @@ def test_reports_show_each_set(both_sets_run):
 
 
 @pytest.mark.skipif(
-    hooks._switch(os.environ.get(hooks.ENV_SWITCH)) is False,
-    reason=f"MLflow tracking switched off by {hooks.ENV_SWITCH}",
+    not hooks.tracking_switched_on(), reason=f"MLflow tracking switched off by {hooks.ENV_SWITCH}"
 )
 def test_mlflow_keys_name_the_set_beside_mbpp(both_sets_run):
-    from mlflow.tracking import MlflowClient
-
-    uri = hooks.resolve_tracking_uri({"tracking_uri": hooks.DEFAULT_TRACKING_URI}, both_sets_run)
-    client = MlflowClient(tracking_uri=uri)
-    experiment = client.get_experiment_by_name("ilf-kedro")
-    (run,) = client.search_runs(
-        [experiment.experiment_id],
-        filter_string=f"tags.`kedro.project_path` = '{both_sets_run}'",
-    )
+    (run,) = mlflow_runs(both_sets_run)
     logged = run.data.metrics
     metrics = _read(both_sets_run, "08_reporting/eval_metrics.parquet").set_index(
         ["task_set", "method"]

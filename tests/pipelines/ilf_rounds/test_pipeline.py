@@ -6,8 +6,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from ilf_kedro import hooks
 from ilf_kedro.pipelines.ilf_rounds import create_pipeline
-from tests.kedro_project import copy_project, run_pipeline
+from tests.kedro_project import copy_project, mlflow_runs, run_pipeline
 
 TOY = {
     "feedback.source": "interpreter",
@@ -54,6 +55,11 @@ def test_rounds_run_report_and_resume_without_recomputing_a_finished_round(tmp_p
     assert report["method"].tolist() == ["zero-shot", "ILF", "ILF"]
     assert report.loc[1:, "feedback_source"].eq("interpreter").all()
     assert (project / "data/08_reporting/rounds.png").stat().st_size > 0
+    # Each round's statistics are metrics of its MLflow run (catalog_tracking.yml).
+    if hooks.tracking_switched_on():
+        first, second = mlflow_runs(project)
+        assert any(key.startswith("round_1.refinement.") for key in first.data.metrics)
+        assert any(key.startswith("round_2.refinement.") for key in second.data.metrics)
 
 
 @pytest.mark.parametrize(

@@ -1,20 +1,16 @@
-"""The reports and the MLflow run of the shared default `kedro run --pipeline=ilf`
-(conftest's ``default_ilf_run``; nothing here runs the pipeline again)."""
+"""The reports of the shared default `kedro run --pipeline=ilf` (conftest's
+``default_ilf_run``), and `reporting` alone on a copy of it (no model loaded). Its MLflow
+run: tests/test_hooks.py."""
 
 from __future__ import annotations
 
-import logging
-import math
-import os
-from types import SimpleNamespace
+import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from ilf_kedro import hooks
-from ilf_kedro.pipelines.reporting.nodes import GOLD, PI_REFINE
-from tests.conftest import NUM_SAMPLES
+from ilf_kedro.pipelines.evaluation.nodes import GOLD, PI_REFINE
 
 REPORTS = "data/08_reporting"
 
@@ -68,55 +64,20 @@ def test_run_summary_counts_the_stages(default_ilf_run):
         assert f"{method}:" in summary
 
 
-def test_the_run_summary_is_logged_when_the_run_ends(caplog):
-    pipeline = SimpleNamespace(all_outputs=lambda: {"run_summary", "eval_metrics"})
-    catalog = SimpleNamespace(load=lambda name: "ILF run summary\n  tasks: 3")
-    with caplog.at_level(logging.INFO, logger="ilf_kedro.hooks"):
-        hooks.RunSummaryHooks().after_pipeline_run({}, {}, pipeline, catalog)
-    assert "ILF run summary" in caplog.text
+def test_reporting_alone_rerenders_a_finished_run_without_a_model(default_ilf_run, tmp_path):
+    from ilf_kedro.pipelines import reporting
+    from tests.kedro_project import run_pipeline
 
-
-def _mlflow_run(project):
-    """The MLflow run the default run logged (in the project's own sqlite store unless
-    MLFLOW_TRACKING_URI pointed elsewhere), found by its project path tag."""
-    from mlflow.tracking import MlflowClient
-
-    uri = hooks.resolve_tracking_uri({"tracking_uri": hooks.DEFAULT_TRACKING_URI}, project)
-    client = MlflowClient(tracking_uri=uri)
-    experiment = client.get_experiment_by_name("ilf-kedro")
-    assert experiment is not None, f"no MLflow experiment in {uri}"
-    runs = client.search_runs(
-        [experiment.experiment_id],
-        filter_string=f"tags.`kedro.project_path` = '{project}'",
-    )
-    assert len(runs) == 1, [r.info.run_id for r in runs]
-    return client, runs[0]
-
-
-@pytest.mark.skipif(
-    hooks._switch(os.environ.get(hooks.ENV_SWITCH)) is False,
-    reason=f"MLflow tracking switched off by {hooks.ENV_SWITCH}",
-)
-def test_the_default_run_is_tracked_in_mlflow(default_ilf_run):
-    client, run = _mlflow_run(default_ilf_run)
-    assert run.info.status == "FINISHED"
-    assert run.data.tags["kedro.pipeline"] == "ilf"
-    assert run.data.tags["random_weights"] == "true"
-    metrics = _table(default_ilf_run, "eval_metrics")
-    logged = run.data.metrics
-    for row in metrics.to_dict("records"):
-        for column in ("pass@1", "pass@10"):
-            key = hooks.metric_key(row["method"], column)
-            if math.isnan(row[column]):
-                assert key not in logged
-            else:
-                assert logged[key] == pytest.approx(row[column])
-    assert "ILF.pass_at_1" in logged
-    stats = _table(default_ilf_run, "refinement_stats").iloc[0]
-    assert logged["refinement.pass_at_1"] == pytest.approx(stats["pass@1"])
-    assert run.data.params["sampling.num_samples"] == str(NUM_SAMPLES)
-    assert run.data.params["base_model"] == "tiny-random"
-    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "models")}
-    assert {"models/refiner_model", "models/ilf_model"} <= artifacts
-    reports = {a.path for a in client.list_artifacts(run.info.run_id, "reports")}
-    assert "reports/comparison_table.md" in reports
+    pipeline = reporting.create_pipeline()
+    assert "load_base_model" not in {node.name for node in pipeline.nodes}
+    assert not {name for name in pipeline.inputs() if name.endswith("model")}
+    project = shutil.copytree(default_ilf_run, tmp_path / "project")
+    rendered = ("comparison_table.md", "run_summary.txt", "perplexity_histogram.png")
+    for name in rendered:
+        (project / REPORTS / name).unlink()
+    run_pipeline(project, "reporting")
+    for name in rendered[:2]:  # the same run gives the same text
+        assert (project / REPORTS / name).read_text() == (
+            default_ilf_run / REPORTS / name
+        ).read_text()
+    assert (project / REPORTS / rendered[2]).read_bytes()[:4] == b"\x89PNG"

@@ -1,6 +1,8 @@
 """evaluation: every method sampled and tested on every test set -> ``eval_metrics``
-(paper Table 4). Fine-tune-then-evaluate is one modular pipeline, reused per method
-through Kedro namespaces.
+(paper Table 4), and the base model's perplexity on the training programs (Figure 3,
+scored here where pi_theta is loaded, so ``reporting`` loads no model).
+Fine-tune-then-evaluate is one modular pipeline, reused per method through Kedro
+namespaces.
 
 Test sets (``evaluation.task_sets``): ``mbpp`` is the paper's MBPP_Test, read from the
 project's ``tasks`` as ``test_prompts`` and ``<method>.test_results``. Every other set
@@ -22,12 +24,14 @@ from ilf_kedro.execution import time_limits_node
 from ilf_kedro.pipelines import model_loading
 from ilf_kedro.pipelines.stage_nodes import run_tests, sample, select_tasks, train_model
 from ilf_kedro.task_sets import PAPER_SET, TaskSet, build_set_tasks, parse_task_sets
+from ilf_kedro.tracking import eval_metric_values
 
 from .nodes import (
     build_gold_training_set,
     build_source_refinement_training_set,
     build_test_set_tasks,
     combine_metrics,
+    compute_program_perplexities,
     method_metrics,
     select_test_set_prompts,
 )
@@ -242,6 +246,25 @@ def create_pipeline(
                 inputs=metrics,
                 outputs="eval_metrics",
                 name="combine_method_metrics",
+            ),
+            Node(
+                eval_metric_values,
+                inputs="eval_metrics",
+                outputs="eval_metrics_mlflow",
+                name="track_eval_metrics",
+            ),
+            # Scored here, where pi_theta is loaded anyway, so reporting loads no model.
+            Node(
+                compute_program_perplexities,
+                inputs=[
+                    "base_model",
+                    "tasks",
+                    "annotations_to_refine",
+                    "refinement_results",
+                    "params:reporting.perplexity",
+                ],
+                outputs="perplexities",
+                name="compute_program_perplexities",
             ),
         ]
     )

@@ -3,6 +3,8 @@ programs -> ``written_feedback`` -> its refinements tested -> ``feedback_annotat
 
 from kedro.pipeline import Node, Pipeline
 
+from ilf_kedro.tracking import annotation_metric_values
+
 from .nodes import keep_verdicts, summarise_annotations, test_written_refinements, write_feedback
 
 
@@ -39,6 +41,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs="feedback_annotations",
                 outputs="annotation_stats",
                 name="summarise_annotations",
+            ),
+            Node(
+                annotation_metric_values,
+                inputs="annotation_stats",
+                outputs="annotation_stats_mlflow",
+                name="track_annotation_stats",
             ),
         ]
     )

@@ -8,6 +8,7 @@ by ``ilf_ablations`` with unrelated feedback (Table 2) and with few-shot refiner
 from kedro.pipeline import Node, Pipeline
 
 from ilf_kedro.pipelines.stage_nodes import run_tests, select_annotations, summarise_pass_rates
+from ilf_kedro.tracking import refinement_metric_values
 
 from .nodes import (
     build_ilf_training_set,
@@ -154,6 +155,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                     ],
                     outputs="annotations_to_refine",
                     name="select_annotations_to_refine",
+                ),
+                Node(
+                    refinement_metric_values,
+                    inputs="refinement_stats",
+                    outputs="refinement_stats_mlflow",
+                    name="track_refinement_stats",
                 ),
             ]
         )

@@ -1,21 +1,13 @@
-"""Nodes of reporting: thin wrappers over ``ilf_kedro.reporting`` (tables, plots, summary)."""
+"""Nodes of reporting: thin wrappers over ``ilf_kedro.reporting`` (tables, plots, summary).
+No node takes a model: Figure 3's perplexities are scored in ``evaluation``."""
 
 from __future__ import annotations
-
-import logging
 
 import pandas as pd
 from matplotlib.figure import Figure
 
 from ilf_kedro import reporting
 from ilf_kedro.metrics import pass_at_k_table
-from ilf_kedro.models import ModelBundle
-
-logger = logging.getLogger(__name__)
-
-# Figure 3's sources; the third is named by who wrote the annotations' refinements.
-GOLD = "MBPP gold programs"
-PI_REFINE = "pi_Refine refinements"
 
 
 def build_comparison_table(eval_metrics: pd.DataFrame, ks: list[int], params: dict) -> pd.DataFrame:
@@ -43,53 +35,6 @@ def build_refinement_report(
     zero_shot = pass_at_k_table(zero_shot_test_results, ks=tuple(ks))
     return reporting.refinement_report(
         refinement_stats, zero_shot, tasks, ks=ks, refinement_split=refinement_split
-    )
-
-
-def _sample(frame: pd.DataFrame, limit, seed: int) -> pd.DataFrame:
-    if limit is None or len(frame) <= int(limit):
-        return frame
-    return frame.sample(n=int(limit), random_state=seed).sort_values("task_id")
-
-
-def compute_program_perplexities(
-    base_model: ModelBundle,
-    tasks: pd.DataFrame,
-    annotations_to_refine: pd.DataFrame,
-    refinement_results: pd.DataFrame,
-    params: dict,
-) -> pd.DataFrame:
-    """Figure 3's data: perplexity under pi_theta of the MBPP gold programs, pi_Refine's
-    refinements and the feedback source's own refinements (human in the paper) of the
-    tasks that were refined.
-
-    ``params``: ``refinements`` (``passing``: only refinements that pass the tests, the
-    ones ILF trains on; ``all``: every generated one), ``max_programs_per_source`` (a
-    seeded random subset above it; null: all), ``batch_size``, ``max_length``, ``seed``.
-    Returns ``source``, ``task_id``, ``n_tokens``, ``perplexity`` rows.
-    """
-    task_ids = annotations_to_refine["task_id"].unique()
-    writers = sorted(set(annotations_to_refine["refinement_source"])) or ["human"]
-    gold = tasks[tasks["task_id"].isin(task_ids)][["task_id", "gold_code"]]
-    refined = refinement_results
-    if params.get("refinements", "passing") == "passing" and len(refined):
-        refined = refined[refined["passed"].astype(bool)]
-    limit, seed = params.get("max_programs_per_source"), int(params.get("seed", 0))
-    sources = {
-        GOLD: gold.rename(columns={"gold_code": "program"}),
-        PI_REFINE: refined[["task_id", "program"]],
-        f"{'/'.join(writers)} refinements": annotations_to_refine[["task_id", "refinement"]].rename(
-            columns={"refinement": "program"}
-        ),
-    }
-    sources = {name: _sample(frame, limit, seed) for name, frame in sources.items()}
-    if base_model.info.get("random_weights"):
-        logger.warning("Perplexities are under a model with RANDOM weights: not meaningful.")
-    return reporting.perplexity_table(
-        base_model,
-        sources,
-        batch_size=int(params.get("batch_size", 8)),
-        max_length=params.get("max_length", 1024),
     )
 
 

@@ -1,14 +1,12 @@
 """reporting: run outputs -> Table 4 (Parquet + Markdown), Tables 3 and 1, Figure 3 and
-the other plots, and the run summary (``08_reporting``)."""
+the other plots, and the run summary (``08_reporting``). It loads no model (Figure 3's
+``perplexities`` come from ``evaluation``), so it re-renders a finished run in seconds."""
 
 from kedro.pipeline import Node, Pipeline
-
-from ilf_kedro.pipelines import model_loading
 
 from .nodes import (
     build_comparison_table,
     build_refinement_report,
-    compute_program_perplexities,
     plot_feedback_lengths,
     plot_pass_at_k,
     plot_perplexities,
@@ -18,7 +16,7 @@ from .nodes import (
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return model_loading.create_pipeline() + Pipeline(
+    return Pipeline(
         [
             Node(
                 build_comparison_table,
@@ -43,18 +41,6 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ],
                 outputs="refinement_report",
                 name="build_refinement_report",
-            ),
-            Node(
-                compute_program_perplexities,
-                inputs=[
-                    "base_model",
-                    "tasks",
-                    "annotations_to_refine",
-                    "refinement_results",
-                    "params:reporting.perplexity",
-                ],
-                outputs="perplexities",
-                name="compute_program_perplexities",
             ),
             Node(
                 plot_pass_at_k,

@@ -1,0 +1,116 @@
+"""The run summary: counts at each ILF stage and pass@k per method, as plain text."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pandas as pd
+
+from ilf_kedro.metrics import pass_at_k_column
+
+from .tables import RANDOM_WEIGHTS_NOTE, by_test_set, percent, test_set_title
+
+
+def _tasks_by_split(frame: pd.DataFrame) -> str:
+    if frame is None or frame.empty or "task_id" not in frame:
+        return "0"
+    unique = frame.drop_duplicates("task_id")
+    total = len(unique)
+    if "split" not in unique:
+        return str(total)
+    parts = ", ".join(f"{s} {n}" for s, n in unique["split"].value_counts().sort_index().items())
+    return f"{total} ({parts})"
+
+
+def run_summary_counts(
+    tasks: pd.DataFrame,
+    feedback_annotations: pd.DataFrame,
+    refinements: pd.DataFrame,
+    passing_refinements: pd.DataFrame,
+    ilf_training_set: pd.DataFrame,
+    failing_tasks: pd.DataFrame | None = None,
+) -> dict[str, int]:
+    """Counts at each ILF stage.
+
+    Args:
+        tasks: All tasks with prompts.
+        feedback_annotations: Feedback on failing programs (after the paper's filters).
+        refinements: pi_Refine's generated refinements (one row per sample).
+        passing_refinements: The refinements that pass every test.
+        ilf_training_set: pi_theta*'s training pairs.
+        failing_tasks: Tasks where zero-shot pi_theta never passed, when the run has them;
+            otherwise the tasks with feedback count as the failing tasks.
+
+    Returns:
+        ``tasks``, ``failing_tasks``, ``annotations``, ``refinements``,
+        ``refinement_tasks``, ``passing_refinements``, ``passing_tasks``,
+        ``training_set_size``.
+    """
+    failing = failing_tasks if failing_tasks is not None else feedback_annotations
+    return {
+        "tasks": int(tasks["task_id"].nunique()),
+        "failing_tasks": int(failing["task_id"].nunique()) if len(failing) else 0,
+        "annotations": int(len(feedback_annotations)),
+        "refinements": int(len(refinements)),
+        "refinement_tasks": int(refinements["task_id"].nunique()) if len(refinements) else 0,
+        "passing_refinements": int(len(passing_refinements)),
+        "passing_tasks": int(passing_refinements["task_id"].nunique())
+        if len(passing_refinements)
+        else 0,
+        "training_set_size": int(len(ilf_training_set)),
+    }
+
+
+def run_summary(
+    tasks: pd.DataFrame,
+    feedback_annotations: pd.DataFrame,
+    refinements: pd.DataFrame,
+    passing_refinements: pd.DataFrame,
+    ilf_training_set: pd.DataFrame,
+    eval_metrics: pd.DataFrame,
+    ks: Iterable[int] = (1, 10),
+    failing_tasks: pd.DataFrame | None = None,
+) -> str:
+    """A short plain-text summary of a run: counts at each stage, then pass@k per method.
+
+    Args:
+        tasks, feedback_annotations, refinements, passing_refinements, ilf_training_set,
+            failing_tasks: As in ``run_summary_counts``.
+        eval_metrics: One row per method with ``method`` and ``pass@k`` columns.
+        ks: The k to show.
+
+    Returns:
+        A few lines of text (no trailing newline), for the log and ``run_summary.txt``.
+    """
+    ks = list(ks)
+    counts = run_summary_counts(
+        tasks, feedback_annotations, refinements, passing_refinements, ilf_training_set,
+        failing_tasks,
+    )  # fmt: skip
+    failing_source = failing_tasks if failing_tasks is not None else feedback_annotations
+    failing_label = "failing tasks" if failing_tasks is not None else "failing tasks w/ feedback"
+    lines = [
+        "ILF run summary",
+        f"  tasks:                     {_tasks_by_split(tasks)}",
+        f"  {failing_label + ':':<27}{_tasks_by_split(failing_source)}",
+        f"  feedback annotations:      {counts['annotations']}",
+        f"  refinements generated:     {counts['refinements']} "
+        f"for {counts['refinement_tasks']} task(s)",
+        f"  refinements passing:       {counts['passing_refinements']} "
+        f"for {counts['passing_tasks']} task(s)",
+        f"  ILF training set size:     {counts['training_set_size']}",
+    ]
+    if eval_metrics is None or eval_metrics.empty:
+        lines += ["  pass@k on the test split:", "    (no evaluation results)"]
+    else:
+        width = max(len(str(m)) for m in eval_metrics["method"]) + 2
+        sets = by_test_set(eval_metrics)
+        for task_set, rows in sets:
+            heading = "the test split" if len(sets) == 1 else test_set_title(task_set)
+            lines.append(f"  pass@k on {heading}:")
+            for row in rows.to_dict("records"):
+                scores = "  ".join(f"pass@{k} {percent(row.get(pass_at_k_column(k)))}%" for k in ks)
+                lines.append(f"    {str(row['method']) + ':':<{width}}{scores}")
+        if "random_weights" in eval_metrics and eval_metrics["random_weights"].any():
+            lines.append(f"  NOTE: {RANDOM_WEIGHTS_NOTE}")
+    return "\n".join(lines)

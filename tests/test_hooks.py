@@ -1,0 +1,165 @@
+"""ilf_kedro.hooks in real runs: the shared default `kedro run --pipeline=ilf` (conftest's
+``default_ilf_run``) is tracked in the SQLite store of its project, and `reporting` re-run
+on copies of it shows the parameter checks coming first, tracking switched off and a store
+out of reach (a warning, never a failed run)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import socket
+
+import mlflow
+import pandas as pd
+import pytest
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.pipeline import Node, Pipeline
+
+from ilf_kedro import hooks, tracking
+from tests.conftest import NUM_SAMPLES
+from tests.kedro_project import mlflow_runs, run_pipeline
+
+REPORTS = "data/08_reporting"
+# The files `reporting` writes through MlflowArtifactDataset (logged under reports/).
+REPORT_FILES = (
+    "comparison_table.md",
+    "pass_at_k.png",
+    "perplexity_histogram.png",
+    "feedback_lengths.png",
+    "run_summary.txt",
+)
+tracked = pytest.mark.skipif(
+    not hooks.tracking_switched_on(), reason=f"MLflow tracking switched off by {hooks.ENV_SWITCH}"
+)
+
+
+class _Records(logging.Handler):
+    """The messages of one logger. Kedro configures logging again whenever a session
+    starts, which drops caplog's handler from the root logger, so tests listen here."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.messages)
+
+
+@pytest.fixture
+def hook_log():
+    """What ilf_kedro.hooks logs during the test."""
+    logger, records = logging.getLogger("ilf_kedro.hooks"), _Records()
+    logger.addHandler(records)
+    yield records
+    logger.removeHandler(records)
+
+
+@tracked
+def test_the_default_run_is_tracked_in_mlflow(default_ilf_run):
+    (run,) = mlflow_runs(default_ilf_run)
+    assert run.info.status == "FINISHED"
+    assert run.info.run_name == "ilf (tiny-random, human feedback)"
+    tags = run.data.tags
+    assert tags["base_model"] == "tiny-random" and tags["random_weights"] == "true"
+    assert tags["feedback_source"] == "human" and tags["refiner_kind"] == "finetuned"
+    assert tags["kedro_command"] == "kedro run --pipeline=ilf"
+    logged = run.data.metrics
+    eval_metrics = pd.read_parquet(default_ilf_run / REPORTS / "eval_metrics.parquet")
+    for row in eval_metrics.to_dict("records"):
+        for column in ("pass@1", "pass@10"):
+            key = tracking.metric_key(row["method"], column)
+            if math.isnan(row[column]):
+                assert key not in logged
+            else:
+                assert logged[key] == pytest.approx(row[column])
+    assert "ILF.pass_at_1" in logged
+    stats = pd.read_parquet(default_ilf_run / REPORTS / "refinement_stats.parquet").iloc[0]
+    assert logged["refinement.pass_at_1"] == pytest.approx(stats["pass@1"])
+    annotations = pd.read_parquet(default_ilf_run / REPORTS / "annotation_stats.parquet")
+    for row in annotations.to_dict("records"):
+        assert logged[f"annotations.{row['split']}"] == row["annotations"]
+    params = run.data.params
+    assert params["sampling.num_samples"] == str(NUM_SAMPLES)
+    assert params["base_model"] == "tiny-random"
+    assert params["splits.train"] == "[311, 974]"  # every parameter, not only nodes' ones
+    client = mlflow.MlflowClient()
+    models = {a.path for a in client.list_artifacts(run.info.run_id, "models")}
+    assert {"models/refiner_model", "models/ilf_model"} <= models
+    weights = {a.path for a in client.list_artifacts(run.info.run_id, "models/ilf_model")}
+    assert "models/ilf_model/ilf_model_info.json" in weights
+    reports = {a.path for a in client.list_artifacts(run.info.run_id, "reports")}
+    assert {f"reports/{name}" for name in REPORT_FILES} <= reports
+
+
+@pytest.fixture
+def finished_run(default_ilf_run, tmp_path):
+    """A copy of the default run without its reports, for `reporting` to write again."""
+    project = shutil.copytree(default_ilf_run, tmp_path / "project")
+    for name in REPORT_FILES:
+        (project / REPORTS / name).unlink()
+    return project
+
+
+def _closed_port() -> int:
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        return free.getsockname()[1]
+
+
+@pytest.mark.parametrize("store", ["a file where its folder should be", "a closed port"])
+def test_a_store_out_of_reach_warns_and_the_run_goes_on(store, finished_run, monkeypatch, hook_log):
+    if store == "a closed port":
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{_closed_port()}")
+        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    else:
+        blocker = finished_run / "not_a_folder"
+        blocker.write_text("")
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{blocker}/mlflow.db")
+    monkeypatch.delenv(hooks.ENV_SWITCH, raising=False)
+    run_pipeline(finished_run, "reporting")
+    assert "MLflow tracking: could not set up tracking" in hook_log.text
+    for name in REPORT_FILES:
+        assert (finished_run / REPORTS / name).stat().st_size > 0, name
+
+
+@tracked
+def test_tracking_switched_off_logs_nothing(finished_run, monkeypatch, hook_log):
+    before = len(mlflow_runs(finished_run))
+    monkeypatch.setenv(hooks.ENV_SWITCH, "false")
+    run_pipeline(finished_run, "reporting")
+    assert "MLflow tracking is off (ILF_KEDRO_MLFLOW=false)" in hook_log.text
+    assert "could not" not in hook_log.text
+    assert (finished_run / REPORTS / "run_summary.txt").read_text().startswith("ILF run summary")
+    assert len(mlflow_runs(finished_run)) == before
+    monkeypatch.delenv(hooks.ENV_SWITCH)
+    run_pipeline(finished_run, "reporting")
+    (*_, latest) = mlflow_runs(finished_run)
+    assert len(mlflow_runs(finished_run)) == before + 1
+    assert latest.info.run_name == "reporting (tiny-random, human feedback)"
+    assert latest.info.status == "FINISHED"
+    assert mlflow.active_run() is None  # nothing left open for the next session
+
+
+@tracked
+def test_parameters_are_checked_before_a_run_starts(finished_run):
+    before = len(mlflow_runs(finished_run))
+    with pytest.raises(ValueError, match="feedback.source"):
+        run_pipeline(finished_run, "reporting", params={"feedback.source": "oracle"})
+    assert len(mlflow_runs(finished_run)) == before
+
+
+def test_the_run_summary_is_logged_when_the_run_ends(caplog):
+    pipeline = Pipeline([Node(str.strip, "eval_metrics", "run_summary", name="summarise")])
+    catalog = DataCatalog({"run_summary": MemoryDataset("ILF run summary\n  tasks: 3")})
+    with caplog.at_level(logging.INFO, logger="ilf_kedro.hooks"):
+        hooks.RunSummaryHooks().after_pipeline_run({}, {}, pipeline, catalog)
+    assert "ILF run summary" in caplog.text
+    caplog.clear()
+    other = Pipeline([Node(str.strip, "eval_metrics", "comparison", name="compare")])
+    hooks.RunSummaryHooks().after_pipeline_run({}, {}, other, catalog)
+    assert "ILF run summary" not in caplog.text
