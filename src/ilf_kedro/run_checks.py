@@ -9,11 +9,14 @@ from typing import Any
 
 from ilf_kedro import feedback, refiners
 from ilf_kedro.endpoints import check_endpoint_params
+from ilf_kedro.parameters import validate_parameters
 
 
 def check_parameters(params: Mapping[str, Any], rounds: bool = False) -> None:
-    """Feedback source, LLM endpoint and templates, refiner kinds and shots; with
-    ``rounds`` (an ``ilf_rounds`` run) also that the source is automatic."""
+    """The schema (keys, types, ranges), then what it cannot say: the LLM endpoint and
+    templates, refiners' endpoints and shots; with ``rounds`` (an ``ilf_rounds`` run)
+    also that the feedback source is automatic."""
+    validate_parameters(params)
     settings = params.get("feedback") or {}
     source = feedback.check_source(settings.get("source"))
     if rounds and source not in feedback.AUTOMATIC_SOURCES:
