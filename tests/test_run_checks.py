@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 import pytest
-import yaml
 
 from ilf_kedro.run_checks import check_parameters
 from tests.conftest import PROJECT_ROOT
 
 
-def _defaults() -> dict:
-    params: dict = {}
-    for path in sorted(Path(PROJECT_ROOT, "conf/base").glob("parameters*.yml")):
-        params.update(yaml.safe_load(path.read_text()))
-    return params
+def _defaults(env: str | None = None) -> dict:
+    from kedro.config import OmegaConfigLoader
+
+    loader = OmegaConfigLoader(
+        str(PROJECT_ROOT / "conf"),
+        base_env="base",
+        default_run_env=env or "base",
+        merge_strategy={"parameters": "soft"},
+    )
+    return loader["parameters"]
 
 
 def _with(**changes) -> dict:
@@ -98,8 +101,21 @@ def test_the_schema_names_the_key_and_what_is_allowed(changes, message):
 
 
 def test_the_paper_environment_passes_the_schema():
-    params = _defaults()
-    for path in sorted(Path(PROJECT_ROOT, "conf/paper").glob("parameters*.yml")):
-        for key, value in yaml.safe_load(path.read_text()).items():
-            params[key] = {**params[key], **value} if isinstance(value, dict) else value
+    params = _defaults("paper")
+    assert params["sampling"]["num_samples"] == 30 and params["finetune"]["learning_rate"] == 5e-6
     check_parameters(params)
+
+
+def test_one_root_seed_reaches_every_stage():
+    from kedro.config import OmegaConfigLoader
+
+    loader = OmegaConfigLoader(
+        str(PROJECT_ROOT / "conf"),
+        base_env="base",
+        default_run_env="base",
+        runtime_params={"seed": 7},
+    )
+    params = loader["parameters"]
+    stages = [params["annotations"], params["model"], params["sampling"], params["finetune"]]
+    assert [stage["seed"] for stage in stages] == [7, 7, 7, 7]
+    assert params["reporting"]["perplexity"]["seed"] == 7
