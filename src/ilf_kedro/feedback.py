@@ -153,9 +153,11 @@ def interpreter_feedback(status: str, error_type: str, error_message: str) -> st
     message = (error_message or "").strip()
     if status == "failed":
         test = message.split(": ", 1)[-1] if message.startswith("test ") else message
+        test, _, detail = test.partition(" -- ")  # the harness: "ASSERT -- the call returned X"
+        what = f"{detail[0].upper()}{detail[1:]}" if detail else "The value it returns is wrong"
         return (
-            f"The program runs, but it fails the test `{test}`: the value it returns is "
-            "not the expected one. Fix the logic so that this test passes."
+            f"The program runs, but it fails the test `{test}`. {what}. Fix the logic so "
+            "that this test passes."
         )
     if status == "timeout":
         return (

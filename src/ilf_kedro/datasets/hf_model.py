@@ -28,6 +28,10 @@ class HFModelDataset(AbstractVersionedDataset[ModelBundle, ModelBundle]):
     new ``<filepath>/<timestamp>/<name>`` directory. Local filesystem only (Hugging Face
     writes directories with plain file I/O).
 
+    A LoRA model saved as an adapter (``finetune.lora.save: adapter``) is a directory with
+    PEFT's ``adapter_config.json`` and ``info["adapter_base"]``; loading it loads that base
+    model and merges the adapter in.
+
     Example catalog entry::
 
         refiner_model:

@@ -66,9 +66,16 @@ class LabelStudioDataset(AbstractDataset[None, pd.DataFrame]):
             metadata: Free-form metadata (kedro-viz layer).
         """
         if (filepath is None) == (url is None):
+            both = (
+                f" (got filepath {filepath!r} and url {url!r}; an entry in conf/local that "
+                "sets url keeps conf/base's filepath, since the project merges catalogs key "
+                "by key: set `filepath: null` there)"
+                if url is not None
+                else ""
+            )
             raise DatasetError(
                 "LabelStudioDataset: give exactly one of 'filepath' (a JSON export) or "
-                "'url' + 'project' (a running Label Studio server)"
+                f"'url' + 'project' (a running Label Studio server){both}"
             )
         self._credentials = deepcopy(credentials) or {}
         self._load_args = {"timeout_s": 60.0, **(load_args or {})}

@@ -18,7 +18,9 @@ def select_tasks(tasks: pd.DataFrame, splits: list[str], max_tasks_per_split) ->
 
 
 def sample(model: ModelBundle, prompts: pd.DataFrame, sampling: dict) -> pd.DataFrame:
-    """``sampling['num_samples']`` programs per prompt row from ``model``."""
+    """``sampling['num_samples']`` programs per prompt row from ``model``, generated in
+    this process (``sampling.backend: hf``) or through a served copy (``server``); every
+    finished batch is kept under ``sampling.resume_dir`` so a killed run resumes."""
     return sample_programs(model, prompts, **sampling)
 
 
@@ -46,7 +48,8 @@ def select_annotations(
 
 def train_model(base_model: ModelBundle, training_set: pd.DataFrame, params: dict) -> ModelBundle:
     """Fine-tune ``base_model`` on (prompt, completion) pairs with ``params`` (Trainer
-    hyperparameters); an empty set returns the base model, marked as untrained."""
+    hyperparameters, ``strategy`` full or lora, ``num_processes``); ``base_model`` is left
+    as it was. An empty set returns the base model, marked as untrained."""
     return finetune(base_model, training_set, **params)
 
 

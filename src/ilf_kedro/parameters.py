@@ -1,0 +1,238 @@
+"""The schema of the project's parameters (pydantic), checked when a run starts.
+
+Unknown keys, wrong types and out-of-range values are reported together, each with its
+dotted key and what is allowed, and a typo gets the closest known key
+(``sampling.num_sample`` -> did you mean ``sampling.num_samples``?). Plain Python, no
+Kedro: the project's hook calls :func:`validate_parameters` before any node runs.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+PositiveInt = Field(ge=1)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Annotations(Strict):
+    max_edit_distance: float | None = Field(default=None, gt=0, le=1)
+    seed: int = Field(ge=0)
+
+
+class Execution(Strict):
+    timeout_s: float = Field(gt=0)
+    time_limit_floor_s: float = Field(gt=0)
+    time_limit_factor: float = Field(gt=0)
+    calibration_timeout_s: float = Field(gt=0)
+    workers: int | None = Field(default=None, ge=1)
+    memory_mb: int = Field(ge=64)
+    max_processes: int = Field(ge=1)
+    max_file_mb: int = Field(ge=0)
+    max_result_bytes: int = Field(ge=1)
+    progress: bool
+
+
+class Endpoint(Strict):
+    base_url: str | None = None
+    model: str | None = None
+    api: Literal["chat", "completions"] = "chat"
+    max_concurrency: int = Field(default=4, ge=1)
+    max_retries: int = Field(default=4, ge=0)
+    timeout_s: float = Field(default=120.0, gt=0)
+    cache_dir: str | None = None
+
+
+class LLMFeedback(Endpoint):
+    temperature: float = Field(ge=0)
+    max_tokens: int = PositiveInt
+    feedback_template: str
+    refinement_template: str
+
+
+class Feedback(Strict):
+    source: Literal["human", "unrelated", "interpreter", "llm"]
+    llm: LLMFeedback
+
+
+class Refiner(Strict):
+    kind: Literal["finetuned", "few_shot"]
+    shots: int = Field(default=1, ge=1)
+    endpoint: Endpoint | None = None
+
+
+class Stage(Strict):
+    split: str
+
+
+class RefinerTraining(Stage):
+    max_old_code_tokens: int = PositiveInt
+
+
+class InitialSampling(Strict):
+    splits: list[str] = Field(min_length=1)
+
+
+class Method(Strict):
+    name: str
+    uses_feedback: bool
+
+
+class Evaluation(Strict):
+    splits: list[str] = Field(min_length=1)
+    task_sets: list[str] = Field(min_length=1)
+    task_set_formats: dict[str, Literal["mbpp", "humaneval"]] = {}
+    methods: dict[str, Method]
+
+
+class Model(Strict):
+    device: str
+    dtype: Literal["auto", "float32", "fp32", "bfloat16", "bf16", "float16", "fp16"]
+    seed: int = Field(ge=0)
+    tiny_config: dict[str, Any] = {}
+
+
+class Server(Strict):
+    command: str
+    health_path: str = "/health"
+    startup_timeout_s: float = Field(default=300.0, gt=0)
+    max_concurrency: int = Field(default=8, ge=1)
+    max_retries: int = Field(default=4, ge=0)
+    timeout_s: float = Field(default=600.0, gt=0)
+    log_path: str | None = None
+
+
+class Sampling(Strict):
+    num_samples: int = PositiveInt
+    temperature: float = Field(ge=0)
+    top_p: float = Field(gt=0, le=1)
+    max_new_tokens: int = PositiveInt
+    batch_size: int = PositiveInt
+    seed: int = Field(ge=0)
+    resume_dir: str | None = None
+    backend: Literal["hf", "server"]
+    server: Server
+    stop_sequences: list[str]
+
+
+class Lora(Strict):
+    r: int = PositiveInt
+    alpha: float = Field(gt=0)
+    dropout: float = Field(ge=0, lt=1)
+    target_modules: str | list[str]
+    save: Literal["merged", "adapter"]
+
+
+class Finetune(Strict):
+    learning_rate: float = Field(gt=0)
+    per_device_batch_size: int = PositiveInt
+    gradient_accumulation_steps: int = PositiveInt
+    num_epochs: float = Field(gt=0)
+    max_seq_length: int = PositiveInt
+    seed: int = Field(ge=0)
+    gradient_checkpointing: bool | Literal["auto"]
+    bf16: bool | Literal["auto"]
+    master_dtype: Literal["float32", "bfloat16", "float16"]
+    strategy: Literal["full", "lora"]
+    lora: Lora
+    num_processes: int = PositiveInt
+    distributed: Literal["auto", "ddp", "fsdp"]
+
+
+class MemoryPlan(Strict):
+    device_memory_gib: float | None = Field(default=None, gt=0)
+    max_prompt_tokens: int | None = Field(default=None, ge=1)
+    reserved_gib: float = Field(ge=0)
+
+
+class Perplexity(Strict):
+    refinements: Literal["passing", "all"]
+    max_programs_per_source: int | None = Field(default=None, ge=1)
+    batch_size: int = PositiveInt
+    max_length: int = PositiveInt
+    seed: int = Field(ge=0)
+
+
+class Reporting(Strict):
+    paper_reference: bool | dict[str, list[float]]
+    perplexity: Perplexity
+
+
+class Parameters(Strict):
+    """Every parameter of ``conf/base`` (environments override values, not the shape)."""
+
+    seed: int = Field(ge=0)
+    max_tasks_per_split: int | None = Field(default=None, ge=1)
+    splits: dict[str, tuple[int, int]]
+    annotations: Annotations
+    execution: Execution
+    feedback: Feedback
+    refiner: Refiner
+    ablations: dict[str, Refiner]
+    pass_at_k: list[int] = Field(min_length=1)
+    initial_sampling: InitialSampling
+    refiner_training: RefinerTraining
+    refinement: Stage
+    evaluation: Evaluation
+    base_model: str
+    model: Model
+    sampling: Sampling
+    finetune: Finetune
+    memory_plan: MemoryPlan
+    reporting: Reporting
+    rounds: int = PositiveInt
+    max_rounds: int = PositiveInt
+
+    @model_validator(mode="after")
+    def _splits_exist(self) -> Parameters:
+        named = {
+            "initial_sampling.splits": self.initial_sampling.splits,
+            "refiner_training.split": [self.refiner_training.split],
+            "refinement.split": [self.refinement.split],
+            "evaluation.splits": self.evaluation.splits,
+        }
+        for key, used in named.items():
+            unknown = [s for s in used if s not in self.splits]
+            if unknown:
+                raise ValueError(
+                    f"parameter {key} names split(s) {unknown}; allowed: {sorted(self.splits)}"
+                )
+        return self
+
+
+def _known_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+    keys = []
+    for name, info in model.model_fields.items():
+        keys.append(prefix + name)
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            keys += _known_keys(annotation, f"{prefix}{name}.")
+    return keys
+
+
+def _describe(error: dict) -> str:
+    key = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(key, _known_keys(Parameters), n=1, cutoff=0.75)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        return f"unknown parameter {key}{hint}"
+    if error["type"] == "missing":
+        return f"parameter {key} is missing"
+    if error["type"] == "value_error":
+        return error["msg"].removeprefix("Value error, ")
+    return f"parameter {key} is {error.get('input')!r}: {error['msg']}"
+
+
+def validate_parameters(params: dict[str, Any]) -> Parameters:
+    """The run's parameters as :class:`Parameters`, or one ``ValueError`` listing every
+    unknown key (with the closest known one), wrong type and out-of-range value."""
+    try:
+        return Parameters.model_validate(params)
+    except ValidationError as err:
+        problems = "\n  - ".join(_describe(e) for e in err.errors())
+        raise ValueError(f"bad parameters:\n  - {problems}") from None

@@ -1,0 +1,45 @@
+"""Every branch of `ilf` with rows in it: pi_Refine memorises its refinements so that they
+pass, ``ilf_training_set`` has rows, and pi_theta* and the baselines are really trained."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ilf_kedro.datasets import HFModelDataset
+from tests.kedro_project import copy_project, run_pipeline
+
+# Refine the refine split itself with a pi_Refine that learns it by heart (greedy decoding,
+# a learning rate and epochs the tiny model memorises 3 programs with), so refinements pass.
+MEMORISING = {
+    "feedback.source": "interpreter",
+    "max_tasks_per_split": 3,
+    "refinement.split": "refine",
+    "finetune.learning_rate": 3.0e-3,
+    "finetune.num_epochs": 80,
+    "finetune.gradient_accumulation_steps": 1,
+    "sampling.temperature": 0.0,
+    "sampling.num_samples": 1,
+    "sampling.max_new_tokens": 96,
+}
+# Empty by design in this run: the demo tasks all have prompts, and an automatic feedback
+# source never reads the human annotations.
+EMPTY_BY_DESIGN = {"prompt_errors.parquet", "human_feedback_annotations.parquet"}
+
+
+def test_every_dataset_of_a_run_whose_refinements_pass_holds_rows(tmp_path):
+    project = copy_project(tmp_path / "project")
+    run_pipeline(project, "ilf", params=MEMORISING)
+
+    tables = [p for p in (project / "data").rglob("*.parquet") if ".shards" not in p.parts]
+    empty = {p.name for p in tables if pd.read_parquet(p).empty}
+    assert empty == EMPTY_BY_DESIGN
+    results = pd.read_parquet(project / "data/07_model_output/refinement_results.parquet")
+    assert results["passed"].all() and len(results) == 3
+    training = pd.read_parquet(project / "data/05_model_input/ilf_training_set.parquet")
+    assert len(training) == 3
+    for model in ("refiner_model", "ilf_model", "gold_model", "source_refinements_model"):
+        info = HFModelDataset(filepath=str(project / "data/06_models" / model)).load().info
+        assert info["training_examples"] == 3, model
+        assert not info.get("untrained_reason"), model
+    metrics = pd.read_parquet(project / "data/08_reporting/eval_metrics.parquet")
+    assert (metrics.set_index("method").drop("zero-shot")["training_set_size"] == 3).all()
