@@ -44,6 +44,23 @@ def run_pipeline(project: Path, pipeline: str, env: str | None = None, params=No
         os.chdir(here)
 
 
+def load(project: Path, name: str, env: str | None = None):
+    """Dataset ``name`` of ``project`` through its catalog (no hard-coded file paths)."""
+    from kedro.framework.session import KedroSession
+
+    with KedroSession.create(project_path=project, env=env) as session:
+        return session.load_context().catalog.load(name)
+
+
+def catalog_path(project: Path, name: str, env: str | None = None) -> Path:
+    """Where the catalog keeps dataset ``name`` of ``project``."""
+    from kedro.framework.session import KedroSession
+
+    with KedroSession.create(project_path=project, env=env) as session:
+        described = session.load_context().catalog.get(name)._describe()
+    return Path(described["filepath"])
+
+
 def nested(params: dict) -> dict:
     """``{"sampling.num_samples": 2}`` -> ``{"sampling": {"num_samples": 2}}``, as the
     command line's ``--params`` does, so a key overrides one setting of its section."""

@@ -14,7 +14,7 @@ import torch
 
 from ilf_kedro.models import load_model, sample_programs
 from tests.conftest import PROJECT_ROOT
-from tests.kedro_project import copy_project
+from tests.kedro_project import catalog_path, copy_project, load
 
 SAMPLING = {
     "num_samples": 3,
@@ -119,10 +119,10 @@ def test_killed_kedro_run_resumes_and_matches_an_uninterrupted_run(tmp_path):
     assert proc.poll() is None, "sampling finished before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert not (killed / "data/07_model_output/initial_samples.parquet").exists()
+    assert not catalog_path(killed, "initial_samples").exists()
     done_before = {p: p.read_bytes() for p in shards.glob("*/batch-*.parquet")}
     (store,) = _shard_dirs(shards)
-    total = len(pd.read_parquet(killed / "data/05_model_input/initial_sampling_prompts.parquet"))
+    total = len(load(killed, "initial_sampling_prompts"))
     assert 3 <= len(done_before) < total * 4  # batch 1: one file per sample
 
     output = _finish(_kedro_run(killed))
@@ -131,8 +131,8 @@ def test_killed_kedro_run_resumes_and_matches_an_uninterrupted_run(tmp_path):
 
     fresh = copy_project(tmp_path / "fresh")
     _finish(_kedro_run(fresh))
-    resumed = pd.read_parquet(killed / "data/07_model_output/initial_samples.parquet")
-    uninterrupted = pd.read_parquet(fresh / "data/07_model_output/initial_samples.parquet")
+    resumed = load(killed, "initial_samples")
+    uninterrupted = load(fresh, "initial_samples")
     pd.testing.assert_frame_equal(resumed, uninterrupted)
     assert len(resumed) == total * 4
 

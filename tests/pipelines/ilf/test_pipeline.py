@@ -6,66 +6,63 @@ import os
 import subprocess
 import sys
 
-import pandas as pd
 import pytest
 
-from ilf_kedro.datasets import HFModelDataset
 from ilf_kedro.pipelines.ilf import create_pipeline
 from tests.conftest import NUM_SAMPLES
-from tests.kedro_project import copy_project
+from tests.kedro_project import catalog_path, copy_project, load
 
-ILF_TABLES = {
-    "tasks": "data/03_primary/tasks.parquet",
-    "feedback_annotations": "data/04_feature/feedback_annotations.parquet",
-    "refiner_training_set": "data/05_model_input/refiner_training_set.parquet",
-    "refinement_prompts": "data/05_model_input/refinement_prompts.parquet",
-    "refinements": "data/07_model_output/refinements.parquet",
-    "refinement_results": "data/07_model_output/refinement_results.parquet",
-    "refinement_stats": "data/08_reporting/refinement_stats.parquet",
-    "passing_refinements": "data/07_model_output/passing_refinements.parquet",
-    "ilf_training_set": "data/05_model_input/ilf_training_set.parquet",
-    "test_prompts": "data/05_model_input/test_prompts.parquet",
-    "eval_metrics": "data/08_reporting/eval_metrics.parquet",
-}
+ILF_TABLES = [
+    "tasks",
+    "feedback_annotations",
+    "refiner_training_set",
+    "refinement_prompts",
+    "refinements",
+    "refinement_results",
+    "refinement_stats",
+    "passing_refinements",
+    "ilf_training_set",
+    "test_prompts",
+    "eval_metrics",
+]
 METHODS = ["zero-shot", "ILF", "MBPP gold", "human refinements"]
 
 
 def test_every_ilf_dataset_is_written(default_ilf_run):
-    for name, path in ILF_TABLES.items():
-        assert (default_ilf_run / path).exists(), name
-    refinements = pd.read_parquet(default_ilf_run / ILF_TABLES["refinements"])
-    prompts = pd.read_parquet(default_ilf_run / ILF_TABLES["refinement_prompts"])
+    for name in ILF_TABLES:
+        assert catalog_path(default_ilf_run, name).exists(), name
+    refinements = load(default_ilf_run, "refinements")
+    prompts = load(default_ilf_run, "refinement_prompts")
     assert len(prompts) >= 8
     assert len(refinements) == len(prompts) * NUM_SAMPLES
     assert refinements["prompt"].str.startswith("OLD CODE:\n").all()
     # The refined program starts with the task's code-generation prompt.
-    tasks = pd.read_parquet(default_ilf_run / ILF_TABLES["tasks"]).set_index("task_id")
+    tasks = load(default_ilf_run, "tasks").set_index("task_id")
     assert all(
         program.startswith(tasks.loc[task_id, "prompt"])
         for task_id, program in zip(refinements["task_id"], refinements["program"], strict=True)
     )
-    results = pd.read_parquet(default_ilf_run / ILF_TABLES["refinement_results"])
+    results = load(default_ilf_run, "refinement_results")
     assert set(results["status"]) <= {"passed", "failed", "error", "timeout", "crashed"}
     # The human refinements of the refine split pass, so pi_Refine has real training data.
-    training = pd.read_parquet(default_ilf_run / ILF_TABLES["refiner_training_set"])
+    training = load(default_ilf_run, "refiner_training_set")
     assert len(training) >= 8
 
 
 def test_models_are_saved_with_their_provenance(default_ilf_run):
     for name in ("refiner_model", "ilf_model"):
-        bundle = HFModelDataset(filepath=str(default_ilf_run / "data/06_models" / name)).load()
+        bundle = load(default_ilf_run, name)
         assert bundle.info["random_weights"] is True
-    refiner = HFModelDataset(filepath=str(default_ilf_run / "data/06_models/refiner_model"))
-    assert refiner.load().info["training_examples"] >= 8
+    assert load(default_ilf_run, "refiner_model").info["training_examples"] >= 8
 
 
 def test_eval_metrics_has_one_row_per_method(default_ilf_run):
-    metrics = pd.read_parquet(default_ilf_run / ILF_TABLES["eval_metrics"])
+    metrics = load(default_ilf_run, "eval_metrics")
     assert metrics["method"].tolist() == METHODS
     assert {"pass@1", "pass@10", "n", "n_tasks", "training_set_size"} <= set(metrics.columns)
     assert (metrics["n"] == NUM_SAMPLES).all() and (metrics["n_tasks"] == 13).all()
     assert metrics["pass@1"].between(0, 1).all() and metrics["pass@10"].between(0, 1).all()
-    ilf_size = len(pd.read_parquet(default_ilf_run / ILF_TABLES["ilf_training_set"]))
+    ilf_size = len(load(default_ilf_run, "ilf_training_set"))
     ilf_row = metrics.set_index("method").loc["ILF"]
     assert ilf_row["training_set_size"] == ilf_size
     if ilf_size == 0:  # the random refiner wrote nothing that passes: said, not hidden
@@ -110,12 +107,12 @@ def test_paper_environment_at_toy_scale_from_the_command_line(
         command, cwd=project, env=env, capture_output=True, text=True, timeout=600
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    metrics = pd.read_parquet(project / ILF_TABLES["eval_metrics"])
+    metrics = load(project, "eval_metrics")
     # The paper environment evaluates on MBPP_Test and HumanEval.
     assert metrics["method"].tolist() == METHODS * 2
     assert metrics["task_set"].tolist() == ["mbpp"] * len(METHODS) + ["humaneval"] * len(METHODS)
     assert (metrics["n_tasks"] == 5).all() and (metrics["n"] == 2).all()
-    training = pd.read_parquet(project / ILF_TABLES["refiner_training_set"])
+    training = load(project, "refiner_training_set")
     assert len(training) == 5  # the first five refine-split annotations, all passing
     assert "RANDOM" in done.stdout + done.stderr
 
@@ -127,9 +124,9 @@ def test_initial_sampling_writes_failing_tasks_and_a_queue(tmp_path, pipeline):
     project = copy_project(tmp_path / "project")
     run_pipeline(project, "data_processing")
     run_pipeline(project, pipeline, params={"max_tasks_per_split": 3})
-    stats = pd.read_parquet(project / "data/08_reporting/task_pass_stats.parquet")
-    failing = pd.read_parquet(project / "data/03_primary/failing_tasks.parquet")
-    queue = pd.read_parquet(project / "data/03_primary/annotation_queue.parquet")
+    stats = load(project, "task_pass_stats")
+    failing = load(project, "failing_tasks")
+    queue = load(project, "annotation_queue")
     assert len(stats) == 6  # three refine and three train tasks
     assert set(failing["task_id"]) == set(stats.loc[stats["c"] == 0, "task_id"])
     assert set(queue["task_id"]) == set(failing["task_id"])

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ilf_kedro.datasets import HFModelDataset
-from tests.kedro_project import copy_project, run_pipeline
+from tests.kedro_project import copy_project, load, run_pipeline
 
 # Refine the refine split itself with a pi_Refine that learns it by heart (greedy decoding,
 # a learning rate and epochs the tiny model memorises 3 programs with), so refinements pass.
@@ -30,16 +29,17 @@ def test_every_dataset_of_a_run_whose_refinements_pass_holds_rows(tmp_path):
     project = copy_project(tmp_path / "project")
     run_pipeline(project, "ilf", params=MEMORISING)
 
+    # Every Parquet file the run wrote (shards are sampling's resume points, not datasets).
     tables = [p for p in (project / "data").rglob("*.parquet") if ".shards" not in p.parts]
     empty = {p.name for p in tables if pd.read_parquet(p).empty}
     assert empty == EMPTY_BY_DESIGN
-    results = pd.read_parquet(project / "data/07_model_output/refinement_results.parquet")
+    results = load(project, "refinement_results")
     assert results["passed"].all() and len(results) == 3
-    training = pd.read_parquet(project / "data/05_model_input/ilf_training_set.parquet")
+    training = load(project, "ilf_training_set")
     assert len(training) == 3
-    for model in ("refiner_model", "ilf_model", "gold_model", "source_refinements_model"):
-        info = HFModelDataset(filepath=str(project / "data/06_models" / model)).load().info
+    for model in ("refiner_model", "ilf_model", "gold.model", "source_refinements.model"):
+        info = load(project, model).info
         assert info["training_examples"] == 3, model
         assert not info.get("untrained_reason"), model
-    metrics = pd.read_parquet(project / "data/08_reporting/eval_metrics.parquet")
+    metrics = load(project, "eval_metrics")
     assert (metrics.set_index("method").drop("zero-shot")["training_set_size"] == 3).all()

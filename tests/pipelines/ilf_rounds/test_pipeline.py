@@ -8,7 +8,7 @@ import pytest
 
 from ilf_kedro import hooks
 from ilf_kedro.pipelines.ilf_rounds import create_pipeline
-from tests.kedro_project import copy_project, mlflow_runs, run_pipeline
+from tests.kedro_project import copy_project, load, mlflow_runs, run_pipeline
 
 TOY = {
     "feedback.source": "interpreter",
@@ -48,7 +48,7 @@ def test_rounds_run_report_and_resume_without_recomputing_a_finished_round(tmp_p
         from_nodes=["round_2.select_initial_sampling_tasks", "build_rounds_report"],
     )
     assert {path: path.stat().st_mtime_ns for path in round_1} == written
-    samples = pd.read_parquet(project / "data/07_model_output/round_2/initial_samples.parquet")
+    samples = load(project, "round_2.initial_samples")
     assert len(samples) == 4 * 2  # 2 refine + 2 train tasks, 2 samples each
     report = pd.read_parquet(project / "data/08_reporting/rounds_report.parquet")
     assert report["round"].tolist() == [0, 1, 2]
