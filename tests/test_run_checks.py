@@ -119,3 +119,9 @@ def test_one_root_seed_reaches_every_stage():
     stages = [params["annotations"], params["model"], params["sampling"], params["finetune"]]
     assert [stage["seed"] for stage in stages] == [7, 7, 7, 7]
     assert params["reporting"]["perplexity"]["seed"] == 7
+
+
+def test_catalog_locations_given_as_params_are_not_parameters():
+    check_parameters({**_defaults(), "mbpp_uri": "m.jsonl", "mine_uri": "s3://b/mine.jsonl"})
+    with pytest.raises(ValueError, match="unknown parameter mbpp_url; did you mean mbpp_uri"):
+        check_parameters({**_defaults(), "mbpp_url": "m.jsonl"})

@@ -14,6 +14,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 PositiveInt = Field(ge=1)
+# Runtime parameters that point catalog entries at files (``${runtime_params:...}``).
+CATALOG_URIS = ("mbpp_uri", "annotations_uri", "humaneval_uri")
 
 
 class Strict(BaseModel):
@@ -218,7 +220,8 @@ def _known_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
 def _describe(error: dict) -> str:
     key = ".".join(str(part) for part in error["loc"])
     if error["type"] == "extra_forbidden":
-        close = difflib.get_close_matches(key, _known_keys(Parameters), n=1, cutoff=0.75)
+        known = [*_known_keys(Parameters), *CATALOG_URIS]
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.75)
         hint = f"; did you mean {close[0]}?" if close else ""
         return f"unknown parameter {key}{hint}"
     if error["type"] == "missing":
@@ -230,7 +233,11 @@ def _describe(error: dict) -> str:
 
 def validate_parameters(params: dict[str, Any]) -> Parameters:
     """The run's parameters as :class:`Parameters`, or one ``ValueError`` listing every
-    unknown key (with the closest known one), wrong type and out-of-range value."""
+    unknown key (with the closest known one), wrong type and out-of-range value.
+
+    Top-level ``*_uri`` keys (``mbpp_uri``, ``annotations_uri``, ``humaneval_uri``, a user's
+    own set's) are where ``--params`` points catalog entries, not parameters: skipped."""
+    params = {k: v for k, v in params.items() if not (k.endswith("_uri") and isinstance(v, str))}
     try:
         return Parameters.model_validate(params)
     except ValidationError as err:
