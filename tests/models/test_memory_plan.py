@@ -1,4 +1,3 @@
-import pandas as pd
 import pytest
 import transformers
 
@@ -12,7 +11,7 @@ from ilf_kedro.models.memory_plan import (
     paper_table,
     plan_run,
 )
-from tests.kedro_project import copy_project, run_pipeline
+from tests.kedro_project import catalog_path, copy_project, load, run_pipeline
 
 PAPER_SAMPLING = {"batch_size": 30, "max_new_tokens": 512}
 PAPER_FINETUNE = {"per_device_batch_size": 1, "max_seq_length": 1024, "strategy": "full"}
@@ -124,10 +123,10 @@ def test_kedro_run_stops_at_the_plan_before_the_base_model_loads(tmp_path):
     project = copy_project(tmp_path / "project")
     with pytest.raises(MemoryPlanError, match="settings that would fit"):
         run_pipeline(project, "model_loading", params={"memory_plan": {"device_memory_gib": 0.001}})
-    assert not (project / "data/08_reporting/memory_plan.parquet").exists()
+    assert not catalog_path(project, "memory_plan").exists()
 
     outputs = run_pipeline(project, "model_loading")
-    plan = pd.read_parquet(project / "data/08_reporting/memory_plan.parquet")
+    plan = load(project, "memory_plan")
     assert list(plan["stage"]) == ["sampling", "finetune"]
     assert plan["fits"].all()
     assert "base_model" in outputs

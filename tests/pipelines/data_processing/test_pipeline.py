@@ -2,10 +2,9 @@
 
 import json
 
-import pandas as pd
 import pytest
 
-from tests.kedro_project import copy_project, run_pipeline
+from tests.kedro_project import catalog_path, copy_project, load, run_pipeline
 
 
 @pytest.fixture
@@ -15,14 +14,14 @@ def project(tmp_path):
 
 def test_default_run_on_the_demo_data(project):
     run_pipeline(project, "data_processing")
-    tasks = pd.read_parquet(project / "data/03_primary/tasks.parquet")
-    annotations = pd.read_parquet(project / "data/03_primary/human_feedback_annotations.parquet")
+    tasks = load(project, "tasks")
+    annotations = load(project, "human_feedback_annotations")
     assert len(tasks) >= 40
     assert set(tasks["split"]) == {"prompt", "test", "refine", "train"}
     counts = annotations["split"].value_counts()
     assert counts["refine"] >= 8 and counts["train"] >= 8
-    assert (project / "data/02_intermediate/prompt_errors.parquet").exists()
-    limits = pd.read_parquet(project / "data/03_primary/task_time_limits.parquet")
+    assert catalog_path(project, "prompt_errors").exists()
+    limits = load(project, "task_time_limits")
     assert list(limits.columns) == ["task_id", "time_limit_s", "gold_duration_s"]
     assert limits["task_id"].tolist() == tasks["task_id"].tolist()
     assert (limits["time_limit_s"] >= 3.0).all() and (limits["gold_duration_s"] > 0).all()
@@ -35,8 +34,8 @@ def test_paper_env_on_the_shared_data(project, mbpp_path, annotations_path):
         env="paper",
         params={"mbpp_uri": str(mbpp_path), "annotations_uri": str(annotations_path)},
     )
-    tasks = pd.read_parquet(project / "data/03_primary/tasks.parquet")
-    annotations = pd.read_parquet(project / "data/03_primary/human_feedback_annotations.parquet")
+    tasks = load(project, "tasks")
+    annotations = load(project, "human_feedback_annotations")
     assert len(tasks) == 974
     counts = annotations["split"].value_counts()
     assert (counts["refine"], counts["train"]) == (44, 128)
@@ -58,7 +57,7 @@ def test_bad_annotations_stop_the_run_and_write_nothing_they_feed(project):
     bad = _write_jsonl(project / "bad.jsonl", rows)
     with pytest.raises(Exception, match=r"ilf_annotations_raw: column 'task_id'.*task_id 4242"):
         run_pipeline(project, "data_processing", params={"annotations_uri": bad})
-    assert not (project / "data/03_primary/human_feedback_annotations.parquet").exists()
+    assert not catalog_path(project, "human_feedback_annotations").exists()
 
 
 def test_undecodable_task_file_stops_before_anything_is_written(project):
@@ -66,4 +65,4 @@ def test_undecodable_task_file_stops_before_anything_is_written(project):
     path.write_bytes(b'{"task_id": 5, "text": "caf\xe9"}\n')
     with pytest.raises(Exception, match=r"bad_tasks.jsonl, line 1 \(task_id 5\).*UTF-8"):
         run_pipeline(project, "data_processing", params={"mbpp_uri": str(path)})
-    assert not (project / "data/03_primary/tasks.parquet").exists()
+    assert not catalog_path(project, "tasks").exists()

@@ -3,7 +3,6 @@ models, a report per round, resuming without recomputing a finished round."""
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 
 from ilf_kedro import hooks
@@ -50,7 +49,7 @@ def test_rounds_run_report_and_resume_without_recomputing_a_finished_round(tmp_p
     assert {path: path.stat().st_mtime_ns for path in round_1} == written
     samples = load(project, "round_2.initial_samples")
     assert len(samples) == 4 * 2  # 2 refine + 2 train tasks, 2 samples each
-    report = pd.read_parquet(project / "data/08_reporting/rounds_report.parquet")
+    report = load(project, "rounds_report")
     assert report["round"].tolist() == [0, 1, 2]
     assert report["method"].tolist() == ["zero-shot", "ILF", "ILF"]
     assert report.loc[1:, "feedback_source"].eq("interpreter").all()

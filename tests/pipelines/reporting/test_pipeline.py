@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from ilf_kedro.pipelines.evaluation.nodes import GOLD, PI_REFINE
+from tests.kedro_project import load
 
 REPORTS = "data/08_reporting"
 
@@ -56,8 +57,8 @@ def test_perplexities_and_plots(default_ilf_run):
 
 def test_run_summary_counts_the_stages(default_ilf_run):
     summary = (default_ilf_run / REPORTS / "run_summary.txt").read_text()
-    refinements = pd.read_parquet(default_ilf_run / "data/07_model_output/refinements.parquet")
-    training = pd.read_parquet(default_ilf_run / "data/05_model_input/ilf_training_set.parquet")
+    refinements = load(default_ilf_run, "refinements")
+    training = load(default_ilf_run, "ilf_training_set")
     assert f"refinements generated:     {len(refinements)} for" in summary
     assert f"ILF training set size:     {len(training)}" in summary
     for method in _table(default_ilf_run, "eval_metrics")["method"]:
