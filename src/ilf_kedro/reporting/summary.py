@@ -93,9 +93,9 @@ def run_summary(
         "ILF run summary",
         f"  tasks:                     {_tasks_by_split(tasks)}",
         f"  {failing_label + ':':<27}{_tasks_by_split(failing_source)}",
-        f"  feedback annotations:      {counts['annotations']}",
+        f"  feedback annotations:      {counts['annotations']}{_written_by(feedback_annotations)}",
         f"  refinements generated:     {counts['refinements']} "
-        f"for {counts['refinement_tasks']} task(s)",
+        f"for {counts['refinement_tasks']} task(s){_values(refinements, 'refiner', ' by ')}",
         f"  refinements passing:       {counts['passing_refinements']} "
         f"for {counts['passing_tasks']} task(s)",
         f"  ILF training set size:     {counts['training_set_size']}",
@@ -114,3 +114,18 @@ def run_summary(
         if "random_weights" in eval_metrics and eval_metrics["random_weights"].any():
             lines.append(f"  NOTE: {RANDOM_WEIGHTS_NOTE}")
     return "\n".join(lines)
+
+
+def _values(frame: pd.DataFrame, column: str, prefix: str) -> str:
+    """`` by a, b`` from the distinct values of ``column`` (nothing when absent or empty)."""
+    if column not in frame or frame.empty:
+        return ""
+    return prefix + ", ".join(sorted(map(str, frame[column].dropna().unique())))
+
+
+def _written_by(annotations: pd.DataFrame) -> str:
+    """Where the feedback and the refinements came from, as the data says."""
+    feedback = _values(annotations, "feedback_source", " (feedback: ")
+    if not feedback:
+        return ""
+    return feedback + _values(annotations, "refinement_source", "; refinements: ") + ")"

@@ -44,6 +44,12 @@ def test_interpreter_feedback_runs_ilf_on_the_models_own_failures(project, tmp_p
     assert "gold stand-in refinements" in metrics.index
     table = _table(project, "comparison_table").set_index("method")
     assert table.loc["ILF", "feedback_source"] == "interpreter"
+    report = _table(project, "refinement_report").set_index("table")
+    assert report.loc["Table 3", "feedback_source"] == "interpreter"
+    assert report.loc["Table 3", "refiner"] == "fine-tuned pi_Refine"
+    summary = _table(project, "run_summary")
+    assert "(feedback: interpreter; refinements: gold)" in summary
+    assert "by fine-tuned pi_Refine" in summary
 
 
 def test_llm_feedback_and_refinements_come_from_a_real_endpoint(project, tiny_server, tmp_path):

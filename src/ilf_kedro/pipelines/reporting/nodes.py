@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ilf_kedro import reporting
+from ilf_kedro import refiners, reporting
 from ilf_kedro.metrics import pass_at_k_table
 
 
@@ -29,13 +29,20 @@ def build_refinement_report(
     tasks: pd.DataFrame,
     ks: list[int],
     refinement_split: str,
+    feedback_source: str,
+    refiner: dict,
 ) -> pd.DataFrame:
     """Table 3 (pi_Refine, from ``refinement_stats``) and Table 1 (zero-shot pi_theta's
-    pass rates per split, from the per-task pass rates of its test-split verdicts)."""
+    pass rates per split, from the per-task pass rates of its test-split verdicts); the
+    Table 3 row names the feedback source and the refiner, Table 1's rows ``none``."""
     zero_shot = pass_at_k_table(zero_shot_test_results, ks=tuple(ks))
-    return reporting.refinement_report(
+    report = reporting.refinement_report(
         refinement_stats, zero_shot, tasks, ks=ks, refinement_split=refinement_split
     )
+    table_3 = report["table"] == "Table 3"
+    report.insert(2, "feedback_source", table_3.map({True: feedback_source, False: "none"}))
+    report.insert(3, "refiner", table_3.map({True: refiners.describe(refiner), False: "none"}))
+    return report
 
 
 def plot_pass_at_k(comparison_table: pd.DataFrame) -> Figure:

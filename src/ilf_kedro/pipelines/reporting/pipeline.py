@@ -38,6 +38,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "tasks",
                     "params:pass_at_k",
                     "params:refinement.split",
+                    "params:feedback.source",
+                    "params:refiner",
                 ],
                 outputs="refinement_report",
                 name="build_refinement_report",
