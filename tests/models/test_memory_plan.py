@@ -124,10 +124,10 @@ def test_kedro_run_stops_at_the_plan_before_the_base_model_loads(tmp_path):
     project = copy_project(tmp_path / "project")
     with pytest.raises(MemoryPlanError, match="settings that would fit"):
         run_pipeline(project, "model_loading", params={"memory_plan": {"device_memory_gib": 0.001}})
-    assert not (project / "data/08_reporting/memory_plan.parquet").exists()
+    assert not (project / "data/01_raw/memory_plan.parquet").exists()
 
     outputs = run_pipeline(project, "model_loading")
-    plan = pd.read_parquet(project / "data/08_reporting/memory_plan.parquet")
+    plan = pd.read_parquet(project / "data/01_raw/memory_plan.parquet")
     assert list(plan["stage"]) == ["sampling", "finetune"]
     assert plan["fits"].all()
     assert "base_model" in outputs
