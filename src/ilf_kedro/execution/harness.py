@@ -242,16 +242,7 @@ def evaluate_programs(
     task_ids = programs["task_id"].tolist()
     plans = _task_plans(tasks, task_ids)
     limits = _time_limits(tasks, set(task_ids), timeout_s)
-
-    texts = programs["program"].tolist()
-    jobs = [
-        Job(row, str(tid), text if isinstance(text, str) else "", limits[str(tid)])
-        for row, (tid, text) in enumerate(zip(task_ids, texts, strict=True))
-    ]
-    # Longest limit (slowest gold program) first, so a slow task does not end up alone at
-    # the end of the run while the other CPUs idle.
-    jobs.sort(key=lambda j: -j.time_limit_s)
-
+    jobs = _make_jobs(task_ids, programs["program"].tolist(), limits)
     config = Config(
         workers=workers,
         max_inflight=4 * workers,
@@ -263,13 +254,38 @@ def evaluate_programs(
         max_result_bytes=int(max_result_bytes),
         namespaces=bool(namespaces),
     )
-    n = len(jobs)
-    verdicts: list[Verdict | None] = [None] * n
+    stall_s = max(limits.values()) + 60.0
+    verdicts = _run_jobs(jobs, plans, config, stall_s, progress)
+    lost = Verdict(False, "crashed", "HarnessError", "the sandbox server kept dying", 0.0, False)
+    return _with_verdicts(programs, [v or lost for v in verdicts], keep_output)
+
+
+def _make_jobs(task_ids: list, texts: list, limits: dict[str, float]) -> list[Job]:
+    """One :class:`Job` per program row (a non-string program runs as empty text), the
+    longest time limit first."""
+    jobs = [
+        Job(row, str(tid), text if isinstance(text, str) else "", limits[str(tid)])
+        for row, (tid, text) in enumerate(zip(task_ids, texts, strict=True))
+    ]
+    # Longest limit (slowest gold program) first, so a slow task does not end up alone at
+    # the end of the run while the other CPUs idle.
+    jobs.sort(key=lambda j: -j.time_limit_s)
+    return jobs
+
+
+def _run_jobs(
+    jobs: list[Job], plans: dict[str, TaskPlan], config: Config, stall_s: float, progress: bool
+) -> list[Verdict | None]:
+    """The verdict of every job, by row, judged as the fork server reports each run; a
+    server that dies is restarted (up to ``_MAX_RESTARTS`` times) for the jobs still
+    without a verdict, which stay ``None`` if it keeps dying."""
+    verdicts: list[Verdict | None] = [None] * len(jobs)
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=n, desc="Running tests", unit="prog", mininterval=0.5)
+        bar = tqdm(total=len(jobs), desc="Running tests", unit="prog", mininterval=0.5)
+    jobs_by_row = {j.row: j for j in jobs}
 
     def on_result(run: ProgramRun) -> None:
         if verdicts[run.row] is None and bar is not None:
@@ -277,8 +293,6 @@ def evaluate_programs(
         plan = plans[jobs_by_row[run.row].task_id]
         verdicts[run.row] = judge(plan, run, config.max_message_chars)
 
-    jobs_by_row = {j.row: j for j in jobs}
-    stall_s = max(limits.values()) + 60.0
     try:
         for attempt in range(_MAX_RESTARTS + 1):
             todo = [j for j in jobs if verdicts[j.row] is None]
@@ -292,9 +306,7 @@ def evaluate_programs(
     finally:
         if bar is not None:
             bar.close()
-
-    lost = Verdict(False, "crashed", "HarnessError", "the sandbox server kept dying", 0.0, False)
-    return _with_verdicts(programs, [v or lost for v in verdicts], keep_output)
+    return verdicts
 
 
 def _time_limits(tasks: pd.DataFrame, task_ids: set, timeout_s: float) -> dict[str, float]:

@@ -239,33 +239,9 @@ def finetune(
         returned with ``training_examples = 0`` and ``untrained_reason`` set.
     """
     lora_settings = check_strategy(strategy, lora, num_processes, distributed)
-    missing = {"prompt", "completion"} - set(pairs.columns)
-    if missing:
-        raise ValueError(f"pairs is missing column(s) {sorted(missing)}")
-    usable = pairs.dropna(subset=["prompt", "completion"])
-    if len(usable) < len(pairs):
-        logger.warning(
-            "Dropped %d pair(s) with a missing prompt/completion", len(pairs) - len(usable)
-        )
-    hyper = {
-        "learning_rate": learning_rate,
-        "per_device_batch_size": per_device_batch_size,
-        "gradient_accumulation_steps": gradient_accumulation_steps,
-        "num_epochs": num_epochs,
-        "max_seq_length": max_seq_length,
-        "seed": seed,
-        "lr_scheduler_type": lr_scheduler_type,
-        "warmup_steps": warmup_steps,
-        "weight_decay": weight_decay,
-        "strategy": strategy,
-        "num_processes": num_processes,
-        **({"lora": lora_settings} if strategy == "lora" else {}),
-    }
+    usable = _usable_pairs(pairs)
     if usable.empty:
-        reason = "the training set is empty (no pairs to fine-tune on); this is the base model"
-        logger.warning("NOT fine-tuning: %s, returned unchanged.", reason)
-        info = {**bundle.info, "training_examples": 0, "untrained_reason": reason}
-        return ModelBundle(model=bundle.model, tokenizer=bundle.tokenizer, info=info)
+        return _untrained(bundle)
     settings = TrainSettings(
         learning_rate=learning_rate,
         per_device_batch_size=per_device_batch_size,
@@ -281,6 +257,7 @@ def finetune(
         output_dir=output_dir,
         trainer_kwargs=dict(trainer_kwargs or {}),
     )
+    hyper = _hyperparameters(settings, max_seq_length, strategy, num_processes, lora_settings)
     if num_processes > 1:
         from .distributed import finetune_in_processes
 
@@ -302,9 +279,73 @@ def finetune(
         outcome = _train_lora(bundle, encoded, settings, lora_settings)
     else:
         outcome = _train_full(bundle, encoded, settings, master_dtype, copy_model)
+    info = _trained_info(bundle, outcome, len(encoded), n_truncated, hyper)
+    out = ModelBundle(model=outcome.model, tokenizer=bundle.tokenizer, info=info)
+    if output_dir:
+        from .io import save_bundle
+
+        save_bundle(out, Path(output_dir))
+    return out
+
+
+def _usable_pairs(pairs: pd.DataFrame) -> pd.DataFrame:
+    """The pairs with both a prompt and a completion (a warning counts those dropped);
+    raises ``ValueError`` when either column is missing."""
+    missing = {"prompt", "completion"} - set(pairs.columns)
+    if missing:
+        raise ValueError(f"pairs is missing column(s) {sorted(missing)}")
+    usable = pairs.dropna(subset=["prompt", "completion"])
+    if len(usable) < len(pairs):
+        logger.warning(
+            "Dropped %d pair(s) with a missing prompt/completion", len(pairs) - len(usable)
+        )
+    return usable
+
+
+def _untrained(bundle: ModelBundle) -> ModelBundle:
+    """The base model, returned unchanged with a warning, when there is nothing to train on."""
+    reason = "the training set is empty (no pairs to fine-tune on); this is the base model"
+    logger.warning("NOT fine-tuning: %s, returned unchanged.", reason)
+    info = {**bundle.info, "training_examples": 0, "untrained_reason": reason}
+    return ModelBundle(model=bundle.model, tokenizer=bundle.tokenizer, info=info)
+
+
+def _hyperparameters(
+    settings: TrainSettings,
+    max_seq_length: int,
+    strategy: str,
+    num_processes: int,
+    lora_settings: dict[str, Any],
+) -> dict[str, Any]:
+    """The hyperparameters recorded in the trained model's ``info["finetune"]``."""
+    return {
+        "learning_rate": settings.learning_rate,
+        "per_device_batch_size": settings.per_device_batch_size,
+        "gradient_accumulation_steps": settings.gradient_accumulation_steps,
+        "num_epochs": settings.num_epochs,
+        "max_seq_length": max_seq_length,
+        "seed": settings.seed,
+        "lr_scheduler_type": settings.lr_scheduler_type,
+        "warmup_steps": settings.warmup_steps,
+        "weight_decay": settings.weight_decay,
+        "strategy": strategy,
+        "num_processes": num_processes,
+        **({"lora": lora_settings} if strategy == "lora" else {}),
+    }
+
+
+def _trained_info(
+    bundle: ModelBundle,
+    outcome: TrainOutcome,
+    n_examples: int,
+    n_truncated: int,
+    hyper: dict[str, Any],
+) -> dict[str, Any]:
+    """The base model's ``info`` (less ``untrained_reason``) plus what training reported;
+    an adapter saved on its own also records how to load its base (``adapter_base``)."""
     info = {
         **{k: v for k, v in bundle.info.items() if k != "untrained_reason"},
-        "training_examples": len(encoded),
+        "training_examples": n_examples,
         "prompt_tokens_truncated_examples": int(n_truncated),
         "train_loss": outcome.train_loss if math.isfinite(outcome.train_loss) else None,
         "train_steps": outcome.steps,
@@ -313,14 +354,9 @@ def finetune(
         "finetune": hyper,
         "device": str(bundle.device),
     }
-    if strategy == "lora" and lora_settings["save"] == "adapter":
+    if hyper["strategy"] == "lora" and hyper["lora"]["save"] == "adapter":
         info["adapter_base"] = base_reference(bundle)
-    out = ModelBundle(model=outcome.model, tokenizer=bundle.tokenizer, info=info)
-    if output_dir:
-        from .io import save_bundle
-
-        save_bundle(out, Path(output_dir))
-    return out
+    return info
 
 
 def encode_pairs(tokenizer, pairs: pd.DataFrame, max_seq_length: int) -> tuple[list[dict], int]:

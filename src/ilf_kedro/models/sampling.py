@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -121,18 +122,7 @@ def sample_programs(
         (``program = prompt + completion``) followed by the input's other columns.
         An empty input gives an empty frame with the same columns.
     """
-    from transformers import GenerationConfig, StoppingCriteriaList
-
-    if backend not in BACKENDS:
-        raise ValueError(f"sampling.backend must be one of {BACKENDS}, not {backend!r}")
-    missing = {"task_id", "prompt"} - set(prompts.columns)
-    if missing:
-        raise ValueError(f"prompts is missing column(s) {sorted(missing)}")
-    clash = (set(OUTPUT_COLUMNS) - {"task_id", "prompt"}) & set(prompts.columns)
-    if clash:
-        raise ValueError(f"prompts already has output column(s) {sorted(clash)}; drop them")
-    if num_samples < 1 or batch_size < 1 or max_new_tokens < 1:
-        raise ValueError("num_samples, batch_size and max_new_tokens must be >= 1")
+    _check_request(prompts, backend, num_samples, batch_size, max_new_tokens)
     extra_cols = [c for c in prompts.columns if c not in ("task_id", "prompt")]
     stop_sequences = [s for s in (stop_sequences or []) if s]
     greedy = temperature is None or float(temperature) <= 0.0
@@ -158,39 +148,58 @@ def sample_programs(
         )
         return assemble_output(prompts, results, num_samples, greedy)
 
+    decoding = _decoding_setup(bundle, stop_sequences, greedy, temperature, top_p, max_new_tokens)
+    encoded = _encode_prompts(bundle, prompts, max_new_tokens)
+    items = _work_items(encoded, 1 if greedy else num_samples)
+    store = _open_store(resume_dir, params, prompts, bundle, -(-len(items) // batch_size))
+    results = _generate_all(bundle, decoding, encoded, items, batch_size, seed, store, progress)
+    return assemble_output(prompts, results, num_samples, greedy)
+
+
+@dataclass(frozen=True)
+class _Decoding:
+    """What every ``generate`` call of one sampling run shares."""
+
+    config: Any  # transformers.GenerationConfig
+    pad_id: int
+    eos_ids: frozenset[int]
+    end_ids: frozenset[int]  # EOS or padding: where a sample's generated tokens end
+    stop_sequences: list[str]
+
+
+def _check_request(
+    prompts: pd.DataFrame, backend: str, num_samples: int, batch_size: int, max_new_tokens: int
+) -> None:
+    """Raise a ValueError naming the bad argument or column before anything runs."""
+    if backend not in BACKENDS:
+        raise ValueError(f"sampling.backend must be one of {BACKENDS}, not {backend!r}")
+    missing = {"task_id", "prompt"} - set(prompts.columns)
+    if missing:
+        raise ValueError(f"prompts is missing column(s) {sorted(missing)}")
+    clash = (set(OUTPUT_COLUMNS) - {"task_id", "prompt"}) & set(prompts.columns)
+    if clash:
+        raise ValueError(f"prompts already has output column(s) {sorted(clash)}; drop them")
+    if num_samples < 1 or batch_size < 1 or max_new_tokens < 1:
+        raise ValueError("num_samples, batch_size and max_new_tokens must be >= 1")
+
+
+def _decoding_setup(
+    bundle: ModelBundle,
+    stop_sequences: list[str],
+    greedy: bool,
+    temperature: float,
+    top_p: float,
+    max_new_tokens: int,
+) -> _Decoding:
+    """The EOS/padding ids of the model and the generation config (greedy or nucleus)."""
+    from transformers import GenerationConfig
+
     model, tokenizer = bundle.model, bundle.tokenizer
-    device = bundle.device
     eos_ids = {tokenizer.eos_token_id}
     gen_eos = getattr(model.generation_config, "eos_token_id", None)
     eos_ids |= set(gen_eos) if isinstance(gen_eos, list) else {gen_eos}
     eos_ids.discard(None)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(eos_ids)
-    end_ids = eos_ids | {pad_id}
-
-    prompt_texts = prompts["prompt"].astype(str).tolist()
-    encoded = [tokenizer(p)["input_ids"] for p in prompt_texts]
-    context = context_length(model)
-    if context is not None:
-        keep = context - max_new_tokens
-        if keep < 1:
-            raise ValueError(f"max_new_tokens={max_new_tokens} >= the context ({context})")
-        n_cut = sum(len(ids) > keep for ids in encoded)
-        if n_cut:
-            logger.warning(
-                "%d prompt(s) longer than %d tokens (context %d - max_new_tokens); their "
-                "start is cut for generation (the prompt column keeps the full text).",
-                n_cut,
-                keep,
-                context,
-            )
-            encoded = [ids[-keep:] for ids in encoded]
-
-    # Work items: (row, sample). Greedy decoding is deterministic: generate once per row.
-    copies = 1 if greedy else num_samples
-    items = [(row, k) for row in range(len(encoded)) for k in range(copies)]
-    # Longest prompts first: batches of similar length waste little padding, and a memory
-    # error shows up on the first batch rather than the last.
-    items.sort(key=lambda it: -len(encoded[it[0]]))
 
     gen_kwargs = {
         "max_new_tokens": int(max_new_tokens),
@@ -199,23 +208,78 @@ def sample_programs(
         "use_cache": True,
     }
     if greedy:
-        gen_config = GenerationConfig(do_sample=False, **gen_kwargs)
+        config = GenerationConfig(do_sample=False, **gen_kwargs)
     else:
-        gen_config = GenerationConfig(
+        config = GenerationConfig(
             do_sample=True,
             temperature=float(temperature),
             top_p=float(top_p),
             top_k=0,
             **gen_kwargs,
         )
+    return _Decoding(
+        config=config,
+        pad_id=pad_id,
+        eos_ids=frozenset(eos_ids),
+        end_ids=frozenset(eos_ids | {pad_id}),
+        stop_sequences=stop_sequences,
+    )
 
-    store = None
-    if resume_dir:
-        from .shards import ShardStore
 
-        store = ShardStore.for_sampling(resume_dir, params, prompts, model, tokenizer)
-    finished = store.finished() if store else set()
-    n_batches = -(-len(items) // batch_size)
+def _encode_prompts(
+    bundle: ModelBundle, prompts: pd.DataFrame, max_new_tokens: int
+) -> list[list[int]]:
+    """Token ids per prompt, the start cut (with a warning) where prompt plus
+    ``max_new_tokens`` would not fit the model's context."""
+    model, tokenizer = bundle.model, bundle.tokenizer
+    prompt_texts = prompts["prompt"].astype(str).tolist()
+    encoded = [tokenizer(p)["input_ids"] for p in prompt_texts]
+    context = context_length(model)
+    if context is None:
+        return encoded
+    keep = context - max_new_tokens
+    if keep < 1:
+        raise ValueError(f"max_new_tokens={max_new_tokens} >= the context ({context})")
+    n_cut = sum(len(ids) > keep for ids in encoded)
+    if n_cut:
+        logger.warning(
+            "%d prompt(s) longer than %d tokens (context %d - max_new_tokens); their "
+            "start is cut for generation (the prompt column keeps the full text).",
+            n_cut,
+            keep,
+            context,
+        )
+        encoded = [ids[-keep:] for ids in encoded]
+    return encoded
+
+
+def _work_items(encoded: list[list[int]], copies: int) -> list[tuple[int, int]]:
+    """(prompt row, sample) pairs, longest prompts first.
+
+    Greedy decoding is deterministic, so it passes ``copies=1``: one generation per row.
+    Longest first: batches of similar length waste little padding, and a memory error
+    shows up on the first batch rather than the last.
+    """
+    items = [(row, k) for row in range(len(encoded)) for k in range(copies)]
+    items.sort(key=lambda it: -len(encoded[it[0]]))
+    return items
+
+
+def _open_store(
+    resume_dir: str | None,
+    params: Mapping[str, Any],
+    prompts: pd.DataFrame,
+    bundle: ModelBundle,
+    n_batches: int,
+):
+    """The shard store of this run under ``resume_dir`` (``None`` without one); logs how
+    many batches an earlier run already finished."""
+    if not resume_dir:
+        return None
+    from .shards import ShardStore
+
+    store = ShardStore.for_sampling(resume_dir, params, prompts, bundle.model, bundle.tokenizer)
+    finished = store.finished()
     if finished:
         logger.info(
             "Resuming sampling: %d of %d batches already done in %s",
@@ -223,7 +287,23 @@ def sample_programs(
             n_batches,
             store.directory,
         )
+    return store
 
+
+def _generate_all(
+    bundle: ModelBundle,
+    decoding: _Decoding,
+    encoded: list[list[int]],
+    items: list[tuple[int, int]],
+    batch_size: int,
+    seed: int,
+    store,
+    progress: bool,
+) -> dict[tuple[int, int], tuple[str, str, int]]:
+    """Every work item's (completion, finish_reason, num_new_tokens), batch by batch:
+    batches the store already holds are read back, the others generated and written."""
+    model = bundle.model
+    finished = store.finished() if store else set()
     results: dict[tuple[int, int], tuple[str, str, int]] = {}
     was_training = model.training
     model.eval()
@@ -233,42 +313,58 @@ def sample_programs(
             batch = items[start : start + batch_size]
             if b in finished:
                 results.update(store.read(b))
-                bar.update(len(batch))
-                continue
-            width = max(len(encoded[row]) for row, _ in batch)
-            input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-            attention = torch.zeros((len(batch), width), dtype=torch.long)
-            for i, (row, _) in enumerate(batch):
-                ids = encoded[row]
-                input_ids[i, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
-                attention[i, width - len(ids) :] = 1
-            criteria = StoppingCriteriaList()
-            if stop_sequences:
-                criteria.append(_make_stopping_criteria(tokenizer, stop_sequences, width))
-            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-                torch.manual_seed(_batch_seed(seed, b))
-                with torch.inference_mode():
-                    out = model.generate(
-                        input_ids=input_ids.to(device),
-                        attention_mask=attention.to(device),
-                        generation_config=gen_config,
-                        stopping_criteria=criteria,
-                    )
-            done = {
-                item: _postprocess(
-                    out[i, width:].tolist(), tokenizer, end_ids, eos_ids, stop_sequences
-                )
-                for i, item in enumerate(batch)
-            }
-            if store:
-                store.write(b, done)
-            results.update(done)
+            else:
+                done = _generate_batch(bundle, decoding, encoded, batch, _batch_seed(seed, b))
+                if store:
+                    store.write(b, done)
+                results.update(done)
             bar.update(len(batch))
     finally:
         bar.close()
         model.train(was_training)
+    return results
 
-    return assemble_output(prompts, results, num_samples, greedy)
+
+def _generate_batch(
+    bundle: ModelBundle,
+    decoding: _Decoding,
+    encoded: list[list[int]],
+    batch: list[tuple[int, int]],
+    batch_seed: int,
+) -> dict[tuple[int, int], tuple[str, str, int]]:
+    """One left-padded ``generate`` call under its own RNG stream; each item's result."""
+    from transformers import StoppingCriteriaList
+
+    model, tokenizer, device = bundle.model, bundle.tokenizer, bundle.device
+    width = max(len(encoded[row]) for row, _ in batch)
+    input_ids = torch.full((len(batch), width), decoding.pad_id, dtype=torch.long)
+    attention = torch.zeros((len(batch), width), dtype=torch.long)
+    for i, (row, _) in enumerate(batch):
+        ids = encoded[row]
+        input_ids[i, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+        attention[i, width - len(ids) :] = 1
+    criteria = StoppingCriteriaList()
+    if decoding.stop_sequences:
+        criteria.append(_make_stopping_criteria(tokenizer, decoding.stop_sequences, width))
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(batch_seed)
+        with torch.inference_mode():
+            out = model.generate(
+                input_ids=input_ids.to(device),
+                attention_mask=attention.to(device),
+                generation_config=decoding.config,
+                stopping_criteria=criteria,
+            )
+    return {
+        item: _postprocess(
+            out[i, width:].tolist(),
+            tokenizer,
+            decoding.end_ids,
+            decoding.eos_ids,
+            decoding.stop_sequences,
+        )
+        for i, item in enumerate(batch)
+    }
 
 
 def assemble_output(
