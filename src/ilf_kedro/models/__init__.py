@@ -14,11 +14,10 @@ from .loading import (
     warn_if_random,
 )
 from .perplexity import perplexity_table, program_perplexities
-from .sampling import DEFAULT_STOP_SEQUENCES, OUTPUT_COLUMNS, sample_programs
+from .sampling import OUTPUT_COLUMNS, sample_programs
 from .tokens import truncate_to_tokens
 
 __all__ = [
-    "DEFAULT_STOP_SEQUENCES",
     "IGNORE_INDEX",
     "INFO_FILENAME",
     "OUTPUT_COLUMNS",

@@ -16,17 +16,6 @@ from .loading import ModelBundle, context_length, warn_if_random
 
 logger = logging.getLogger(__name__)
 
-# Text that ends the function being written (a new top-level statement). Checked in the
-# completion only, never in the prompt. The parameters file holds the configured list.
-DEFAULT_STOP_SEQUENCES: tuple[str, ...] = (
-    "\ndef ",
-    "\nclass ",
-    "\nif __name__",
-    "\nprint(",
-    "\n#",
-    "\nassert",
-)
-
 BACKENDS = ("hf", "server")
 
 OUTPUT_COLUMNS = [
@@ -83,7 +72,7 @@ def sample_programs(
     top_p: float = 0.95,
     max_new_tokens: int = 64,
     batch_size: int = 16,
-    stop_sequences: Sequence[str] | None = DEFAULT_STOP_SEQUENCES,
+    stop_sequences: Sequence[str] | None = None,
     seed: int = 0,
     resume_dir: str | None = None,
     backend: str = "hf",
@@ -105,7 +94,8 @@ def sample_programs(
         batch_size: Sequences per ``generate`` call (prompts are left-padded).
         stop_sequences: A sample stops at the first of these in its completion (or at
             EOS); the whole batch stops when every sample has. The completion is cut
-            before the stop sequence. ``None``/empty: EOS and ``max_new_tokens`` only.
+            before the stop sequence. ``None``/empty: EOS and ``max_new_tokens`` only
+            (the pipelines pass ``sampling.stop_sequences``, the one list of them).
         seed: Same seed, inputs and ``batch_size`` give identical output.
         resume_dir: Write every finished batch under ``resume_dir/<key>/`` (see
             ``shards``; the key hashes these parameters, the prompts and the model) and
