@@ -21,7 +21,7 @@ from typing import Any
 from kedro.pipeline import Node, Pipeline
 
 from ilf_kedro.execution import time_limits_node
-from ilf_kedro.pipelines import model_loading
+from ilf_kedro.pipelines import model_loading, shared_parameters
 from ilf_kedro.pipelines.stage_nodes import run_tests, sample, select_tasks, train_model
 from ilf_kedro.task_sets import PAPER_SET, TaskSet, build_set_tasks, parse_task_sets
 from ilf_kedro.tracking import eval_metric_values
@@ -125,16 +125,17 @@ def finetune_and_evaluate_template() -> Pipeline:
     )
 
 
-def _method(template: Pipeline, namespace: str, inputs: dict | set) -> Pipeline:
+def _method(
+    template: Pipeline, namespace: str, inputs: dict | set, method: str | None = None
+) -> Pipeline:
+    """``template`` in ``namespace``; every parameter is shared across methods except the
+    method's own label, ``evaluation.methods.<method>`` (``method``: the namespace)."""
+    label = f"params:evaluation.methods.{method or namespace}"
     return Pipeline(
         template,
         namespace=namespace,
         inputs=inputs,
-        # Every parameter is shared across methods except each method's own label.
-        parameters={
-            **{p: p for p in template.inputs() if p.startswith("params:")},
-            "params:method": f"params:evaluation.methods.{namespace}",
-        },
+        parameters=shared_parameters(template, method=label),
     )
 
 
@@ -191,21 +192,8 @@ def prepare_test_set(task_set: TaskSet) -> Pipeline:
 
 def _on_test_set(method: str, model: str, task_set: TaskSet) -> Pipeline:
     """``method``'s ``model`` evaluated on ``task_set`` in namespace ``<method>.<set>``."""
-    template = evaluate_template()
-    return Pipeline(
-        template,
-        namespace=f"{method}.{task_set.name}",
-        inputs={
-            "model": model,
-            "tasks": f"{task_set.name}.tasks",
-            "task_time_limits": f"{task_set.name}.task_time_limits",
-            "test_prompts": f"{task_set.name}.test_prompts",
-        },
-        parameters={
-            **{p: p for p in template.inputs() if p.startswith("params:")},
-            "params:method": f"params:evaluation.methods.{method}",
-        },
-    )
+    inputs = {"model": model, **{name: f"{task_set.name}.{name}" for name in SHARED}}
+    return _method(evaluate_template(), f"{method}.{task_set.name}", inputs, method=method)
 
 
 def create_pipeline(

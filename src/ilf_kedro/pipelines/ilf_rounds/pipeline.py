@@ -26,6 +26,7 @@ from ilf_kedro.pipelines import (
     model_loading,
     refinement,
     refiner_training,
+    shared_parameters,
 )
 from ilf_kedro.pipelines.evaluation.pipeline import evaluate_template, zero_shot_evaluation
 
@@ -81,7 +82,7 @@ def one_round(index: int) -> Pipeline:
         template,
         namespace=f"round_{index}",
         inputs={"base_model": previous, **{name: name for name in SHARED}},
-        parameters={p: p for p in template.inputs() if p.startswith("params:")},
+        parameters=shared_parameters(template),
     )
 
 

@@ -7,6 +7,7 @@ by ``ilf_ablations`` with unrelated feedback (Table 2) and with few-shot refiner
 
 from kedro.pipeline import Node, Pipeline
 
+from ilf_kedro.pipelines import shared_parameters
 from ilf_kedro.pipelines.stage_nodes import run_tests, select_annotations, summarise_pass_rates
 from ilf_kedro.tracking import refinement_metric_values
 
@@ -95,11 +96,6 @@ def training_set_template() -> Pipeline:
     )
 
 
-def _shared_parameters(template: Pipeline, refiner: str) -> dict:
-    parameters = {p: p for p in template.inputs() if p.startswith("params:")}
-    return {**parameters, "params:refiner": refiner}
-
-
 def few_shot_refiner(namespace: str) -> Pipeline:
     """A few-shot refiner (``params:ablations.<namespace>``) on the main run's annotations
     -> ``<namespace>.training_set``, for evaluation to fine-tune and test."""
@@ -109,7 +105,7 @@ def few_shot_refiner(namespace: str) -> Pipeline:
         namespace=namespace,
         inputs={**{name: name for name in SHARED}, "refiner_model": "base_model"},
         outputs={"ilf_training_set": f"{namespace}.training_set"},
-        parameters=_shared_parameters(template, f"params:ablations.{namespace}"),
+        parameters=shared_parameters(template, refiner=f"params:ablations.{namespace}"),
     )
 
 
@@ -130,7 +126,7 @@ def unrelated_feedback_ablation() -> Pipeline:
                 template,
                 namespace=namespace,
                 inputs=SHARED - {"annotations_to_refine"} | {"refiner_model"},
-                parameters=_shared_parameters(template, "params:refiner"),
+                parameters=shared_parameters(template),
             ),
             Node(
                 compare_feedback,
