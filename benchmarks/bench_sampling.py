@@ -29,7 +29,7 @@ import torch  # noqa: E402
 import yaml  # noqa: E402
 
 from ilf_kedro.models import load_model, sample_programs  # noqa: E402
-from ilf_kedro.models.sampling import _cut_completion  # noqa: E402
+from ilf_kedro.models.sampling import cut_completion  # noqa: E402
 
 PARAMS = Path(__file__).resolve().parents[1] / "conf" / "base" / "parameters_models.yml"
 
@@ -84,7 +84,7 @@ def baseline(bundle, prompts, *, num_samples, temperature, top_p, max_new_tokens
             new = out[0, ids["input_ids"].shape[1] :]
             n_tokens += len(new)
             text = tok.decode(new, skip_special_tokens=True)
-            completions.append(_cut_completion(text, stops)[0])
+            completions.append(cut_completion(text, stops)[0])
     return n_tokens, completions
 
 

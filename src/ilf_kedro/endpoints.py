@@ -99,9 +99,6 @@ class Completion:
     finish_reason: str
 
 
-ENDPOINT_KEYS = {"base_url", "model", "api", "max_concurrency", "max_retries", "timeout_s"}
-
-
 def check_endpoint_params(params: Mapping[str, Any] | None, where: str) -> None:
     """Fail early, naming ``where`` (e.g. ``feedback.llm``), on a missing or bad setting."""
     if not isinstance(params, Mapping):
@@ -392,7 +389,7 @@ def sample_from_endpoint(
     ``finish_reason`` and ``num_new_tokens`` (-1: the server does not say per sample)."""
     import pandas as pd
 
-    from ilf_kedro.models.sampling import OUTPUT_COLUMNS
+    from ilf_kedro.models.sampling import OUTPUT_COLUMNS, cut_completion
 
     request = Request(
         n=int(num_samples),
@@ -409,7 +406,7 @@ def sample_from_endpoint(
     rows = []
     for row, samples in zip(prompts.to_dict("records"), answers, strict=True):
         for index, sample in enumerate(samples):
-            completion, cut = _cut_at_stop(sample.text, request.stop)
+            completion, cut = cut_completion(sample.text, request.stop)
             rows.append(
                 {
                     **row,
@@ -422,8 +419,3 @@ def sample_from_endpoint(
             )
     extra = [c for c in prompts.columns if c not in OUTPUT_COLUMNS]
     return pd.DataFrame(rows, columns=OUTPUT_COLUMNS + extra)
-
-
-def _cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
-    hits = [i for i in (text.find(s) for s in stop) if i >= 0]
-    return (text[: min(hits)], True) if hits else (text, False)

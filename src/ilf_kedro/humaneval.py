@@ -24,7 +24,6 @@ import pandas as pd
 from ilf_kedro.prompts import normalise_newlines
 from ilf_kedro.tasks import TASK_COLUMNS
 
-HUMANEVAL_COLUMNS = ("task_id", "prompt", "canonical_solution", "test", "entry_point")
 CHECK_FUNCTION = "check"
 # Every HumanEval task is a test task: it is never trained on.
 TEST_SPLIT = "test"

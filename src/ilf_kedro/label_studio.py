@@ -51,8 +51,6 @@ REFINEMENT = "refinement"
 VERDICT = "refinement_passes"
 PASSES, FAILS = "passes", "fails"
 CONTROLS = (FEEDBACK, REFINEMENT, VERDICT)
-# Task fields the labeling configuration shows; the control results point at the program.
-SHOWN_FIELDS = ("prompt", "program", "test_results")
 PROGRAM = "program"
 PREFILL_MODEL_VERSION = "failing_program"
 # Kept beside the released schema so a row can be traced back to Label Studio.

@@ -13,6 +13,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ilf_kedro import endpoints
+from ilf_kedro.models.server_sampling import SERVER_DEFAULTS
+
 PositiveInt = Field(ge=1)
 # Runtime parameters that point catalog entries at files (``${runtime_params:...}``).
 CATALOG_URIS = ("mbpp_uri", "annotations_uri", "humaneval_uri")
@@ -41,12 +44,14 @@ class Execution(Strict):
 
 
 class Endpoint(Strict):
+    """An OpenAI-compatible endpoint; defaults are the client's (``endpoints.Endpoint``)."""
+
     base_url: str | None = None
     model: str | None = None
-    api: Literal["chat", "completions"] = "chat"
-    max_concurrency: int = Field(default=4, ge=1)
-    max_retries: int = Field(default=4, ge=0)
-    timeout_s: float = Field(default=120.0, gt=0)
+    api: Literal["chat", "completions"] = endpoints.Endpoint.api
+    max_concurrency: int = Field(default=endpoints.Endpoint.max_concurrency, ge=1)
+    max_retries: int = Field(default=endpoints.Endpoint.max_retries, ge=0)
+    timeout_s: float = Field(default=endpoints.Endpoint.timeout_s, gt=0)
     cache_dir: str | None = None
 
 
@@ -100,12 +105,14 @@ class Model(Strict):
 
 
 class Server(Strict):
+    """``sampling.server``; defaults are the backend's (``server_sampling.SERVER_DEFAULTS``)."""
+
     command: str
-    health_path: str = "/health"
-    startup_timeout_s: float = Field(default=300.0, gt=0)
-    max_concurrency: int = Field(default=8, ge=1)
-    max_retries: int = Field(default=4, ge=0)
-    timeout_s: float = Field(default=600.0, gt=0)
+    health_path: str = SERVER_DEFAULTS["health_path"]
+    startup_timeout_s: float = Field(default=SERVER_DEFAULTS["startup_timeout_s"], gt=0)
+    max_concurrency: int = Field(default=SERVER_DEFAULTS["max_concurrency"], ge=1)
+    max_retries: int = Field(default=SERVER_DEFAULTS["max_retries"], ge=0)
+    timeout_s: float = Field(default=SERVER_DEFAULTS["timeout_s"], gt=0)
     log_path: str | None = None
 
 

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from ilf_kedro.models import OUTPUT_COLUMNS, load_model, sample_programs
-from ilf_kedro.models.sampling import _cut_completion
+from ilf_kedro.models.sampling import cut_completion
 
 FAST = {"max_new_tokens": 24, "batch_size": 4, "progress": False}
 
@@ -87,13 +87,13 @@ def test_batch_runs_until_every_sequence_has_stopped(tiny_bundle, prompts):
     assert cut["finish_reason"][0] == "stop"
     others_free = free["completion"][1:].tolist()
     others_cut = cut["completion"][1:].tolist()
-    assert [_cut_completion(t, stops)[0] for t in others_free] == others_cut
+    assert [cut_completion(t, stops)[0] for t in others_free] == others_cut
 
 
-def test_cut_completion_uses_the_earliest_stop():
+def testcut_completion_uses_the_earliest_stop():
     text = "    return 1\n# note\ndef g():\n"
-    assert _cut_completion(text, ["\ndef ", "\n#"]) == ("    return 1", True)
-    assert _cut_completion(text, ["\nclass "]) == (text, False)
+    assert cut_completion(text, ["\ndef ", "\n#"]) == ("    return 1", True)
+    assert cut_completion(text, ["\nclass "]) == (text, False)
 
 
 def test_empty_input_gives_empty_frame_with_columns(tiny_bundle, prompts):

@@ -49,7 +49,7 @@ def _make_stopping_criteria(tokenizer, stop_sequences: Sequence[str], prompt_len
     return StopOnSequences()
 
 
-def _cut_completion(text: str, stop_sequences: Sequence[str]) -> tuple[str, bool]:
+def cut_completion(text: str, stop_sequences: Sequence[str]) -> tuple[str, bool]:
     """Truncate ``text`` at its earliest stop sequence; returns (text, was_cut)."""
     hits = [i for i in (text.find(s) for s in stop_sequences) if i >= 0]
     if not hits:
@@ -394,7 +394,7 @@ def _postprocess(tokens, tokenizer, end_ids, eos_ids, stop_sequences):
     body = tokens if end is None else tokens[:end]
     hit_eos = end is not None and tokens[end] in eos_ids
     text = tokenizer.decode(body, skip_special_tokens=True, clean_up_tokenization_spaces=False)
-    completion, was_cut = _cut_completion(text, stop_sequences)
+    completion, was_cut = cut_completion(text, stop_sequences)
     reason = "stop" if was_cut else ("eos" if hit_eos else "length")
     return completion, reason, len(body) + int(hit_eos)
 
