@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 
 from ilf_kedro.run_checks import check_parameters
 from tests.conftest import PROJECT_ROOT
+from tests.kedro_project import nested
 
 
-def _defaults(env: str | None = None) -> dict:
+def _defaults(env: str | None = None, runtime_params: dict | None = None) -> dict:
+    """The project's parameters as a run sees them, ``runtime_params`` applied as
+    ``--params`` would."""
     from kedro.config import OmegaConfigLoader
 
     loader = OmegaConfigLoader(
@@ -18,19 +19,14 @@ def _defaults(env: str | None = None) -> dict:
         base_env="base",
         default_run_env=env or "base",
         merge_strategy={"parameters": "soft"},
+        runtime_params=runtime_params,
     )
     return loader["parameters"]
 
 
 def _with(**changes) -> dict:
-    params = copy.deepcopy(_defaults())
-    for dotted, value in changes.items():
-        *parents, key = dotted.split("__")
-        node = params
-        for parent in parents:
-            node = node.setdefault(parent, {})
-        node[key] = value
-    return params
+    """The defaults with ``section__key=value`` changes (``__`` for the dot)."""
+    return _defaults(runtime_params=nested({k.replace("__", "."): v for k, v in changes.items()}))
 
 
 def test_the_defaults_pass():
@@ -107,15 +103,7 @@ def test_the_paper_environment_passes_the_schema():
 
 
 def test_one_root_seed_reaches_every_stage():
-    from kedro.config import OmegaConfigLoader
-
-    loader = OmegaConfigLoader(
-        str(PROJECT_ROOT / "conf"),
-        base_env="base",
-        default_run_env="base",
-        runtime_params={"seed": 7},
-    )
-    params = loader["parameters"]
+    params = _defaults(runtime_params={"seed": 7})
     stages = [params["annotations"], params["model"], params["sampling"], params["finetune"]]
     assert [stage["seed"] for stage in stages] == [7, 7, 7, 7]
     assert params["reporting"]["perplexity"]["seed"] == 7
