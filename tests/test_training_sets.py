@@ -7,10 +7,10 @@ from ilf_kedro.training_sets import (
     failing_programs,
     failing_tasks,
     gold_training_set,
-    human_refinement_training_set,
     ilf_training_set,
     refinement_prompts,
     refiner_training_pairs,
+    source_refinement_training_set,
 )
 
 PROMPT_536 = (
@@ -105,7 +105,7 @@ def test_baseline_training_sets_use_the_same_task_ids():
         {"task_id": 312, "prompt": TASKS.loc[1, "prompt"], "completion": "    return -a"}
     ]
     annotations = pd.DataFrame([_annotation(311, "x", "fb", TASKS.loc[0, "prompt"] + "    pass")])
-    human = human_refinement_training_set(annotations, TASKS, pd.Series([311, 312]))
+    human = source_refinement_training_set(annotations, TASKS, pd.Series([311, 312]))
     assert human["completion"].tolist() == ["    pass"]
 
 

@@ -148,10 +148,11 @@ def gold_training_set(tasks: pd.DataFrame, task_ids: pd.Series) -> pd.DataFrame:
     return _pairs_from_programs(chosen["task_id"], chosen["gold_code"], tasks)
 
 
-def human_refinement_training_set(
+def source_refinement_training_set(
     annotations: pd.DataFrame, tasks: pd.DataFrame, task_ids: pd.Series
 ) -> pd.DataFrame:
-    """Baseline: the human refinements of ``task_ids`` as (prompt -> body) pairs."""
+    """Baseline: the annotations' own refinements (human, LLM or gold stand-ins) of
+    ``task_ids`` as (prompt -> body) pairs."""
     chosen = annotations[annotations["task_id"].isin(task_ids)]
     return _pairs_from_programs(chosen["task_id"], chosen["refinement"], tasks)
 

@@ -43,7 +43,7 @@ def build_source_refinement_training_set(
     """Baseline set: the feedback source's own passing refinements (human, LLM, or gold
     stand-ins) for the task ids of ``ilf_training_set``."""
     passing = feedback_annotations[feedback_annotations["refinement_passed"]]
-    return training_sets.human_refinement_training_set(passing, tasks, ilf_training_set["task_id"])
+    return training_sets.source_refinement_training_set(passing, tasks, ilf_training_set["task_id"])
 
 
 # The source-refinements baseline's name, by feedback source: whose refinements it trains on.
