@@ -84,10 +84,7 @@ def normalise_annotations(
     for column in ("incorrect_program", "feedback", "refinement"):
         frame[column] = frame[column].map(normalise_newlines)
     frame["refinement"] = frame["refinement"].map(strip_refinement_marker)
-    frame["edit_distance"] = [
-        edit_distance(r, o)
-        for r, o in zip(frame["refinement"], frame["incorrect_program"], strict=True)
-    ]
+    frame = with_edit_distance(frame)  # NaN for an empty refinement, dropped below anyway
     keep = {
         "non-empty feedback": frame["feedback"].str.strip() != "",
         "non-empty refinement": frame["refinement"].str.strip() != "",
@@ -296,8 +293,8 @@ def llm_annotations(
         return empty_annotations()
     endpoint = Endpoint.from_params(settings, "feedback.llm")
     request = Request(
-        temperature=float(settings.get("temperature", 0.0)),
-        max_tokens=int(settings.get("max_tokens", 256)),
+        temperature=float(settings["temperature"]),
+        max_tokens=int(settings["max_tokens"]),
         seed=seed,
     )
     rows = _automatic_rows(failing, tasks)
