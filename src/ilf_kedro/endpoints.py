@@ -368,19 +368,29 @@ class ServedModel:
                 continue
 
 
+# The ``sampling`` parameters an endpoint takes (the rest: batching, backend, resume).
+SAMPLING_SETTINGS = (
+    "num_samples",
+    "temperature",
+    "top_p",
+    "max_new_tokens",
+    "stop_sequences",
+    "seed",
+)
+
+
 def sample_from_endpoint(
     endpoint: Endpoint,
     prompts,
     *,
     num_samples: int,
-    temperature: float = 0.8,
-    top_p: float = 0.95,
-    max_new_tokens: int = 64,
-    stop_sequences: Sequence[str] = (),
-    seed: int = 0,
+    temperature: float,
+    top_p: float,
+    max_new_tokens: int,
+    stop_sequences: Sequence[str],
+    seed: int,
     credentials: Mapping[str, Any] | None = None,
     progress: bool = True,
-    **ignored: Any,
 ):
     """The local sampler's contract (``ilf_kedro.models.sample_programs``) through an
     endpoint: ``num_samples`` rows per prompt row with ``completion`` cut at the first stop

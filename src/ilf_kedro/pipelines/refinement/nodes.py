@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ilf_kedro import feedback, refiners, training_sets
-from ilf_kedro.endpoints import Endpoint, sample_from_endpoint
+from ilf_kedro.endpoints import SAMPLING_SETTINGS, Endpoint, sample_from_endpoint
 from ilf_kedro.models import ModelBundle, sample_programs, truncate_to_tokens
 
 
@@ -49,9 +49,12 @@ def generate_refinements(
     prompt plus what the refiner wrote after it, i.e. the refined program the tests judge."""
     endpoint = refiner.get("endpoint")
     if endpoint:
-        settings = {**sampling, "credentials": credentials}
+        settings = {key: sampling[key] for key in SAMPLING_SETTINGS}
         samples = sample_from_endpoint(
-            Endpoint.from_params(endpoint, "refiner.endpoint"), refinement_prompts, **settings
+            Endpoint.from_params(endpoint, "refiner.endpoint"),
+            refinement_prompts,
+            credentials=credentials,
+            **settings,
         )
     else:
         samples = sample_programs(refiner_model, refinement_prompts, **sampling)
