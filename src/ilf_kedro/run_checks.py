@@ -16,9 +16,9 @@ def check_parameters(params: Mapping[str, Any], rounds: bool = False) -> None:
     """The schema (keys, types, ranges), then what it cannot say: the LLM endpoint and
     templates, refiners' endpoints and shots; with ``rounds`` (an ``ilf_rounds`` run)
     also that the feedback source is automatic."""
-    validate_parameters(params)
-    settings = params.get("feedback") or {}
-    source = feedback.check_source(settings.get("source"))
+    validate_parameters(params)  # from here on every key is there, of the right type
+    settings = params["feedback"]
+    source = settings["source"]
     if rounds and source not in feedback.AUTOMATIC_SOURCES:
         raise ValueError(
             f"parameter feedback.source is {source!r}, but ilf_rounds gives each round "
@@ -27,7 +27,7 @@ def check_parameters(params: Mapping[str, Any], rounds: bool = False) -> None:
             "'Collect feedback on your model')"
         )
     if source == "llm":
-        llm = settings.get("llm")
+        llm = settings["llm"]
         check_endpoint_params(llm, "feedback.llm")
         # The feedback is not written yet when its own prompt is filled in.
         before_feedback = tuple(f for f in feedback.TEMPLATE_FIELDS if f != "feedback")
@@ -35,8 +35,8 @@ def check_parameters(params: Mapping[str, Any], rounds: bool = False) -> None:
             llm.get("feedback_template"), "feedback.llm.feedback_template", before_feedback
         )
         feedback.check_template(llm.get("refinement_template"), "feedback.llm.refinement_template")
-    refiner_params = {"refiner": params.get("refiner") or {}}
-    for name, variant in (params.get("ablations") or {}).items():
+    refiner_params = {"refiner": params["refiner"]}
+    for name, variant in params["ablations"].items():
         refiner_params[f"ablations.{name}"] = variant
     cap = params.get("max_tasks_per_split")
     for where, refiner in refiner_params.items():
