@@ -8,6 +8,10 @@ from pathlib import Path
 
 from tests.conftest import PROJECT_ROOT
 
+# The tests run the offline demo (demo MBPP tasks, tiny-random: every stage in seconds);
+# conf/base is the miniature world (tests/pipelines/world runs that one).
+DEMO_ENV = "demo"
+
 
 def copy_project(destination: Path) -> Path:
     """Copy the config and the demo inputs (not outputs) of the project to ``destination``."""
@@ -25,7 +29,7 @@ def _ignore_local(directory, names):
     return [n for n in names if Path(directory).name == "local" and n != ".gitkeep"]
 
 
-def run_pipeline(project: Path, pipeline: str, env: str | None = None, params=None, **run):
+def run_pipeline(project: Path, pipeline: str, env: str | None = DEMO_ENV, params=None, **run):
     """Run ``pipeline`` in ``project`` in this process; returns the session's outputs.
     ``run`` goes to ``KedroSession.run`` (``to_outputs``, ``from_nodes``...)."""
     from kedro.framework.session import KedroSession
@@ -44,7 +48,7 @@ def run_pipeline(project: Path, pipeline: str, env: str | None = None, params=No
         os.chdir(here)
 
 
-def load(project: Path, name: str, env: str | None = None):
+def load(project: Path, name: str, env: str | None = DEMO_ENV):
     """Dataset ``name`` of ``project`` through its catalog (no hard-coded file paths)."""
     from kedro.framework.session import KedroSession
 
@@ -52,7 +56,7 @@ def load(project: Path, name: str, env: str | None = None):
         return session.load_context().catalog.load(name)
 
 
-def catalog_path(project: Path, name: str, env: str | None = None) -> Path:
+def catalog_path(project: Path, name: str, env: str | None = DEMO_ENV) -> Path:
     """Where the catalog keeps dataset ``name`` of ``project``."""
     from kedro.framework.session import KedroSession
 

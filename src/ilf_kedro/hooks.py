@@ -46,12 +46,14 @@ class ParameterCheckHooks:
     @hook_impl
     def after_context_created(self, context) -> None:
         from ilf_kedro.pipelines.evaluation import plan_task_sets
+        from ilf_kedro.pipelines.ilf.pipeline import plan_input_pipelines
         from ilf_kedro.pipelines.ilf_rounds import plan_rounds
 
         # The config loader, not context.params: reading those builds every pipeline
         # (Kedro validates them against node type hints), before the plan is known.
         params = context.config_loader["parameters"]
         plan_rounds(params)
+        plan_input_pipelines(params)
         plan_task_sets(params, catalog_entries=context.config_loader["catalog"].keys())
 
     @hook_impl

@@ -172,6 +172,57 @@ class Reporting(Strict):
     perplexity: Perplexity
 
 
+class WorldCorpus(Strict):
+    size: int = PositiveInt
+    seed: int = Field(ge=0)
+    mistake_rates: dict[str, float]
+
+    @model_validator(mode="after")
+    def _rates(self) -> WorldCorpus:
+        bad = {k: v for k, v in self.mistake_rates.items() if not 0.0 <= v <= 1.0}
+        if bad:
+            raise ValueError(f"parameter world.corpus.mistake_rates must be in [0, 1]: {bad}")
+        return self
+
+
+class WorldPretraining(Strict):
+    epochs: int = PositiveInt
+    learning_rate: float = Field(gt=0)
+    batch_size: int = PositiveInt
+    seed: int = Field(ge=0)
+    threads: int | None = Field(default=None, ge=1)
+    tiny_config: dict[str, Any]
+
+
+class WorldAnnotator(Strict):
+    splits: list[str] = Field(min_length=1)
+    num_samples: int = PositiveInt
+    fraction: float = Field(gt=0, le=1)
+    seed: int = Field(ge=0)
+
+
+class World(Strict):
+    """The miniature world (``ilf_kedro.world``, pipeline ``world``)."""
+
+    seed: int = Field(ge=0)
+    num_tasks: int = PositiveInt
+    families: list[str] = Field(min_length=1)
+    corpus: WorldCorpus
+    pretraining: WorldPretraining
+    annotator: WorldAnnotator
+
+    @model_validator(mode="after")
+    def _families(self) -> World:
+        from ilf_kedro.world.tasks import FAMILIES
+
+        unknown = [f for f in self.families if f not in FAMILIES]
+        if unknown:
+            raise ValueError(
+                f"parameter world.families names {unknown}; allowed: {sorted(FAMILIES)}"
+            )
+        return self
+
+
 class Parameters(Strict):
     """Every parameter of ``conf/base`` (environments override values, not the shape)."""
 
@@ -196,6 +247,8 @@ class Parameters(Strict):
     reporting: Reporting
     rounds: int = PositiveInt
     max_rounds: int = PositiveInt
+    input_pipelines: list[str] = Field(default_factory=list)
+    world: World
 
     @model_validator(mode="after")
     def _splits_exist(self) -> Parameters:
@@ -204,6 +257,7 @@ class Parameters(Strict):
             "refiner_training.split": [self.refiner_training.split],
             "refinement.split": [self.refinement.split],
             "evaluation.splits": self.evaluation.splits,
+            "world.annotator.splits": self.world.annotator.splits,
         }
         for key, used in named.items():
             unknown = [s for s in used if s not in self.splits]

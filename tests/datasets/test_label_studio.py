@@ -181,7 +181,7 @@ def _catalog_load(project: Path, name: str):
     from kedro.framework.startup import bootstrap_project
 
     bootstrap_project(project)
-    with KedroSession.create(project_path=project) as session:
+    with KedroSession.create(project_path=project, env="demo") as session:
         return session.load_context().catalog.load(name)
 
 

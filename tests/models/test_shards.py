@@ -89,7 +89,8 @@ def _kedro_run(project: Path) -> subprocess.Popen:
         "HF_HUB_OFFLINE": "1",
         "COLUMNS": "300",  # rich logging: one line per message
     }
-    command = [sys.executable, "-m", "kedro", "run", "--to-nodes=sample_zero_shot_programs"]
+    command = [sys.executable, "-m", "kedro", "run", "--env=demo"]
+    command.append("--to-nodes=sample_zero_shot_programs")
     command.append(f"--params={KILL_PARAMS}")
     return subprocess.Popen(
         command,

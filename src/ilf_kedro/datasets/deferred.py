@@ -32,7 +32,9 @@ class DeferredDataset(AbstractDataset):
         return self._dataset.load
 
     def save(self, data: Any) -> None:
-        raise DatasetError("DeferredDataset is read-only")
+        """Saves ``data`` through the wrapped dataset (a pipeline that writes the file,
+        e.g. the miniature world's annotator); readers still get a loader."""
+        self._dataset.save(data)
 
     def _exists(self) -> bool:
         return self._dataset.exists()

@@ -123,7 +123,7 @@ REFINEMENT:
 
 
 @functools.lru_cache(maxsize=8)
-def _tokenizer_json(vocab_size: int) -> str:
+def _tokenizer_json(vocab_size: int, corpus: tuple[str, ...] | None = None) -> str:
     # Cached as JSON so every call gets a fresh, independent tokenizer object.
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
@@ -135,17 +135,25 @@ def _tokenizer_json(vocab_size: int) -> str:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    # Many repetitions of the lines so frequent code fragments become merges.
-    lines = [line for line in _CORPUS.splitlines(keepends=True) if line.strip()]
-    tok.train_from_iterator(lines * 4, trainer=trainer)
+    if corpus is None:
+        # Many repetitions of the lines so frequent code fragments become merges.
+        lines = [line for line in _CORPUS.splitlines(keepends=True) if line.strip()]
+        tok.train_from_iterator(lines * 4, trainer=trainer)
+    else:
+        tok.train_from_iterator(list(corpus), trainer=trainer)
     return tok.to_str()
 
 
-def build_tiny_tokenizer(vocab_size: int = TINY_DEFAULTS["vocab_size"]):
+def build_tiny_tokenizer(
+    vocab_size: int = TINY_DEFAULTS["vocab_size"], corpus: tuple[str, ...] | None = None
+):
     """Build the download-free byte-level BPE tokenizer.
 
     Args:
         vocab_size: Target vocabulary size (upper bound; special tokens included).
+        corpus: Texts to learn the merges from instead of the embedded corpus (a model
+            trained from scratch on them, e.g. ``ilf_kedro.world``, reads them in fewer
+            tokens); the byte alphabet still makes every text round-trip.
 
     Returns:
         A ``PreTrainedTokenizerFast`` with ``eos_token`` ``<|endoftext|>`` and
@@ -153,7 +161,9 @@ def build_tiny_tokenizer(vocab_size: int = TINY_DEFAULTS["vocab_size"]):
     """
     from transformers import PreTrainedTokenizerFast
 
-    tok = Tokenizer.from_str(_tokenizer_json(int(vocab_size)))
+    tok = Tokenizer.from_str(
+        _tokenizer_json(int(vocab_size), None if corpus is None else tuple(corpus))
+    )
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
         eos_token=EOS_TOKEN,

@@ -117,7 +117,7 @@ def test_a_users_own_set_needs_only_a_catalog_entry_and_parameters(tmp_path):
     from kedro.framework.startup import bootstrap_project
 
     bootstrap_project(project)
-    with KedroSession.create(project_path=project) as session:
+    with KedroSession.create(project_path=project, env="demo") as session:
         session.run(pipeline_names=["evaluation"], to_outputs=["zero_shot.mine.metrics"])
     metrics = _read(project, "08_reporting/zero_shot/mine/metrics.parquet")
     assert metrics[["task_set", "method", "n_tasks"]].values.tolist() == [["mine", "zero-shot", 1]]

@@ -14,7 +14,7 @@ TOY = {"max_tasks_per_split": 2, "sampling.num_samples": 2, "sampling.max_new_to
 def _table(project, name: str) -> pd.DataFrame:
     from kedro.framework.session import KedroSession
 
-    with KedroSession.create(project_path=project) as session:
+    with KedroSession.create(project_path=project, env="demo") as session:
         return session.load_context().catalog.load(name)
 
 

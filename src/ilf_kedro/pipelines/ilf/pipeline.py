@@ -6,6 +6,10 @@ named on the command line, so ``kedro run --pipeline=ilf`` must find an ``ilf`` 
 (interpreter, llm): human feedback comes with its own failing programs.
 """
 
+import importlib
+from collections.abc import Mapping
+from typing import Any
+
 from kedro.pipeline import Pipeline
 
 from ilf_kedro.pipelines import (
@@ -14,12 +18,42 @@ from ilf_kedro.pipelines import (
     feedback,
     finetune,
     initial_sampling,
+    model_loading,
     refinement,
     refiner_training,
     reporting,
 )
 
 FEW_SHOT_REFINERS = ("one_shot_refiner", "two_shot_refiner")
+_planned: dict[str, tuple[str, ...]] = {"input_pipelines": ()}
+
+
+def plan_input_pipelines(params: Mapping[str, Any]) -> None:
+    """Remember the run's ``input_pipelines`` (from the hook, before Kedro builds the
+    pipelines): project pipelines that write ilf's inputs, e.g. ``world``."""
+    names = tuple(params.get("input_pipelines") or ())
+    for name in names:
+        try:
+            importlib.import_module(f"ilf_kedro.pipelines.{name}")
+        except ModuleNotFoundError:
+            raise ValueError(
+                f"parameter input_pipelines names {name!r}, which is not a pipeline of "
+                "this project (kedro registry list)"
+            ) from None
+    _planned["input_pipelines"] = names
+
+
+def with_input_pipelines(pipeline: Pipeline) -> Pipeline:
+    """``pipeline`` after the planned input pipelines; its base model loads once their
+    outputs exist (one of them may write the base model's directory)."""
+    names = _planned["input_pipelines"]
+    if not names:
+        return pipeline
+    inputs = Pipeline([])
+    for name in names:
+        inputs += importlib.import_module(f"ilf_kedro.pipelines.{name}").create_pipeline()
+    waiting = model_loading.create_pipeline(after=sorted(inputs.outputs()))
+    return inputs + (pipeline - model_loading.create_pipeline()) + waiting
 
 
 def create_pipeline(ablations: bool = False, **kwargs) -> Pipeline:
@@ -40,4 +74,4 @@ def create_pipeline(ablations: bool = False, **kwargs) -> Pipeline:
         pipeline += refinement.unrelated_feedback_ablation()
         for namespace in FEW_SHOT_REFINERS:
             pipeline += refinement.few_shot_refiner(namespace)
-    return pipeline
+    return with_input_pipelines(pipeline)

@@ -15,7 +15,7 @@ logger = logging.getLogger(__name__)
 
 
 def plan_memory(
-    base_model: str, model: dict, sampling: dict, finetune: dict, memory_plan: dict
+    base_model: str, model: dict, sampling: dict, finetune: dict, memory_plan: dict, *after
 ) -> pd.DataFrame:
     """The memory each GPU stage needs per device, from the model's configuration alone
     (no weights), against the devices' memory -> ``memory_plan`` (one row per stage).

@@ -1,0 +1,426 @@
+"""The miniature world's task families: small Python functions described in English.
+
+Every family draws its parameters (a comparison, a constant, a bound, an order) from a
+seeded ``random.Random``; the gold program is written from them, and its known *mistakes*
+(the same program with one systematic slip: a non-strict comparison, an off-by-one bound,
+the opposite order...) each come with the sentence an annotator would write about them.
+The asserts are computed by running the gold program on random inputs, chosen so that
+every known mistake fails at least one of them.
+
+Plain Python, no Kedro.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+# Words the string families draw their inputs from (short, lower/upper case, digits).
+_WORDS = [
+    "apple", "Bob", "code", "data", "Eve", "frog", "green", "House", "ink", "jazz", "kite",
+    "Lamp", "moon", "Nile", "open", "park", "quiz", "River", "sun", "tree", "Umbra", "vase",
+    "wolf", "xray", "Yard", "zone", "a1b2", "x9", "Mix3d", "abc", "Oak", "idea",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """One systematic slip: its kind, the wrong body, and the annotator's sentence on it."""
+
+    kind: str
+    body: str
+    feedback: str
+
+
+@dataclass(frozen=True)
+class WorldTask:
+    """A task before it gets an id: description, gold program, inputs, known mistakes."""
+
+    family: str
+    text: str
+    signature: str  # "def name(args):"
+    body: str  # the gold body, indented, ending in a newline
+    inputs: tuple  # argument tuples the asserts call the function with
+    mistakes: tuple[Mistake, ...] = field(default_factory=tuple)
+
+    @property
+    def entry_point(self) -> str:
+        return self.signature[4 : self.signature.index("(")]
+
+    @property
+    def code(self) -> str:
+        return f"{self.signature}\n{self.body}"
+
+    def program_with(self, body: str) -> str:
+        return f"{self.signature}\n{body}"
+
+
+_OPS = {
+    ">": ("greater than", "<="),
+    ">=": ("at least", "<"),
+    "<": ("less than", ">="),
+    "<=": ("at most", ">"),
+}
+_STRICTNESS = {">": ">=", ">=": ">", "<": "<=", "<=": "<"}
+_DIRECTION = {">": "<", "<": ">", ">=": "<=", "<=": ">="}
+
+
+def _comparison_mistakes(op: str, k: int, body_of: Callable[[str], str], what: str):
+    """The two comparison slips: the wrong strictness and the wrong direction."""
+    strict = op in (">", "<")
+    if strict:
+        wrong_strict = (
+            f"The comparison must be strict: {what} equal to {k} must not be counted, "
+            f"but the code keeps them."
+        )
+    else:
+        wrong_strict = (
+            f"{what.capitalize()} equal to {k} must be counted too, but the comparison "
+            f"leaves them out; it has to include equality."
+        )
+    wrong_way = (
+        f"The comparison points the wrong way: the code takes {what} "
+        f"{_OPS[_DIRECTION[op]][0]} {k} instead of {_OPS[op][0]} {k}."
+    )
+    return (
+        Mistake("strictness", body_of(_STRICTNESS[op]), wrong_strict),
+        Mistake("direction", body_of(_DIRECTION[op]), wrong_way),
+    )
+
+
+def _random_list(rng: random.Random, low: int, high: int) -> list[int]:
+    return [rng.randint(low, high) for _ in range(rng.randint(5, 7))]
+
+
+def select_elements(rng: random.Random) -> WorldTask:
+    op, k = rng.choice(list(_OPS)), rng.randint(0, 20)
+    phrase = _OPS[op][0]
+
+    def body(o):
+        return f"    return [x for x in items if x {o} {k}]\n"
+
+    inputs = tuple((_random_list(rng, k - 6, k + 6) + [k],) for _ in range(3))
+    return WorldTask(
+        "select_elements",
+        f"Write a function to return the elements of a list that are {phrase} {k}, in order.",
+        "def select_elements(items):",
+        body(op),
+        inputs,
+        _comparison_mistakes(op, k, body, "elements"),
+    )
+
+
+def count_long_words(rng: random.Random) -> WorldTask:
+    op, k = rng.choice(list(_OPS)), rng.randint(2, 6)
+    phrase = _OPS[op][0]
+
+    def body(o):
+        return f"    return sum(1 for word in sentence.split() if len(word) {o} {k})\n"
+
+    def sentence():
+        words = rng.sample(_WORDS, 6)
+        words.append(rng.choice([w for w in _WORDS if len(w) == k] or ["abcdefg"[:k]]))
+        rng.shuffle(words)
+        return " ".join(words)
+
+    return WorldTask(
+        "count_words",
+        f"Write a function to count the words of a sentence whose length is {phrase} {k}.",
+        "def count_words(sentence):",
+        body(op),
+        tuple((sentence(),) for _ in range(3)),
+        _comparison_mistakes(op, k, body, "words"),
+    )
+
+
+_POWERS = {1: "numbers", 2: "squares", 3: "cubes"}
+
+
+def range_total(rng: random.Random) -> WorldTask:
+    power, inclusive = rng.choice([1, 2, 3]), rng.random() < 0.5
+    start = rng.choice([0, 1])
+    bound = "up to and including n" if inclusive else "below n"
+    stop = "n + 1" if inclusive else "n"
+    term = "i" if power == 1 else f"i ** {power}"
+    what = "integers" if power == 1 else f"{_POWERS[power]} of the integers"
+
+    def body(stop_expr: str, term_expr: str = term) -> str:
+        return f"    return sum({term_expr} for i in range({start}, {stop_expr}))\n"
+
+    wrong_stop = "n" if inclusive else "n + 1"
+    mistakes = [
+        Mistake(
+            "off_by_one",
+            body(wrong_stop),
+            "The range is off by one at the end: n itself must be "
+            + ("included." if inclusive else "left out, the task says below n."),
+        )
+    ]
+    for other in (1, 2, 3):
+        if other != power:
+            wrong_term = "i" if other == 1 else f"i ** {other}"
+            mistakes.append(
+                Mistake(
+                    "wrong_power",
+                    body(stop, wrong_term),
+                    f"The code adds up the {_POWERS[other]} instead of the {_POWERS[power]}.",
+                )
+            )
+    inputs = tuple((n,) for n in rng.sample(range(2, 12), 3))
+    return WorldTask(
+        "range_total",
+        f"Write a function to return the sum of the {what} from {start} {bound}.",
+        "def range_total(n):",
+        body(stop),
+        inputs,
+        tuple(mistakes),
+    )
+
+
+def order_list(rng: random.Random) -> WorldTask:
+    descending, by_abs = rng.random() < 0.5, rng.random() < 0.5
+    order = "descending" if descending else "ascending"
+    key = ", key=abs" if by_abs else ""
+
+    def body(desc: bool, k: str = key) -> str:
+        return f"    return sorted(items{k}, reverse={desc})\n"
+
+    mistakes = [
+        Mistake(
+            "order",
+            body(not descending),
+            f"The list comes out in the opposite order: the task asks for {order} order.",
+        )
+    ]
+    if by_abs:
+        mistakes.append(
+            Mistake(
+                "key",
+                body(descending, ""),
+                "The numbers must be compared by their absolute value, but the code "
+                "sorts them by their signed value.",
+            )
+        )
+    inputs = tuple((_random_list(rng, -9, 9),) for _ in range(3))
+    text = f"Write a function to sort a list of numbers in {order} order"
+    return WorldTask(
+        "order_list",
+        text + (" of their absolute values." if by_abs else "."),
+        "def order_list(items):",
+        body(descending),
+        inputs,
+        tuple(mistakes),
+    )
+
+
+def string_slice(rng: random.Random) -> WorldTask:
+    kind, k = rng.choice(["first", "last", "drop"]), rng.randint(1, 5)
+    exprs = {"first": f"s[:{k}]", "last": f"s[-{k}:]", "drop": f"s[{k}:]"}
+    texts = {
+        "first": f"return the first {k} characters of a string",
+        "last": f"return the last {k} characters of a string",
+        "drop": f"return a string without its first {k} characters",
+    }
+
+    def body(expr: str) -> str:
+        return f"    return {expr}\n"
+
+    off = {"first": f"s[:{k + 1}]", "last": f"s[-{k + 1}:]", "drop": f"s[{k + 1}:]"}
+    mistakes = [
+        Mistake(
+            "off_by_one",
+            body(off[kind]),
+            f"The slice is off by one: it takes {k + 1} characters where the task "
+            f"says {k}."
+            if kind != "drop"
+            else f"The slice is off by one: it removes {k + 1} characters, not {k}.",
+        )
+    ]
+    if kind in ("first", "last"):
+        other = "last" if kind == "first" else "first"
+        mistakes.append(
+            Mistake(
+                "wrong_end",
+                body(exprs[other]),
+                f"The code takes the characters from the wrong end of the string: "
+                f"the task wants the {kind} ones, not the {other} ones.",
+            )
+        )
+    inputs = tuple(("".join(rng.sample(_WORDS, 2)),) for _ in range(3))
+    return WorldTask(
+        "string_slice",
+        f"Write a function to {texts[kind]}.",
+        "def string_slice(s):",
+        body(exprs[kind]),
+        inputs,
+        tuple(mistakes),
+    )
+
+
+def count_multiples(rng: random.Random) -> WorldTask:
+    negate, k = rng.random() < 0.5, rng.randint(2, 9)
+    cmp = "!=" if negate else "=="
+
+    def body(c: str, m: int = k) -> str:
+        return f"    return sum(1 for x in items if x % {m} {c} 0)\n"
+
+    phrase = "not divisible" if negate else "divisible"
+    mistakes = (
+        Mistake(
+            "negation",
+            body("==" if negate else "!="),
+            "The condition is reversed: the code counts the numbers that are "
+            + ("divisible" if negate else "not divisible")
+            + f" by {k}.",
+        ),
+        Mistake(
+            "wrong_constant",
+            body(cmp, k + 1),
+            f"The code checks divisibility by the wrong number; the task is about {k}.",
+        ),
+    )
+    inputs = tuple((_random_list(rng, 0, 30) + [k, k * 2],) for _ in range(3))
+    return WorldTask(
+        "count_multiples",
+        f"Write a function to count the numbers in a list that are {phrase} by {k}.",
+        "def count_multiples(items):",
+        body(cmp),
+        inputs,
+        mistakes,
+    )
+
+
+def shift_elements(rng: random.Random) -> WorldTask:
+    op, k = rng.choice(["+", "-", "*"]), rng.randint(2, 9)
+    verbs = {"+": f"add {k} to", "-": f"subtract {k} from", "*": f"multiply by {k}"}
+    names = {"+": "adds", "-": "subtracts", "*": "multiplies"}
+
+    def body(o: str, m: int = k) -> str:
+        return f"    return [x {o} {m} for x in items]\n"
+
+    wrong = {"+": "-", "-": "+", "*": "+"}[op]
+    mistakes = (
+        Mistake(
+            "wrong_operator",
+            body(wrong),
+            f"The code {names[wrong]} where it should {verbs[op].split()[0]}: "
+            f"the operation is the wrong one.",
+        ),
+        Mistake(
+            "wrong_constant",
+            body(op, k + 1),
+            f"The constant is wrong: the task says {k}.",
+        ),
+    )
+    inputs = tuple((_random_list(rng, -5, 15),) for _ in range(3))
+    text = (
+        f"Write a function to {verbs[op]} every element of a list."
+        if op != "*"
+        else f"Write a function to multiply every element of a list by {k}."
+    )
+    return WorldTask(
+        "shift_elements", text, "def shift_elements(items):", body(op), inputs, mistakes
+    )
+
+
+def extreme_value(rng: random.Random) -> WorldTask:
+    largest, by_abs = rng.random() < 0.5, rng.random() < 0.5
+    fn = "max" if largest else "min"
+    key = ", key=abs" if by_abs else ""
+
+    def body(f: str, k: str = key) -> str:
+        return f"    return {f}(items{k})\n"
+
+    word = "largest" if largest else "smallest"
+    other = "smallest" if largest else "largest"
+    mistakes = [
+        Mistake(
+            "min_max",
+            body("min" if largest else "max"),
+            f"The function returns the {other} element, but the task asks for the {word} one.",
+        )
+    ]
+    if by_abs:
+        mistakes.append(
+            Mistake(
+                "key",
+                body(fn, ""),
+                "The elements must be compared by their absolute value, not their signed value.",
+            )
+        )
+    inputs = tuple((_random_list(rng, -15, 15),) for _ in range(3))
+    what = "absolute value" if by_abs else "value"
+    return WorldTask(
+        "extreme_value",
+        f"Write a function to return the element of a list with the {word} {what}.",
+        "def extreme_value(items):",
+        body(fn),
+        inputs,
+        tuple(mistakes),
+    )
+
+
+FAMILIES: dict[str, Callable[[random.Random], WorldTask]] = {
+    "select_elements": select_elements,
+    "count_words": count_long_words,
+    "range_total": range_total,
+    "order_list": order_list,
+    "string_slice": string_slice,
+    "count_multiples": count_multiples,
+    "shift_elements": shift_elements,
+    "extreme_value": extreme_value,
+}
+
+
+def run_function(code: str, entry_point: str, args: tuple):
+    """Call ``entry_point`` of ``code`` with ``args`` (trusted, generated code only)."""
+    namespace: dict = {}
+    exec(compile(code, "<world>", "exec"), namespace)  # noqa: S102 - our own gold programs
+    return namespace[entry_point](*args)
+
+
+def _call(entry_point: str, args: tuple) -> str:
+    return f"{entry_point}({', '.join(repr(a) for a in args)})"
+
+
+def asserts(task: WorldTask) -> list[str]:
+    """The task's asserts: the gold program's result on each input."""
+    return [
+        f"assert {_call(task.entry_point, args)} == {run_function(task.code, task.entry_point, args)!r}"
+        for args in task.inputs
+    ]
+
+
+def caught_mistakes(task: WorldTask) -> tuple[Mistake, ...]:
+    """The task's mistakes that fail at least one of its asserts (only those are kept)."""
+    gold = [run_function(task.code, task.entry_point, args) for args in task.inputs]
+    kept = []
+    for mistake in task.mistakes:
+        program = task.program_with(mistake.body)
+        results = [run_function(program, task.entry_point, args) for args in task.inputs]
+        if results != gold:
+            kept.append(mistake)
+    return tuple(kept)
+
+
+def draw_task(rng: random.Random, families: list[str]) -> WorldTask:
+    """One task of a family chosen at random, with only the mistakes its asserts catch."""
+    task = FAMILIES[rng.choice(families)](rng)
+    return WorldTask(
+        task.family,
+        task.text,
+        task.signature,
+        task.body,
+        task.inputs,
+        caught_mistakes(task),
+    )
+
+
+def check_families(families: list[str]) -> list[str]:
+    unknown = [f for f in families if f not in FAMILIES]
+    if unknown or not families:
+        raise ValueError(
+            f"world.families {families!r}: unknown {unknown}; allowed: {sorted(FAMILIES)}"
+        )
+    return list(families)
