@@ -37,6 +37,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("ILF_KEDRO_MLFLOW", "false")
+# One thread per process: on a shared 2-core machine two spinning threads cost ~5x the CPU
+# per training step (measured), and a fixed count keeps float sums (so outputs) identical.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pandas as pd  # noqa: E402
 
@@ -126,7 +129,13 @@ def one_seed(seed: int, fractions: list[float], extra: dict, workdir: Path) -> d
         "refinement_stats": table(project, "refinement_stats").to_dict("records"),
     }
     # Table 2: the same refiner and programs, with unrelated feedback.
-    run(project, "ilf_ablations", params, from_nodes=UNRELATED_NODES, to_outputs=["refinement_ablation"])
+    run(
+        project,
+        "ilf_ablations",
+        params,
+        from_nodes=UNRELATED_NODES,
+        to_outputs=["refinement_ablation"],
+    )
     row["refinement_ablation"] = table(project, "refinement_ablation").to_dict("records")
     # Sample efficiency: fewer annotations, same world and base model.
     row["sample_efficiency"] = {1.0: _efficiency_point(metrics, len(annotations), row)}
@@ -144,6 +153,33 @@ def one_seed(seed: int, fractions: list[float], extra: dict, workdir: Path) -> d
         point["training_examples"] = len(table(project, "ilf_training_set"))
         row["sample_efficiency"][fraction] = point
     return row
+
+
+# Columns that hold measured times, which differ run to run by nature.
+TIMING_COLUMNS = {"duration_s", "gold_duration_s", "time_limit_s"}
+
+
+def parquet_differences(first: Path, second: Path) -> list[str]:
+    """Parquet files of two runs' ``data`` folders that differ (timing columns aside)."""
+    differences = []
+    for path in sorted((first / "data").rglob("*.parquet")):
+        twin = second / "data" / path.relative_to(first / "data")
+        if not twin.exists():
+            differences.append(f"{path.relative_to(first)} (only in the first run)")
+            continue
+        left, right = pd.read_parquet(path), pd.read_parquet(twin)
+        drop = [c for c in left.columns if c in TIMING_COLUMNS]
+        if not left.drop(columns=drop).equals(right.drop(columns=drop, errors="ignore")):
+            differences.append(str(path.relative_to(first)))
+    return differences
+
+
+def determinism(extra: dict, workdir: Path) -> list[str]:
+    """Run ``ilf`` twice with the same seed in two projects; the Parquet files that differ."""
+    projects = [copy_project(workdir / f"twice_{i}") for i in (1, 2)]
+    for project in projects:
+        run(project, "ilf", extra)
+    return parquet_differences(*projects)
 
 
 def _efficiency_point(metrics: pd.DataFrame, annotations: int, row: dict) -> dict:
@@ -184,14 +220,16 @@ def report(rows: list[dict], plot: str | None) -> dict:
     fractions = sorted(rows[0]["sample_efficiency"])
     for fraction in fractions:
         points = [r["sample_efficiency"][fraction] for r in rows]
-        ann = [p["annotations"] for p in points]
-        print(
-            f"  {fraction:>4.0%}: annotations {spread(ann)}  ILF {spread([p['ilf'] * pct for p in points])}"
-            f"  gold {spread([p['gold'] * pct for p in points])}"
-        )
+        ann = spread([p["annotations"] for p in points])
+        ilf = spread([p["ilf"] * pct for p in points])
+        gold = spread([p["gold"] * pct for p in points])
+        print(f"  {fraction:>4.0%}: annotations {ann}  ILF {ilf}  gold {gold}")
     print("\nDefault run (kedro run --pipeline=ilf) per seed:")
     for r in rows:
-        print(f"  seed {r['seed']}: wall {r['default_run_wall_s']:.0f} s, CPU {r['default_run_cpu_s']:.0f} s")
+        print(
+            f"  seed {r['seed']}: wall {r['default_run_wall_s']:.0f} s, "
+            f"CPU {r['default_run_cpu_s']:.0f} s"
+        )
     if plot:
         _plot(rows, fractions, plot)
     return {"rows": rows}
@@ -205,7 +243,10 @@ def _plot(rows: list[dict], fractions: list[float], path: str) -> None:
 
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for method, label in (("ilf", "ILF"), ("gold", "gold demonstrations")):
-        xs = [statistics.mean(r["sample_efficiency"][f]["annotations"] for r in rows) for f in fractions]
+        xs = [
+            statistics.mean(r["sample_efficiency"][f]["annotations"] for r in rows)
+            for f in fractions
+        ]
         ys = [[r["sample_efficiency"][f][method] * 100 for r in rows] for f in fractions]
         means = [statistics.mean(y) for y in ys]
         sds = [statistics.stdev(y) if len(y) > 1 else 0.0 for y in ys]
@@ -229,6 +270,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--plot", default="data/08_reporting/world_sample_efficiency.png")
     parser.add_argument("--smoke", action="store_true", help="a tiny world, one seed")
     parser.add_argument("--keep", help="keep the seeds' projects under this folder")
+    parser.add_argument(
+        "--determinism", action="store_true", help="also run ilf twice and compare outputs"
+    )
     args = parser.parse_args(argv)
     extra = SMOKE_PARAMS if args.smoke else {}
     seeds = args.seeds[:1] if args.smoke else args.seeds
@@ -237,6 +281,10 @@ def main(argv: list[str] | None = None) -> dict:
     try:
         rows = [one_seed(seed, fractions, extra, workdir) for seed in seeds]
         result = report(rows, None if args.smoke else args.plot)
+        if args.determinism:
+            differences = determinism(extra, workdir)
+            print(f"\nTwo runs, same seed: {len(differences)} Parquet file(s) differ {differences}")
+            result["determinism_differences"] = differences
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)

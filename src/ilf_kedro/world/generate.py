@@ -20,7 +20,9 @@ CORPUS_COLUMNS = ["family", "text", "prompt", "completion", "mistake"]
 
 
 def _split_sizes(splits: Mapping[str, Sequence[int]]) -> list[tuple[str, int, int]]:
-    return sorted(((name, int(lo), int(hi)) for name, (lo, hi) in splits.items()), key=lambda s: s[1])
+    return sorted(
+        ((name, int(lo), int(hi)) for name, (lo, hi) in splits.items()), key=lambda s: s[1]
+    )
 
 
 def generate_tasks(

@@ -114,5 +114,10 @@ def _train(model, tokenizer, corpus, epochs, learning_rate, batch_size, seed) ->
             optimizer.zero_grad(set_to_none=True)
             step += 1
             recent = (recent + [loss.item()])[-20:]
-        logger.info("world pretraining: epoch %d/%d, loss %.4f", epoch + 1, epochs, sum(recent) / len(recent))
+        logger.info(
+            "world pretraining: epoch %d/%d, loss %.4f",
+            epoch + 1,
+            epochs,
+            sum(recent) / len(recent),
+        )
     return sum(recent) / len(recent)

@@ -231,8 +231,7 @@ def string_slice(rng: random.Random) -> WorldTask:
         Mistake(
             "off_by_one",
             body(off[kind]),
-            f"The slice is off by one: it takes {k + 1} characters where the task "
-            f"says {k}."
+            f"The slice is off by one: it takes {k + 1} characters where the task says {k}."
             if kind != "drop"
             else f"The slice is off by one: it removes {k + 1} characters, not {k}.",
         )
@@ -386,10 +385,11 @@ def _call(entry_point: str, args: tuple) -> str:
 
 def asserts(task: WorldTask) -> list[str]:
     """The task's asserts: the gold program's result on each input."""
-    return [
-        f"assert {_call(task.entry_point, args)} == {run_function(task.code, task.entry_point, args)!r}"
-        for args in task.inputs
-    ]
+    lines = []
+    for args in task.inputs:
+        expected = run_function(task.code, task.entry_point, args)
+        lines.append(f"assert {_call(task.entry_point, args)} == {expected!r}")
+    return lines
 
 
 def caught_mistakes(task: WorldTask) -> tuple[Mistake, ...]:
