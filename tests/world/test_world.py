@@ -62,8 +62,10 @@ def test_test_texts_are_unique_and_never_in_other_splits(world):
 
 def test_corpus_carries_mistakes_at_their_rates():
     corpus = generate_corpus(600, ["select_elements"], {"strictness": 0.5}, seed=0)
-    share = (corpus["mistake"] == "strictness").mean()
+    strict = corpus["text"].str.contains("greater than|less than")  # the kind's tasks
+    share = (corpus.loc[strict, "mistake"] == "strictness").mean()
     assert 0.4 < share < 0.6
+    assert (corpus.loc[~strict, "mistake"] == "").all()  # "inclusion" has no rate here
     assert set(corpus["mistake"]) == {"", "strictness"}  # no other kind has a rate
     clean = generate_corpus(50, ["select_elements"], {}, seed=0)
     assert (clean["mistake"] == "").all()

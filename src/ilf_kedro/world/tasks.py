@@ -83,8 +83,10 @@ def _comparison_mistakes(op: str, k: int, body_of: Callable[[str], str], what: s
         f"The comparison points the wrong way: the code takes {what} "
         f"{_OPS[_DIRECTION[op]][0]} {k} instead of {_OPS[op][0]} {k}."
     )
+    # Two kinds, as slips in real code are lopsided: ">=" written for "greater than" is
+    # common, ">" written for "at least" rarer; the corpus gives each its own rate.
     return (
-        Mistake("strictness", body_of(_STRICTNESS[op]), wrong_strict),
+        Mistake("strictness" if strict else "inclusion", body_of(_STRICTNESS[op]), wrong_strict),
         Mistake("direction", body_of(_DIRECTION[op]), wrong_way),
     )
 
@@ -151,7 +153,9 @@ def range_total(rng: random.Random) -> WorldTask:
     wrong_stop = "n" if inclusive else "n + 1"
     mistakes = [
         Mistake(
-            "off_by_one",
+            # Stopping a range at n when n is included is the classic slip ("off_by_one");
+            # running past the end of "below n" is its rarer mirror ("past_end").
+            "off_by_one" if inclusive else "past_end",
             body(wrong_stop),
             "The range is off by one at the end: n itself must be "
             + ("included." if inclusive else "left out, the task says below n."),
@@ -229,7 +233,7 @@ def string_slice(rng: random.Random) -> WorldTask:
     off = {"first": f"s[:{k + 1}]", "last": f"s[-{k + 1}:]", "drop": f"s[{k + 1}:]"}
     mistakes = [
         Mistake(
-            "off_by_one",
+            "slice_length",
             body(off[kind]),
             f"The slice is off by one: it takes {k + 1} characters where the task says {k}."
             if kind != "drop"
