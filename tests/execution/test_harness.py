@@ -7,7 +7,7 @@ import os
 import pandas as pd
 import pytest
 
-from ilf_kedro.execution import RESULT_COLUMNS, STATUSES, evaluate_programs
+from ilf_kedro.execution import RESULT_COLUMNS, STATUSES, SandboxError, evaluate_programs, harness
 from ilf_kedro.execution._sandbox import approx_eq, rewrite_asserts
 from tests.execution.conftest import GOOD, make_tasks
 
@@ -204,3 +204,11 @@ def test_many_programs_in_parallel(toy_tasks):
     )
     res = run(programs, toy_tasks, workers=os.cpu_count())
     assert res["passed"].tolist() == [bool(i % 3) for i in range(n)]
+
+
+def test_a_sandbox_that_cannot_run_programs_fails_loudly(toy_tasks, monkeypatch):
+    # A broken installation: the server script cannot be started, every attempt. No
+    # program ran, so there must be no verdict (before: rows "crashed", pass@k silently 0).
+    monkeypatch.setattr(harness, "SERVER_SCRIPT", harness.SERVER_SCRIPT.with_name("gone.py"))
+    with pytest.raises(SandboxError, match=r"could not run 2 of 2 .*gone\.py"):
+        run([{"task_id": 1, "program": GOOD}] * 2, toy_tasks)

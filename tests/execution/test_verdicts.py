@@ -10,11 +10,12 @@ import pytest
 from ilf_kedro.execution._sandbox import (
     ASSERT,
     CALL,
+    READY,
     NotPlainData,
     ProgramRun,
     encode_plain,
 )
-from ilf_kedro.execution.verdicts import decode_plain, judge, plan_task
+from ilf_kedro.execution.verdicts import ProgramNotRun, decode_plain, judge, plan_task
 
 
 def test_plan_keeps_expected_values_out_of_the_task_spec():
@@ -105,9 +106,29 @@ def test_decoder_accepts_only_the_encoding(text):
         decode_plain(text)
 
 
-def _run(*records, ended="exited", code=0, duration=0.01) -> ProgramRun:
-    lines = "".join(json.dumps(r) + "\n" for r in records)
+def _run(*records, ended="exited", code=0, duration=0.01, ready=True) -> ProgramRun:
+    lines = "".join(json.dumps(r) + "\n" for r in ((READY,) if ready else ()) + records)
     return ProgramRun(0, lines, ended, code, duration, 3.0)
+
+
+def test_a_program_that_never_ran_gets_no_verdict():
+    ran = _run(
+        {"check": 0, "value": _value(2.0)}, {"check": 1, "value": _value(3.0)}, {"end": True}
+    )
+    assert judge(PLAN, ran, 500).passed
+    # the child's own account, written before the program could run: no verdict, a cause
+    failed = _run({"sandbox": "OSError: mount tmpfs on /tmp: No space left"}, ready=False)
+    with pytest.raises(ProgramNotRun, match="mount tmpfs"):
+        judge(PLAN, failed, 500)
+    for run in (_run(ready=False, ended="signaled", code=9), _run(ready=False)):
+        with pytest.raises(ProgramNotRun, match="before the program started"):
+            judge(PLAN, run, 500)
+    # a program cannot pass itself off as an infrastructure failure: after the ready
+    # record, whatever it writes is a claim about its own run
+    forged = _run({"sandbox": "OSError: pretend"}, {"stage": "sandbox", "raised": "OSError"})
+    assert judge(PLAN, forged, 500).status == "error"
+    with pytest.raises(ProgramNotRun):
+        judge(PLAN, ProgramRun(0, "", "unknown_task", 0, 0.0, 3.0), 500)
 
 
 PLAN = plan_task(["assert f(1) == 2.0", "assert f(2) == 3.0"], "")

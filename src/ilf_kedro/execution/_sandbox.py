@@ -173,6 +173,7 @@ class Check(NamedTuple):
 
 
 CALL, ASSERT = "call", "assert"
+READY = {"ready": True}  # a child's first record once the program is about to run
 
 
 class TaskSpec(NamedTuple):
@@ -576,13 +577,16 @@ def _child(
         sys.argv = ["program.py"]
         if me == 1:
             _emulate_fatal_signals(me)
+        # The first record: isolation is in place and the program is about to run. The
+        # program can only write after it, so a run without it never ran the program.
+        _report(READY)
         _run_checks(job.program, task, cfg)
         if os.getpid() == me and cfg.max_output_chars:  # a fork made by the program: quiet
             _report({"output": sink.getvalue()})
     except BaseException as exc:  # the sandbox itself failed (programs' errors are reports)
         with contextlib.suppress(BaseException):
             message = _bounded(str(exc), cfg.max_message_chars)
-            _report({"stage": "sandbox", "raised": type(exc).__name__, "message": message})
+            _report({"sandbox": f"{type(exc).__name__}: {message}"})
     os._exit(0)
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from ilf_kedro.execution._sandbox import Config, Job, ProgramRun
-from ilf_kedro.execution.verdicts import TaskPlan, Verdict, judge, plan_task
+from ilf_kedro.execution.verdicts import ProgramNotRun, TaskPlan, Verdict, judge, plan_task
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +85,10 @@ def _with_verdicts(programs: pd.DataFrame, verdicts: list[Verdict], keep_output:
 
 class _ServerDied(RuntimeError):
     pass
+
+
+class SandboxError(RuntimeError):
+    """The sandbox could not run some programs, so they have no verdict (never a guess)."""
 
 
 def _run_server(
@@ -232,6 +236,11 @@ def evaluate_programs(
     SystemExit) is not a pass. Programs that time out keep a CPU slot only while they use
     it: one that sleeps or blocks, or still runs after half its limit (reniced), lets
     others start, up to 4x ``workers`` programs in flight.
+
+    Raises:
+        SandboxError: the sandbox could not run some program (its server kept dying, or
+            the program's process failed before the program started) even when run
+            again: such a program has no verdict, so none is made up.
     """
     for col in ("task_id", "program"):
         if col not in programs.columns:
@@ -256,8 +265,7 @@ def evaluate_programs(
     )
     stall_s = max(limits.values()) + 60.0
     verdicts = _run_jobs(jobs, plans, config, stall_s, progress)
-    lost = Verdict(False, "crashed", "HarnessError", "the sandbox server kept dying", 0.0, False)
-    return _with_verdicts(programs, [v or lost for v in verdicts], keep_output)
+    return _with_verdicts(programs, verdicts, keep_output)
 
 
 def _make_jobs(task_ids: list, texts: list, limits: dict[str, float]) -> list[Job]:
@@ -275,11 +283,15 @@ def _make_jobs(task_ids: list, texts: list, limits: dict[str, float]) -> list[Jo
 
 def _run_jobs(
     jobs: list[Job], plans: dict[str, TaskPlan], config: Config, stall_s: float, progress: bool
-) -> list[Verdict | None]:
-    """The verdict of every job, by row, judged as the fork server reports each run; a
-    server that dies is restarted (up to ``_MAX_RESTARTS`` times) for the jobs still
-    without a verdict, which stay ``None`` if it keeps dying."""
+) -> list[Verdict]:
+    """The verdict of every job, by row, judged as the fork server reports each run.
+
+    A program the sandbox could not run (its server died or stalled, or its process failed
+    before the program started) has no verdict: it is run again in a new server, up to
+    ``_MAX_RESTARTS`` times, after which :class:`SandboxError` names the cause.
+    """
     verdicts: list[Verdict | None] = [None] * len(jobs)
+    causes: dict[int, str] = {}
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -288,24 +300,44 @@ def _run_jobs(
     jobs_by_row = {j.row: j for j in jobs}
 
     def on_result(run: ProgramRun) -> None:
+        plan = plans[jobs_by_row[run.row].task_id]
+        try:
+            verdict = judge(plan, run, config.max_message_chars)
+        except ProgramNotRun as exc:
+            causes[run.row] = str(exc)
+            return
         if verdicts[run.row] is None and bar is not None:
             bar.update(1)
-        plan = plans[jobs_by_row[run.row].task_id]
-        verdicts[run.row] = judge(plan, run, config.max_message_chars)
+        verdicts[run.row] = verdict
 
+    cause = ""
     try:
         for attempt in range(_MAX_RESTARTS + 1):
             todo = [j for j in jobs if verdicts[j.row] is None]
             if not todo:
                 break
+            if attempt:
+                logger.warning(
+                    "%s (attempt %d); running %d program(s) again", cause, attempt, len(todo)
+                )
+            causes.clear()
             try:
                 report = _run_server(todo, plans, config, on_result, stall_s)
                 _warn_once(report)
             except _ServerDied as exc:
-                logger.warning("%s (attempt %d); retrying the rest", exc, attempt + 1)
+                cause = str(exc)
+            else:
+                cause = next(iter(causes.values()), "")
     finally:
         if bar is not None:
             bar.close()
+    missing = [j for j in jobs if verdicts[j.row] is None]
+    if missing:
+        raise SandboxError(
+            f"the sandbox could not run {len(missing)} of {len(jobs)} program(s) in "
+            f"{_MAX_RESTARTS + 1} attempts (e.g. row {missing[0].row}, task "
+            f"{missing[0].task_id!r}): {cause}"
+        )
     return verdicts
 
 

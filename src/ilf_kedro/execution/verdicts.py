@@ -22,6 +22,7 @@ from ilf_kedro.execution._sandbox import (
     ASSERT,
     CALL,
     MAX_NESTING,
+    READY,
     Check,
     ProgramRun,
     TaskSpec,
@@ -140,8 +141,14 @@ def _decode(v: object, depth: int) -> object:
 # --------------------------------------------------------------------------- judging
 
 
+class ProgramNotRun(RuntimeError):
+    """The sandbox could not run a program: no verdict exists (the message says why)."""
+
+
 class _Reports(NamedTuple):
-    stage: dict | None  # the program or setup code (or the sandbox) raised
+    ready: bool  # the child's first record said the program was about to run
+    not_run: str | None  # else why it did not (the child's own account, if any)
+    stage: dict | None  # the program or setup code raised
     checks: dict  # check index -> its first record
     end: bool
     signal: str | None
@@ -152,12 +159,14 @@ def _read_reports(text: str) -> _Reports:
     """The program's records, each a claim; only well-formed ones count, and for each
     check only the first (the program could write more, but gains nothing by it)."""
     stage, checks, end, sig, output = None, {}, False, None, ""
-    for line in text.splitlines():
-        try:
-            rec = json.loads(line)
-        except (ValueError, RecursionError):
-            continue
-        if type(rec) is not dict:
+    lines = text.splitlines()
+    first = _record(lines[0]) if lines else None
+    if first != READY:  # written before the program could write anything: honest
+        cause = first.get("sandbox") if type(first) is dict else None
+        return _Reports(False, cause if type(cause) is str else None, None, {}, False, None, "")
+    for line in lines[1:]:
+        rec = _record(line)
+        if rec is None:
             continue
         if type(rec.get("check")) is int:
             checks.setdefault(rec["check"], rec)
@@ -169,7 +178,15 @@ def _read_reports(text: str) -> _Reports:
             sig = rec["signal"][:40]
         elif type(rec.get("output")) is str and not output:
             output = rec["output"]
-    return _Reports(stage, checks, end, sig, output)
+    return _Reports(True, None, stage, checks, end, sig, output)
+
+
+def _record(line: str) -> dict | None:
+    try:
+        rec = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    return rec if type(rec) is dict else None
 
 
 def _bounded(text: str, limit: int) -> str:
@@ -207,10 +224,16 @@ def judge(plan: TaskPlan, run: ProgramRun, max_message_chars: int) -> Verdict:
         )
 
     if run.ended == "unknown_task":
-        return verdict("error", "UnknownTask", "no such task")
+        raise ProgramNotRun("the sandbox server did not know the program's task")
+    if not reports.ready:
+        raise ProgramNotRun(
+            reports.not_run
+            or f"the sandboxed process ended ({run.ended}, code {run.code}) before the program "
+            "started"
+        )
     if reports.stage is not None:
         stage = reports.stage.get("stage")
-        stage = stage if stage in ("program", "test_setup_code", "sandbox") else "program"
+        stage = stage if stage in ("program", "test_setup_code") else "program"
         return verdict(
             "error", _error_type(reports.stage), f"in {stage}: {_detail(reports.stage)[1]}"
         )
