@@ -49,7 +49,11 @@ from ilf_kedro.execution import (  # noqa: E402
     calibrate_time_limits,
     evaluate_programs,
 )
-from ilf_kedro.execution._sandbox import APPROX_NAME, approx_eq, rewrite_asserts  # noqa: E402
+from ilf_kedro.execution.sandbox.semantics import (  # noqa: E402
+    APPROX_NAME,
+    approx_eq,
+    rewrite_asserts,
+)
 
 HANGING = {
     "spin": "while True:\n    pass\n",

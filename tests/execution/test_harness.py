@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from ilf_kedro.execution import RESULT_COLUMNS, STATUSES, SandboxError, evaluate_programs, harness
-from ilf_kedro.execution._sandbox import approx_eq, rewrite_asserts
+from ilf_kedro.execution.sandbox.semantics import approx_eq, rewrite_asserts
 from tests.execution.conftest import GOOD, make_tasks
 
 

@@ -21,13 +21,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from ilf_kedro.execution._sandbox import Config, Job, ProgramRun
+from ilf_kedro.execution.asserts import bound_names
+from ilf_kedro.execution.sandbox.records import UID_BLOCK, Config, Job, ProgramRun
 from ilf_kedro.execution.verdicts import ProgramNotRun, TaskPlan, Verdict, judge, plan_task
 
 logger = logging.getLogger(__name__)
 
-SERVER_SCRIPT = Path(__file__).with_name("_sandbox.py")
+SERVER_SCRIPT = Path(__file__).with_name("sandbox") / "__main__.py"
 STATUSES = ("passed", "failed", "error", "timeout", "crashed")
+# How a task's numbers compare (its ``equality`` column; absent or NaN: "tolerant", the
+# paper's MBPP scripts): "tolerant" with rel 1e-6 / abs 1e-12, "exact" as HumanEval's
+# official harness does.
+EQUALITIES = ("tolerant", "exact")
 RESULT_COLUMNS = ("passed", "status", "error_type", "error_message", "duration_s", "trusted")
 
 DEFAULT_MEMORY_MB = 2048
@@ -64,12 +69,18 @@ def _task_plans(tasks: pd.DataFrame, needed: Iterable) -> dict[str, TaskPlan]:
         raise ValueError(f"programs refer to task ids missing from tasks: {missing[:20]}")
     wanted = t.loc[list(set(needed))]  # one lookup, not one .loc per task
     setups = wanted["test_setup_code"] if "test_setup_code" in t.columns else None
+    equality = wanted["equality"] if "equality" in t.columns else None
+    if equality is not None:
+        bad = sorted({str(e) for e in equality.dropna() if e not in EQUALITIES})
+        if bad:
+            raise ValueError(f"tasks column 'equality' has {bad}; allowed: {list(EQUALITIES)}")
     plans = {}
     for i, (tid, tests) in enumerate(zip(wanted.index, wanted["tests"], strict=True)):
         setup = setups.iat[i] if setups is not None else ""
         setup = "" if not isinstance(setup, str) else setup
         tests = [str(x) for x in list(tests)] if tests is not None else []
-        plans[str(tid)] = plan_task(tests, setup)
+        exact = equality is not None and equality.iat[i] == "exact"
+        plans[str(tid)] = plan_task(tests, setup, tolerant=not exact)
     return plans
 
 
@@ -106,6 +117,7 @@ def _run_server(
             tid: {
                 "setup": plans[tid].spec.setup,
                 "checks": [c._asdict() for c in plans[tid].spec.checks],
+                "tolerant": plans[tid].spec.tolerant,
             }
             for tid in {j.task_id for j in jobs}
         }
@@ -252,9 +264,10 @@ def evaluate_programs(
     plans = _task_plans(tasks, task_ids)
     limits = _time_limits(tasks, set(task_ids), timeout_s)
     jobs = _make_jobs(task_ids, programs["program"].tolist(), limits)
+    jobs = _own_builtins(jobs, plans)
     config = Config(
         workers=workers,
-        max_inflight=4 * workers,
+        max_inflight=min(4 * workers, UID_BLOCK),
         memory_mb=int(memory_mb),
         max_processes=int(max_processes),
         max_file_mb=int(max_file_mb),
@@ -266,6 +279,24 @@ def evaluate_programs(
     stall_s = max(limits.values()) + 60.0
     verdicts = _run_jobs(jobs, plans, config, stall_s, progress)
     return _with_verdicts(programs, verdicts, keep_output)
+
+
+def _own_builtins(jobs: list[Job], plans: dict[str, TaskPlan]) -> list[Job]:
+    """A program that defines a function named like a built-in its task's asserts call
+    (MBPP 126 asks for ``sum``) gets a plan of its own, in which that call is its own."""
+    out = []
+    for job in jobs:
+        plan = plans[job.task_id]
+        names = plan.builtins and plan.builtins & (bound_names([job.program]) or set())
+        if names:
+            key = f"{job.task_id}\x00{','.join(sorted(names))}"
+            if key not in plans:
+                plans[key] = plan_task(
+                    plan.texts, plan.spec.setup, plan.spec.tolerant, frozenset(names)
+                )
+            job = job._replace(task_id=key)
+        out.append(job)
+    return out
 
 
 def _make_jobs(task_ids: list, texts: list, limits: dict[str, float]) -> list[Job]:
