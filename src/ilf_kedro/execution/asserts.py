@@ -89,15 +89,15 @@ class _Untrusted(Exception):
     pass
 
 
-def bound_names(sources: list[str]) -> set[str] | None:
+def bound_names(sources: list[str]) -> set[str]:
     """Every name the given statements bind (assignments, definitions, imports, loop
-    targets...); None when one does not parse."""
+    targets...). A source that does not parse binds nothing: it raises when it runs."""
     names: set[str] = set()
     for source in sources:
         try:
             tree = ast.parse(source)
         except (SyntaxError, ValueError, MemoryError, RecursionError):
-            return None
+            continue
         for node in ast.walk(tree):
             if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
                 names.add(node.id)

@@ -287,7 +287,7 @@ def _own_builtins(jobs: list[Job], plans: dict[str, TaskPlan]) -> list[Job]:
     out = []
     for job in jobs:
         plan = plans[job.task_id]
-        names = plan.builtins and plan.builtins & (bound_names([job.program]) or set())
+        names = plan.builtins and plan.builtins & bound_names([job.program])
         if names:
             key = f"{job.task_id}\x00{','.join(sorted(names))}"
             if key not in plans:

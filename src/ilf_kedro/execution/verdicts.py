@@ -69,7 +69,7 @@ def plan_task(
     bound = bound_names([setup, *statements])
     checks, judged = [], []
     for text in tests:
-        plan = plan_assert(text, bound, tolerant, program_names) if bound is not None else None
+        plan = plan_assert(text, bound, tolerant, program_names)
         if plan is not None:
             checks.append(Check(CALL, "(" + "".join(f"{c}, " for c in plan.calls) + ")"))
             judged.append(plan)
