@@ -75,7 +75,7 @@ def plan_task(
             judged.append(plan)
         else:
             checks.append(Check(ASSERT, text))
-            judged.append(_NEUTRAL if _is_import(text) else None)
+            judged.append(_NEUTRAL if _judges_nothing(text) else None)
     return TaskPlan(TaskSpec(setup, checks, tolerant), list(tests), judged)
 
 
@@ -91,9 +91,14 @@ def _is_assert(text: str) -> bool:
     return len(body) == 1 and isinstance(body[0], ast.Assert)
 
 
-def _is_import(text: str) -> bool:
+def _judges_nothing(text: str) -> bool:
+    """Imports and bare names (HumanEval 53's ``print``): they cannot fail an assert."""
     body = _statements(text)
-    return bool(body) and all(isinstance(s, ast.Import | ast.ImportFrom) for s in body)
+    return bool(body) and all(
+        isinstance(s, ast.Import | ast.ImportFrom)
+        or (isinstance(s, ast.Expr) and isinstance(s.value, ast.Name | ast.Constant))
+        for s in body
+    )
 
 
 # --------------------------------------------------------------------------- judging
