@@ -269,9 +269,11 @@ def test_a_task_set_declares_how_numbers_compare():
 
 def test_a_program_may_name_its_function_like_a_builtin():
     # MBPP 126 asks for `sum(a, b)`: its call is the program's, not Python's sum
-    tasks = make_tasks({1: (["assert sum(10, 15) == 6", "assert sum(4, 8) == 3"], "", None)})
-    program = "def sum(a, b):\n    return len([d for d in range(1, min(a, b) + 1)"
-    program += " if a % d == 0 and b % d == 0])\n"
+    tasks = make_tasks({1: (["assert sum(10, 15) == 6", "assert sum(4, 8) == 7"], "", None)})
+    program = (
+        "def sum(a, b):\n    total = 0\n    for d in range(1, min(a, b) + 1):\n"
+        "        if a % d == 0 and b % d == 0:\n            total += d\n    return total\n"
+    )
     wrong = "def sum(a, b):\n    return a + b\n"
     res = run([{"task_id": 1, "program": p} for p in (program, wrong)], tasks)
     assert res["status"].tolist() == ["passed", "failed"] and res["trusted"].all()
