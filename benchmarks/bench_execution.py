@@ -155,6 +155,111 @@ def run_baseline(programs: pd.DataFrame, tasks: pd.DataFrame) -> tuple[list, flo
     return verdicts, time.perf_counter() - start
 
 
+# --------------------------------------------------------------------------- isolation costs
+
+
+# Run as ``python -I -S -c`` with the sandbox package loaded as the server loads it, so the
+# forks are of a process the server's size (forking this one, with pandas loaded, costs
+# ~20 ms). Prints one JSON object: the median cost per program of each isolation step
+# (forks of each variant taken in turn) and the one-time cost of a server's set-up.
+ISOLATION_COSTS = r"""
+import importlib.util, json, os, statistics, sys, time
+here = sys.argv[1]
+spec = importlib.util.spec_from_file_location(
+    "ilf_sandbox", os.path.join(here, "__init__.py"), submodule_search_locations=[here]
+)
+sys.modules["ilf_sandbox"] = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(sys.modules["ilf_sandbox"])
+from ilf_sandbox import linux as L
+n, slots = int(sys.argv[2]), int(sys.argv[3])
+libc = L.LIBC
+start = time.perf_counter()
+pid = os.fork()
+if pid == 0:  # one server's set-up: uid block, namespaces, new root, network per slot
+    L.Isolation(True, slots)
+    os._exit(0)
+os.waitpid(pid, 0)
+setup_ms = (time.perf_counter() - start) * 1e3
+assert libc.unshare(L.CLONE_NEWNS | L.CLONE_NEWNET | L.CLONE_NEWIPC) == 0
+L._mount(None, "/", None, L.MS_REC | L.MS_PRIVATE)
+own = os.open("/proc/self/ns/net", os.O_RDONLY)
+libc.unshare(L.CLONE_NEWNET)
+net = os.open("/proc/self/ns/net", os.O_RDONLY)
+libc.setns(own, L.CLONE_NEWNET)
+pidns = os.open("/proc/self/ns/pid", os.O_RDONLY)
+
+def tmp():
+    L._mount("tmpfs", "/tmp", "tmpfs", L.MS_NOSUID | L.MS_NODEV, "size=64m,mode=0700")
+    L._mount("/tmp", "/dev/shm", None, L.MS_BIND)
+
+def mount_ns():
+    assert libc.unshare(L.CLONE_NEWNS) == 0
+    tmp()
+
+def ipc():
+    assert libc.unshare(L.CLONE_NEWNS | L.CLONE_NEWIPC) == 0
+    tmp()
+
+def network():
+    assert libc.setns(net, L.CLONE_NEWNET) == 0
+    ipc()
+
+def proc():
+    network()
+    L._mount("proc", "/proc", "proc", L.MS_NOSUID | L.MS_NODEV | L.MS_NOEXEC)
+
+variants = {
+    "fork into a PID namespace, exit": lambda: None,
+    "mount namespace, private /tmp (before this issue)": mount_ns,
+    "IPC namespace": ipc,
+    "network namespace of its slot": network,
+    "/proc of its own PID namespace": proc,
+}
+# Blocks of consecutive forks per variant, the variants in turn: the kernel frees a
+# namespace after its last process is gone, and that deferred work lands on later forks.
+times = {name: [] for name in variants}
+rounds = 10
+for _ in range(rounds):
+    for name, step in variants.items():
+        t = time.perf_counter()
+        for _ in range(max(1, n // rounds)):
+            libc.setns(pidns, L.CLONE_NEWPID)
+            libc.unshare(L.CLONE_NEWPID)
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    step()
+                except BaseException:
+                    os._exit(1)
+                os._exit(0)
+            libc.setns(pidns, L.CLONE_NEWPID)
+            _, status = os.waitpid(pid, 0)
+            assert os.waitstatus_to_exitcode(status) == 0, name
+        times[name].append((time.perf_counter() - t) / max(1, n // rounds))
+medians = [statistics.median(t) * 1e6 for t in times.values()]
+names = list(variants)
+steps = {names[i]: round(medians[i] - medians[i - 1], 1) for i in range(1, len(names))}
+print(json.dumps({"fork_us": round(medians[0], 1), "step_us": steps, "setup_ms": setup_ms}))
+"""
+
+
+def isolation_costs(n: int, slots: int) -> dict | None:
+    """The cost of each isolation step (see ISOLATION_COSTS); None without root."""
+    if os.geteuid() != 0:
+        return None
+    package = ROOT / "src" / "ilf_kedro" / "execution" / "sandbox"
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", ISOLATION_COSTS, str(package), str(n), str(slots)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        print(f"isolation costs: failed ({done.stderr.strip()[-300:]})")
+        return None
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 # --------------------------------------------------------------------------- peers
 
 
@@ -346,6 +451,15 @@ def main() -> int:
     peers = [r for r in result["runners"].values() if r["ours_speedup"] is not None]
     result["ours_vs_fastest_peer"] = min(r["ours_speedup"] for r in peers)
     print(f"ours vs the fastest peer: {result['ours_vs_fastest_peer']:.2f}x (required: 1.5x)")
+    costs = isolation_costs(20 if args.smoke else 300, min(4 * workers, 1024))
+    if costs is None:
+        print("isolation costs: skipped (needs root)")
+    else:
+        print(f"isolation, per program: fork {costs['fork_us']:.0f} us, then per step (median):")
+        for name, us in costs["step_us"].items():
+            print(f"  + {name:55} {us:8.1f} us")
+        print(f"isolation, per server (once): {costs['setup_ms']:.1f} ms")
+    result["isolation"] = costs
     if disagree:
         print(f"VERDICTS DISAGREE with the reference on {len(disagree)}: {disagree[:10]}")
     print(json.dumps(result))
