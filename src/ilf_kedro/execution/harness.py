@@ -214,9 +214,9 @@ def evaluate_programs(
         programs: one row per program, with at least ``task_id`` and ``program`` (the whole
             program text: prompt plus completion). Other columns are carried through.
         tasks: the tasks dataset: ``task_id``, ``tests`` (list of assert strings) and
-            ``test_setup_code``; an optional ``time_limit_s`` column (e.g. from
-            :func:`calibrate_time_limits`) gives per-task wall-clock limits, NaN or absent
-            means ``timeout_s``.
+            ``test_setup_code``; an optional ``equality`` column (see below); an optional
+            ``time_limit_s`` column (e.g. from :func:`calibrate_time_limits`) gives
+            per-task wall-clock limits, NaN or absent means ``timeout_s``.
         timeout_s: wall-clock limit in seconds for tasks without their own limit.
         workers: programs running on CPU at once; None means one per available CPU.
         progress: show a tqdm progress bar.
@@ -227,7 +227,7 @@ def evaluate_programs(
         max_message_chars: bound on ``error_message``.
         keep_output: add an ``output`` column with the program's captured stdout+stderr
             (at most ``max_output_chars`` characters).
-        max_result_bytes: largest result (encoded as plain data) a call may hand back.
+        max_result_bytes: largest encoding of the values one assert's calls hand back.
         namespaces: use Linux namespaces when available (False forces the fallback).
 
     Returns:
@@ -240,14 +240,16 @@ def evaluate_programs(
         ``output``.
 
     A program passes only if the program, then ``test_setup_code``, then every assert ran
-    to the end and held. ``assert CALL == LITERAL`` is judged here: the program's process
-    hands back CALL's value as plain data (exact built-in types; anything else fails the
-    test) and it is compared with LITERAL in this process, numbers with a tolerance like
-    pytest.approx (rel 1e-6, abs 1e-12). Other asserts run in the program's process with
-    the same tolerance (``trusted`` False). Exiting early (sys.exit, os._exit,
-    SystemExit) is not a pass. Programs that time out keep a CPU slot only while they use
-    it: one that sleeps or blocks, or still runs after half its limit (reniced), lets
-    others start, up to 4x ``workers`` programs in flight.
+    to the end and held. An assert made of calls of the program, literals, arithmetic,
+    comparisons and truth tests is judged here (:mod:`ilf_kedro.execution.asserts`): the
+    program's process hands back the calls' values by their contents
+    (:mod:`ilf_kedro.execution.sandbox.wire`) and the assert is evaluated in this process
+    with Python's ``==``, numbers as the task's ``equality`` column says: "tolerant"
+    (MBPP, the default: rel 1e-6, abs 1e-12) or "exact" (HumanEval). Other asserts run in
+    the program's process with the same semantics (``trusted`` False). Exiting early
+    (sys.exit, os._exit, SystemExit) is not a pass. Programs that time out keep a CPU slot
+    only while they use it: one that sleeps or blocks, or still runs after half its limit
+    (reniced), lets others start, up to 4x ``workers`` programs in flight.
 
     Raises:
         SandboxError: the sandbox could not run some program (its server kept dying, or
