@@ -476,8 +476,8 @@ out = subprocess.run([sys.executable, "-c", "print(6 * 7)"], capture_output=True
 assert out.stdout == "42\n", out
 with multiprocessing.Pool(2) as pool:
     assert pool.map(abs, [-1, -2]) == [1, 2]
-assert sorted(os.listdir("/proc")) == sorted(p for p in os.listdir("/proc")) and os.getpid() == 1
-assert [p for p in os.listdir("/proc") if p.isdigit()] == ["1"] or not PRIVATE
+# its own PID namespace, and a /proc that shows only its processes
+assert not PRIVATE or [p for p in os.listdir("/proc") if p.isdigit()] == ["1"]
 def f(x):
     return x + 1
 """
@@ -487,8 +487,6 @@ def f(x):
 def test_correct_programs_using_the_interpreter_keep_passing(namespaces, toy_tasks):
     private = namespaces and ROOT
     program = f"PRIVATE = {private}\n{USES_THE_INTERPRETER}"
-    if not private:
-        program = program.replace("and os.getpid() == 1", "")
     res = evaluate_programs(
         pd.DataFrame({"task_id": [1], "program": [program]}),
         toy_tasks,
