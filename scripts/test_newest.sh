@@ -6,9 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python -m venv .venv-newest
-.venv-newest/bin/python -m pip install --quiet "${TORCH_SPEC:-torch==2.13.0}"
+torch_spec="${TORCH_SPEC:-torch==2.13.0}"
+# torch named again in the upgrade so that the eager strategy keeps it.
 .venv-newest/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager \
-  -e ".[dev,annotate]"
+  "$torch_spec" -e ".[dev,annotate]"
 .venv-newest/bin/python -m pip freeze > .venv-newest/versions.txt
 echo "newest releases: $(grep -Ei '^(transformers|kedro|accelerate|peft|pandas|mlflow)==' \
   .venv-newest/versions.txt | tr '\n' ' ')"
