@@ -575,3 +575,28 @@ def test_two_harnesses_at_once_give_the_verdicts_of_each_alone(namespaces):
     out, _ = other.communicate(timeout=120)
     assert res["status"].tolist() == expected, res["error_message"].tolist()
     assert f"STATUSES {','.join(expected)}" in out
+
+
+@pytest.mark.skipif(not ROOT, reason="becomes an unprivileged user from root")
+def test_without_root_the_warning_says_what_is_not_hidden():
+    import json
+
+    from ilf_kedro.execution.sandbox.linux import Isolation
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # an unprivileged server, as a user without root would start it
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            os.write(write, json.dumps(Isolation(True, 4).report()).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as f:
+        report = json.loads(f.read())
+    os.waitpid(pid, 0)
+    assert not report["root"] and not report["private_root"] and report["uid_base"] is None
+    (warning,) = report["warnings"]
+    for hidden_from_no_one in ("the project", "credentials", "task files", "network", "SysV"):
+        assert hidden_from_no_one in warning
