@@ -257,12 +257,14 @@ def test_containers_and_records_compare_by_contents():
 
 def test_a_task_set_declares_how_numbers_compare():
     tests = ["assert f(1) == 0.1 + 0.2", "assert abs(f(2) - 0.3) < 1e-9"]
-    tasks = make_tasks({1: (tests, "", None)})
+    loop = ["for x in (1, 2):\n    assert f(x) == 0.1 + 0.2"]  # run in the program's process
     almost = "def f(x):\n    return 0.3\n"
-    tolerant = run([{"task_id": 1, "program": almost}], tasks)
-    exact = run([{"task_id": 1, "program": almost}], tasks.assign(equality="exact"))
-    assert (tolerant["status"][0], exact["status"][0]) == ("passed", "failed")
-    assert exact["trusted"][0]
+    for asserts, trusted in ((tests, True), (loop, False)):
+        tasks = make_tasks({1: (asserts, "", None)})
+        tolerant = run([{"task_id": 1, "program": almost}], tasks)
+        exact = run([{"task_id": 1, "program": almost}], tasks.assign(equality="exact"))
+        assert (tolerant["status"][0], exact["status"][0]) == ("passed", "failed")
+        assert bool(exact["trusted"][0]) is trusted
     with pytest.raises(ValueError, match=r"'equality' has \['approx'\]; allowed"):
         run([{"task_id": 1, "program": almost}], tasks.assign(equality="approx"))
 
