@@ -600,3 +600,20 @@ def test_without_root_the_warning_says_what_is_not_hidden():
     (warning,) = report["warnings"]
     for hidden_from_no_one in ("the project", "credentials", "task files", "network", "SysV"):
         assert hidden_from_no_one in warning
+
+
+LEAVE_IPC = (
+    "import ctypes\n"
+    "assert ctypes.CDLL(None).msgget(0x11F00E, 0o1666) >= 0\n" + GOOD  # left behind on purpose
+)
+FIND_LEFT = (
+    "import ctypes\n"
+    "assert ctypes.CDLL(None).msgget(0x11F00E, 0o666) < 0, 'found a queue left behind'\n" + GOOD
+)
+
+
+@pytest.mark.skipif(not ROOT, reason="namespaces need root")
+def test_nothing_a_program_makes_survives_it(toy_tasks):
+    programs = pd.DataFrame({"task_id": [1] * 4, "program": [LEAVE_IPC, FIND_LEFT] * 2})
+    res = evaluate_programs(programs, toy_tasks, workers=1, progress=False)
+    assert res["status"].tolist() == ["passed"] * 4, res["error_message"].tolist()
