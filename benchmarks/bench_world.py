@@ -113,6 +113,8 @@ def one_seed(seed: int, fractions: list[float], extra: dict, workdir: Path) -> d
     project = copy_project(workdir / f"seed_{seed}")
     params = _merge(extra, {"seed": seed})
     wall, cpu = run(project, "ilf", params)
+    # The default run's outputs as they are now (later runs overwrite some of them).
+    shutil.copytree(project / "data", workdir / f"seed_{seed}_first_run" / "data")
     metrics = table(project, "eval_metrics")
     metrics = metrics[metrics["task_set"] == "mbpp"] if "task_set" in metrics else metrics
     annotations = table(project, "feedback_annotations")
@@ -174,12 +176,12 @@ def parquet_differences(first: Path, second: Path) -> list[str]:
     return differences
 
 
-def determinism(extra: dict, workdir: Path) -> list[str]:
-    """Run ``ilf`` twice with the same seed in two projects; the Parquet files that differ."""
-    projects = [copy_project(workdir / f"twice_{i}") for i in (1, 2)]
-    for project in projects:
-        run(project, "ilf", extra)
-    return parquet_differences(*projects)
+def determinism(seed: int, extra: dict, workdir: Path) -> list[str]:
+    """Run ``ilf`` again with ``seed`` in a second project; the Parquet files that differ
+    from the first run's (the snapshot ``one_seed`` kept before its later runs)."""
+    project = copy_project(workdir / f"seed_{seed}_again")
+    run(project, "ilf", _merge(extra, {"seed": seed}))
+    return parquet_differences(workdir / f"seed_{seed}_first_run", project)
 
 
 def _efficiency_point(metrics: pd.DataFrame, annotations: int, row: dict) -> dict:
@@ -273,7 +275,22 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--determinism", action="store_true", help="also run ilf twice and compare outputs"
     )
+    parser.add_argument(
+        "--report-from",
+        nargs="+",
+        help="only report: the JSON lines of earlier runs (e.g. one seed each, run at once)",
+    )
     args = parser.parse_args(argv)
+    if args.report_from:
+        rows = []
+        for path in args.report_from:
+            last = Path(path).read_text().strip().splitlines()[-1]
+            rows += json.loads(last)["rows"]
+        for row in rows:  # JSON turned the fractions into strings
+            row["sample_efficiency"] = {float(k): v for k, v in row["sample_efficiency"].items()}
+        result = report(rows, args.plot)
+        print(json.dumps(result, default=str))
+        return result
     extra = SMOKE_PARAMS if args.smoke else {}
     seeds = args.seeds[:1] if args.smoke else args.seeds
     fractions = [0.5] if args.smoke else args.fractions
@@ -281,8 +298,8 @@ def main(argv: list[str] | None = None) -> dict:
     try:
         rows = [one_seed(seed, fractions, extra, workdir) for seed in seeds]
         result = report(rows, None if args.smoke else args.plot)
-        if args.determinism:
-            differences = determinism(extra, workdir)
+        if args.determinism or args.smoke:
+            differences = determinism(seeds[0], extra, workdir)
             print(f"\nTwo runs, same seed: {len(differences)} Parquet file(s) differ {differences}")
             result["determinism_differences"] = differences
     finally:

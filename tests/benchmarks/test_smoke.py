@@ -29,7 +29,9 @@ def _run(script: str, *args: str) -> dict:
 
 def test_sampling_benchmark_reads_the_run_parameters_and_reports_ratios():
     # --params goes through Kedro's loader: ${seed} resolves and runtime params apply.
-    out = _run("bench_sampling.py", "--params", "seed=5,sampling.top_p=0.9")
+    # The demo environment's base model (tiny-random); conf/base's is the miniature world's,
+    # which exists only after `kedro run --pipeline=world`.
+    out = _run("bench_sampling.py", "--env", "demo", "--params", "seed=5,sampling.top_p=0.9")
     assert out["ours_tokens"] > 0 and out["baseline_tokens"] > 0
     assert out["ratio"] == pytest.approx(out["baseline_s"] / out["ours_s"], rel=0.05)
     assert out["server_vs_hf"] > 0
@@ -51,3 +53,14 @@ def test_execution_benchmark_agrees_with_the_reference_runner():
     assert out["programs"] == 24
     assert reference["verdicts_agree"] == reference["programs"] == 24
     assert out["ours_vs_fastest_peer"] > 0
+
+
+def test_world_benchmark_reports_every_table_of_a_tiny_world():
+    out = _run("bench_world.py")
+    (row,) = out["rows"]
+    assert set(row["methods"]) == {"zero-shot", "ILF", "MBPP gold", "human refinements"}
+    contents = [r["prompt_contents"] for r in row["refinement_ablation"]]
+    assert contents == ["code + feedback", "code + unrelated feedback"]
+    assert set(row["sample_efficiency"]) == {"1.0", "0.5"}
+    assert row["annotations"] > row["sample_efficiency"]["0.5"]["annotations"] > 0
+    assert out["determinism_differences"] == []

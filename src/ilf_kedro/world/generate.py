@@ -6,6 +6,7 @@ Plain Python, no Kedro. Every function takes an explicit seed.
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Mapping, Sequence
 
@@ -25,6 +26,12 @@ def _split_sizes(splits: Mapping[str, Sequence[int]]) -> list[tuple[str, int, in
     )
 
 
+def held_out(text: str) -> bool:
+    """Whether a task text belongs to the test split's half of the text space (a stable
+    hash, so every family keeps texts on both sides, however small its space)."""
+    return int(hashlib.sha256(text.encode()).hexdigest(), 16) % 2 == 0
+
+
 def generate_tasks(
     splits: Mapping[str, Sequence[int]],
     num_tasks: int,
@@ -34,9 +41,10 @@ def generate_tasks(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Tasks with ids 1..``num_tasks`` in MBPP's schema, and their known mistakes.
 
-    The test split's task texts are unique and appear in no other split (so a model is
-    never trained on a test task's own description); other splits may repeat a text
-    (with other asserts), since the families' parameter spaces are small.
+    The test split draws its texts from one half of the text space (``held_out``), each
+    at most once; the other splits draw from the other half and may repeat a text (with
+    other asserts), since the families' parameter spaces are small. So no model is ever
+    fine-tuned on a test task's own description.
 
     Returns ``(tasks, mistakes)``: ``tasks`` has MBPP's columns (``task_id``, ``text``,
     ``code``, ``test_list``, ``test_setup_code``, ``challenge_test_list``) plus ``family``;
@@ -48,38 +56,21 @@ def generate_tasks(
         raise ValueError(f"world.num_tasks is {num_tasks}; it must be at least 1")
     rng = random.Random(seed)
     test_range = next(((lo, hi) for name, lo, hi in _split_sizes(splits) if name == "test"), None)
-
-    def is_test(task_id: int) -> bool:
-        return test_range is not None and test_range[0] <= task_id <= test_range[1]
-
     test_texts: set[str] = set()
-    other_texts: set[str] = set()
-    drawn: list[WorldTask] = []
-    draws = 0
-    while len(drawn) < num_tasks:
-        draws += 1
-        if draws > max_draws:
+    rows, mistakes = [], []
+    for task_id in range(1, num_tasks + 1):
+        is_test = test_range is not None and test_range[0] <= task_id <= test_range[1]
+        for _ in range(max_draws):
+            task = draw_task(rng, families)
+            if task.mistakes and held_out(task.text) == is_test and task.text not in test_texts:
+                break
+        else:
             raise ValueError(
                 f"world: cannot draw {num_tasks} tasks with unique test texts from families "
                 f"{families}; lower world.num_tasks or add families"
             )
-        task = draw_task(rng, families)
-        if not task.mistakes:
-            continue
-        task_id = len(drawn) + 1
-        if is_test(task_id):
-            if task.text in test_texts:
-                continue
+        if is_test:
             test_texts.add(task.text)
-        drawn.append(task)
-    # Texts of the other splits must not be test texts: redraw those that are.
-    rows, mistakes = [], []
-    for index, task in enumerate(drawn):
-        task_id = index + 1
-        while not is_test(task_id) and task.text in test_texts:
-            task = draw_task(rng, families)
-            task = task if task.mistakes else drawn[index]
-        other_texts.add(task.text)
         rows.append(
             {
                 "task_id": task_id,

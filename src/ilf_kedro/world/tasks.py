@@ -96,7 +96,7 @@ def _random_list(rng: random.Random, low: int, high: int) -> list[int]:
 
 
 def select_elements(rng: random.Random) -> WorldTask:
-    op, k = rng.choice(list(_OPS)), rng.randint(0, 20)
+    op, k = rng.choice(list(_OPS)), rng.randint(0, 40)
     phrase = _OPS[op][0]
 
     def body(o):
@@ -114,7 +114,7 @@ def select_elements(rng: random.Random) -> WorldTask:
 
 
 def count_long_words(rng: random.Random) -> WorldTask:
-    op, k = rng.choice(list(_OPS)), rng.randint(2, 6)
+    op, k = rng.choice(list(_OPS)), rng.randint(2, 8)
     phrase = _OPS[op][0]
 
     def body(o):
@@ -141,7 +141,7 @@ _POWERS = {1: "numbers", 2: "squares", 3: "cubes"}
 
 def range_total(rng: random.Random) -> WorldTask:
     power, inclusive = rng.choice([1, 2, 3]), rng.random() < 0.5
-    start = rng.choice([0, 1])
+    start = rng.choice([0, 1, 2, 3])
     bound = "up to and including n" if inclusive else "below n"
     stop = "n + 1" if inclusive else "n"
     term = "i" if power == 1 else f"i ** {power}"
@@ -219,7 +219,7 @@ def order_list(rng: random.Random) -> WorldTask:
 
 
 def string_slice(rng: random.Random) -> WorldTask:
-    kind, k = rng.choice(["first", "last", "drop"]), rng.randint(1, 5)
+    kind, k = rng.choice(["first", "last", "drop"]), rng.randint(1, 8)
     exprs = {"first": f"s[:{k}]", "last": f"s[-{k}:]", "drop": f"s[{k}:]"}
     texts = {
         "first": f"return the first {k} characters of a string",
@@ -262,7 +262,7 @@ def string_slice(rng: random.Random) -> WorldTask:
 
 
 def count_multiples(rng: random.Random) -> WorldTask:
-    negate, k = rng.random() < 0.5, rng.randint(2, 9)
+    negate, k = rng.random() < 0.5, rng.randint(2, 15)
     cmp = "!=" if negate else "=="
 
     def body(c: str, m: int = k) -> str:
@@ -295,7 +295,7 @@ def count_multiples(rng: random.Random) -> WorldTask:
 
 
 def shift_elements(rng: random.Random) -> WorldTask:
-    op, k = rng.choice(["+", "-", "*"]), rng.randint(2, 9)
+    op, k = rng.choice(["+", "-", "*"]), rng.randint(2, 20)
     verbs = {"+": f"add {k} to", "-": f"subtract {k} from", "*": f"multiply by {k}"}
     names = {"+": "adds", "-": "subtracts", "*": "multiplies"}
 
