@@ -215,9 +215,17 @@ def report(rows: list[dict], plot: str | None) -> dict:
         (r["methods"]["ILF"]["pass@1"] - r["methods"]["zero-shot"]["pass@1"]) * pct for r in rows
     ]
     print(f"  ILF - zero-shot pass@1: {spread(gains)}; per seed {[round(g, 1) for g in gains]}")
-    print("\nTable 2 (train split: refinements passing, own vs unrelated feedback)")
+    print("\nTable 2 (train split: refinements' pass@k %, own vs unrelated feedback)")
+    own, other = ([], []), ([], [])
     for r in rows:
-        print(f"  seed {r['seed']}: {r['refinement_ablation']}")
+        by = {a["prompt_contents"]: a for a in r["refinement_ablation"]}
+        for k, key in enumerate(("pass@1", "pass@10")):
+            own[k].append(by["code + feedback"][key] * pct)
+            other[k].append(by["code + unrelated feedback"][key] * pct)
+    print(f"  code + feedback            pass@1 {spread(own[0])}   pass@10 {spread(own[1])}")
+    print(f"  code + unrelated feedback  pass@1 {spread(other[0])}   pass@10 {spread(other[1])}")
+    diff = [a - b for a, b in zip(own[0], other[0], strict=True)]
+    print(f"  own - unrelated pass@1: {spread(diff)}; per seed {[round(d, 1) for d in diff]}")
     print("\nSample efficiency (test pass@1 %, annotations used)")
     fractions = sorted(rows[0]["sample_efficiency"])
     for fraction in fractions:
