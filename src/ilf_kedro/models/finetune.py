@@ -195,6 +195,7 @@ def finetune(
     distributed: str = "auto",
     progress: bool = True,
     trainer_kwargs: dict[str, Any] | None = None,
+    compute: dict[str, Any] | None = None,
 ) -> ModelBundle:
     """Fine-tune a causal LM on (prompt, completion) pairs; loss on completion + EOS only.
 
@@ -230,6 +231,8 @@ def finetune(
             memory plan: DDP when one process's state fits a device).
         progress: Show the Trainer's progress bar.
         trainer_kwargs: Extra ``TrainingArguments`` (override everything above).
+        compute: The ``compute`` section; ``backend: ray`` trains as a Ray Train job of
+            ``compute.finetune.num_workers`` workers (``ilf_kedro.compute.ray_train``).
 
     Returns:
         A new ``ModelBundle`` in eval mode with ``info`` from ``bundle`` plus
@@ -258,6 +261,21 @@ def finetune(
         trainer_kwargs=dict(trainer_kwargs or {}),
     )
     hyper = _hyperparameters(settings, max_seq_length, strategy, num_processes, lora_settings)
+    if compute and compute.get("backend") == "ray":
+        from ilf_kedro.compute.ray_train import finetune_on_ray
+
+        return finetune_on_ray(
+            bundle,
+            usable,
+            settings,
+            hyper=hyper,
+            max_seq_length=max_seq_length,
+            master_dtype=master_dtype,
+            strategy=strategy,
+            lora=lora_settings,
+            distributed=distributed,
+            compute=compute,
+        )
     if num_processes > 1:
         from .distributed import finetune_in_processes
 
