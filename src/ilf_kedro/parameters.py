@@ -51,15 +51,19 @@ class RayVerdicts(Strict):
     num_cpus: int = Field(default=1, ge=1)  # CPUs per task = programs it runs at once
     programs_per_task: int = Field(default=64, ge=1)  # shard size
     max_retries: int = Field(default=3, ge=0)  # re-runs of a shard whose node died
+    placement: Literal["SPREAD", "DEFAULT"] = "SPREAD"  # Ray scheduling strategy
 
 
 class RaySampling(Strict):
-    """``compute.sampling``: model replicas (Ray actors) for ``sampling.backend: ray``."""
+    """``compute.sampling``: model replicas (Ray tasks over shards of batches) for
+    ``sampling.backend: ray``."""
 
-    replicas: int = Field(default=2, ge=1)
+    replicas: int = Field(default=2, ge=1)  # shards generated at once
     num_cpus: float = Field(default=1, gt=0)  # per replica
     num_gpus: float = Field(default=0, ge=0)  # per replica; > 0 samples on CUDA
-    max_restarts: int = Field(default=3, ge=0)  # a replica whose node died starts elsewhere
+    batches_per_shard: int = Field(default=4, ge=1)  # a lost node costs its shards only
+    max_retries: int = Field(default=3, ge=0)  # re-runs of a shard whose node died
+    placement: Literal["SPREAD", "DEFAULT"] = "SPREAD"  # Ray scheduling strategy
 
 
 class RayFinetune(Strict):
@@ -69,6 +73,7 @@ class RayFinetune(Strict):
     num_cpus_per_worker: float = Field(default=1, gt=0)
     gpus_per_worker: float = Field(default=0, ge=0)  # > 0: CUDA workers (nccl), else gloo
     storage_path: str | None = None  # checkpoints; shared storage (NFS, s3://) on a cluster
+    placement: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = "PACK"
 
 
 class Compute(Strict):

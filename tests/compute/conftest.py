@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT
+from ilf_kedro.compute import connect
 
 START_TIMEOUT_S = 120
 NODE_ARGS = [
@@ -48,9 +48,6 @@ class LoopbackCluster:
             **os.environ,
             "RAY_USAGE_STATS_ENABLED": "0",
             "RAY_memory_monitor_refresh_ms": "0",  # no OOM killer on a 2-core CI box
-            "PYTHONPATH": os.pathsep.join(
-                p for p in (str(PROJECT_ROOT / "src"), os.environ.get("PYTHONPATH")) if p
-            ),
         }
         log = open(self.log_dir / f"{name}.log", "wb")  # noqa: SIM115 - lives with the node
         self.processes[name] = subprocess.Popen(
@@ -79,8 +76,8 @@ class LoopbackCluster:
                 try:
                     with socket.create_connection(("127.0.0.1", self.port), timeout=1):
                         pass
-                    ray.init(address=self.address, logging_level="WARNING")
-                except (OSError, ConnectionError):
+                    connect(self.address)  # as the pipeline does: ships ilf_kedro
+                except (OSError, RuntimeError):
                     pass
             time.sleep(0.5)
         self.fail(f"the cluster did not reach {count} node(s) in {START_TIMEOUT_S} s")

@@ -179,6 +179,7 @@ def finetune_on_ray(
                 num_workers=workers.num_workers,
                 use_gpu=use_gpu,
                 resources_per_worker=resources,
+                placement_strategy=workers.placement,
             ),
             run_config=RunConfig(
                 name="ilf_finetune",

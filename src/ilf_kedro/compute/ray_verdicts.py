@@ -62,7 +62,10 @@ def evaluate_programs_on_ray(
     used = tasks[tasks["task_id"].isin(set(programs["task_id"]))]
     tasks_ref = ray.put(used)  # one copy in the object store, read by every shard
     judge = ray.remote(_judge_shard).options(
-        num_cpus=verdicts.num_cpus, max_retries=verdicts.max_retries, retry_exceptions=False
+        num_cpus=verdicts.num_cpus,
+        max_retries=verdicts.max_retries,
+        retry_exceptions=False,
+        scheduling_strategy=verdicts.placement,
     )
     size = verdicts.programs_per_task
     starts = range(0, len(programs), size)

@@ -473,6 +473,18 @@ def _lora_config(lora: dict[str, Any]):
     )
 
 
+def _with_lora(model, lora: dict[str, Any], seed: int):
+    """``model`` with a new LoRA adapter initialised from ``seed`` (the caller's random
+    state untouched), so every process of a distributed fine-tune starts from the same
+    adapter as a one-process run."""
+    from peft import get_peft_model
+
+    cuda = next(model.parameters()).device.type == "cuda"
+    with torch.random.fork_rng(devices=[torch.cuda.current_device()] if cuda else []):
+        torch.manual_seed(seed)
+        return get_peft_model(model, _lora_config(lora))
+
+
 def _train_lora(bundle, encoded, settings, lora: dict[str, Any]) -> TrainOutcome:
     """A LoRA adapter trained on the base model in place (its weights frozen and never
     copied on the device), then taken off again: the base model is left as it was. The
@@ -482,7 +494,7 @@ def _train_lora(bundle, encoded, settings, lora: dict[str, Any]) -> TrainOutcome
     base = bundle.model
     device = bundle.device
     requires_grad = {name: p.requires_grad for name, p in base.named_parameters()}
-    peft_model = get_peft_model(base, _lora_config(lora))
+    peft_model = _with_lora(base, lora, settings.seed)
     try:
         outcome = _run_trainer(peft_model, encoded, bundle.tokenizer, settings, device)
         adapter = {
