@@ -20,7 +20,7 @@ harness) in the same run:
   subset for that comparison.
 
 Run:  python benchmarks/bench_execution.py [--workers N] [--humaneval-python PY]
-      [--evalplus-python PY]
+      [--evalplus-python PY] [--smoke]   (--smoke: 24 programs, for the test that runs it)
 Prints a table (programs/s per runner, and how many times faster ours is); the last line
 is a JSON object with the same numbers. A peer whose environment is missing is skipped.
 """
@@ -225,6 +225,7 @@ def main() -> int:
         default=_default_python("ILF_EVALPLUS_PYTHON", "/work/venvs/evalplus/bin/python"),
         help="Python of an environment with `pip install evalplus`",
     )
+    parser.add_argument("--smoke", action="store_true", help="24 programs of the workload")
     args = parser.parse_args()
     if (
         not (DATA / "mbpp" / "mbpp.jsonl").exists()
@@ -233,6 +234,10 @@ def main() -> int:
         print(f"SKIP: reference data not found under {DATA.resolve()}")
         return 0
     programs, tasks = load_workload()
+    if args.smoke:
+        programs = programs.head(24).reset_index(drop=True)
+        keep = {*programs["task_id"], 123}  # 123: the slow task the log line reports
+        tasks = tasks[tasks["task_id"].isin(keep)].reset_index(drop=True)
     workers = args.workers or available_workers()
     limits = calibrate_time_limits(tasks, floor_s=3.0, factor=4.0, workers=workers)
     tasks = tasks.merge(limits, on="task_id", validate="one_to_one")

@@ -34,6 +34,8 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from .commands import resolve_argv
+
 logger = logging.getLogger(__name__)
 
 APIS = ("chat", "completions")
@@ -301,6 +303,7 @@ class ServedModel:
     health_path: str = "/health"
     startup_timeout_s: float = 300.0
     log_path: str | None = None
+    parameter: str = "sampling.server.command"  # where the command is configured
     process: subprocess.Popen | None = field(default=None, init=False, repr=False)
 
     @property
@@ -310,6 +313,7 @@ class ServedModel:
     def __enter__(self) -> ServedModel:
         self.port = self.port or free_port(self.host)
         argv = shlex.split(self.command.format(model=self.model, host=self.host, port=self.port))
+        argv = resolve_argv(argv, parameter=self.parameter)
         log = Path(self.log_path or tempfile.mkstemp(prefix="served-model-", suffix=".log")[1])
         self.log_path = str(log)
         with log.open("ab") as sink:
