@@ -74,6 +74,7 @@ class RayFinetune(Strict):
     gpus_per_worker: float = Field(default=0, ge=0)  # > 0: CUDA workers (nccl), else gloo
     storage_path: str | None = None  # checkpoints; shared storage (NFS, s3://) on a cluster
     placement: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = "PACK"
+    max_failures: int = Field(default=2, ge=0)  # restarts of the job when a worker is lost
 
 
 class Compute(Strict):

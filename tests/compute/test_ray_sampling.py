@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 from ilf_kedro.models import load_model, sample_programs
-from tests.compute.conftest import node_ids
 from tests.models.conftest import ROUND_TRIP
 
 SETTINGS = {
@@ -58,7 +57,7 @@ def test_replicas_give_the_hf_samples_and_resume_from_shards(
     assert len(on_ray) == len(prompts) * SETTINGS["num_samples"]
     assert set(on_ray["finish_reason"]) <= {"stop", "eos", "length"}
     time.sleep(2)  # actor events reach the GCS about once a second
-    assert _replica_nodes(started_ms) == set(node_ids(ray_cluster).values())
+    assert ray_cluster.node_ids() <= _replica_nodes(started_ms)
 
     # A lost worker costs only its batches: drop two shards, the rest are read back.
     (shard_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]

@@ -10,7 +10,9 @@ as a packed directory), so nodes need no shared disk for them. Rank 0 reports th
 model as a Ray Train checkpoint under ``compute.finetune.storage_path`` (shared storage,
 NFS or ``s3://``, on a real cluster; by default a temporary directory of this machine),
 which is loaded back here. ``gradient_accumulation_steps`` is split over the workers, so
-the effective batch, and the loss curve, are those of one process.
+the effective batch, and the loss curve, are those of one process. A worker (or node)
+lost midway restarts the job from the start on the nodes left
+(``compute.finetune.max_failures``); these fine-tunes are short, so no mid-run checkpoint.
 """
 
 from __future__ import annotations
@@ -112,7 +114,7 @@ def finetune_on_ray(
             LoRA settings the workers cannot run; before anything starts.
         RuntimeError: the Ray Train job failed (its workers' error is chained).
     """
-    from ray.train import CheckpointConfig, RunConfig, ScalingConfig
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
     from ilf_kedro.compute.cluster import connect
@@ -185,6 +187,7 @@ def finetune_on_ray(
                 name="ilf_finetune",
                 storage_path=workers.storage_path or tmp,
                 checkpoint_config=CheckpointConfig(num_to_keep=1),
+                failure_config=FailureConfig(max_failures=workers.max_failures),
             ),
         )
         try:
