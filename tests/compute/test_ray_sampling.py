@@ -72,11 +72,3 @@ def test_replicas_give_the_hf_samples_and_resume_from_shards(
     pd.testing.assert_frame_equal(resumed, hf)
     assert all(p.stat().st_mtime_ns == t for p, t in kept.items())  # not regenerated
     assert all(p.exists() for p in shards[:2])
-
-
-def test_greedy_on_ray_is_greedy(ray_cluster, bundle, prompts):
-    compute = {"backend": "ray", "address": ray_cluster.address, "sampling": {"replicas": 1}}
-    settings = {**SETTINGS, "temperature": 0.0}
-    on_ray = sample_programs(bundle, prompts, backend="ray", compute=compute, **settings)
-    pd.testing.assert_frame_equal(on_ray, sample_programs(bundle, prompts, **settings))
-    assert on_ray.groupby("task_id")["completion"].nunique().eq(1).all()
