@@ -1,7 +1,7 @@
 """A real 2-node Ray cluster on loopback (``ilf_kedro.compute.loopback``): a head and a
 second node, each its own ``ray start --block`` process group with one CPU, started once
-per session; this process is its driver. If it cannot start, the tests fail with the
-reason and the nodes' logs (they do not skip)."""
+for the tests of this folder; this process is its driver. If it cannot start, the tests
+fail with the reason and the nodes' logs (they do not skip)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import pytest
 from ilf_kedro.compute.loopback import LoopbackCluster
 
 
-@pytest.fixture(scope="session")
+# Package scope: the nodes stop, and this process stops being a Ray driver, once the
+# tests of this folder are done, before the rest of the suite runs.
+@pytest.fixture(scope="package")
 def ray_cluster():
     import ray
 

@@ -94,6 +94,10 @@ class LoopbackCluster:
             **os.environ,
             "RAY_USAGE_STATS_ENABLED": "0",
             "RAY_memory_monitor_refresh_ms": "0",  # no OOM killer on a small machine
+            # A token in ~/.ray/auth_token (``ray.init()`` of a local cluster writes one)
+            # would switch token authentication on for these nodes but not for drivers
+            # that lack the token; loopback nodes are this machine's only.
+            "RAY_AUTH_MODE": "disabled",
         }
         log = open(self.log_dir / f"{name}.log", "wb")  # noqa: SIM115 - lives with the node
         self.processes[name] = subprocess.Popen(
@@ -111,6 +115,7 @@ class LoopbackCluster:
         from ilf_kedro.compute.cluster import connect
 
         deadline = time.monotonic() + self.start_timeout_s
+        last_error = "no connection attempt"
         while time.monotonic() < deadline:
             for name, proc in self.processes.items():
                 if proc.poll() is not None:
@@ -120,11 +125,15 @@ class LoopbackCluster:
                 if len(alive) >= count:
                     return alive
             else:
-                with contextlib.suppress(OSError, RuntimeError):
+                try:
                     socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
                     connect(self.address)
+                except (OSError, RuntimeError) as exc:
+                    last_error = f"{type(exc).__name__}: {exc} ({exc.__cause__})"
             time.sleep(0.5)
-        raise RuntimeError(self._report(f"fewer than {count} node(s) after the timeout"))
+        raise RuntimeError(
+            self._report(f"fewer than {count} node(s) after the timeout; {last_error}")
+        )
 
     def node_ids(self) -> set[str]:
         """The Ray ids of the alive nodes."""
