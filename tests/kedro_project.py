@@ -51,7 +51,9 @@ def run_pipeline(project: Path, pipeline: str, env: str | None = DEMO_ENV, param
 def load(project: Path, name: str, env: str | None = DEMO_ENV):
     """Dataset ``name`` of ``project`` through its catalog (no hard-coded file paths)."""
     from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
 
+    bootstrap_project(project)
     with KedroSession.create(project_path=project, env=env) as session:
         return session.load_context().catalog.load(name)
 
@@ -59,7 +61,9 @@ def load(project: Path, name: str, env: str | None = DEMO_ENV):
 def catalog_path(project: Path, name: str, env: str | None = DEMO_ENV) -> Path:
     """Where the catalog keeps dataset ``name`` of ``project``."""
     from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
 
+    bootstrap_project(project)
     with KedroSession.create(project_path=project, env=env) as session:
         described = session.load_context().catalog.get(name)._describe()
     return Path(described["filepath"])

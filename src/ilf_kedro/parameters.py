@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ilf_kedro import endpoints
+from ilf_kedro.compute.cluster import RAY_EXTRA, ray_available
 from ilf_kedro.models.server_sampling import SERVER_DEFAULTS
 
 PositiveInt = Field(ge=1)
@@ -41,6 +42,49 @@ class Execution(Strict):
     max_file_mb: int = Field(ge=0)
     max_result_bytes: int = Field(ge=1)
     progress: bool
+    compute: dict[str, Any] = {}  # ${compute}: validated as the compute section
+
+
+class RayVerdicts(Strict):
+    """``compute.verdicts``: one Ray task judges a shard of programs in its own sandbox."""
+
+    num_cpus: int = Field(default=1, ge=1)  # CPUs per task = programs it runs at once
+    programs_per_task: int = Field(default=64, ge=1)  # shard size
+    max_retries: int = Field(default=3, ge=0)  # re-runs of a shard whose node died
+    placement: Literal["SPREAD", "DEFAULT"] = "SPREAD"  # Ray scheduling strategy
+
+
+class RaySampling(Strict):
+    """``compute.sampling``: model replicas (Ray tasks over shards of batches) for
+    ``sampling.backend: ray``."""
+
+    replicas: int = Field(default=2, ge=1)  # shards generated at once
+    num_cpus: float = Field(default=1, gt=0)  # per replica
+    num_gpus: float = Field(default=0, ge=0)  # per replica; > 0 samples on CUDA
+    batches_per_shard: int = Field(default=4, ge=1)  # a lost node costs its shards only
+    max_retries: int = Field(default=3, ge=0)  # re-runs of a shard whose node died
+    placement: Literal["SPREAD", "DEFAULT"] = "SPREAD"  # Ray scheduling strategy
+
+
+class RayFinetune(Strict):
+    """``compute.finetune``: the Ray Train ``TorchTrainer`` of the fine-tune."""
+
+    num_workers: int = Field(default=2, ge=1)
+    num_cpus_per_worker: float = Field(default=1, gt=0)
+    gpus_per_worker: float = Field(default=0, ge=0)  # > 0: CUDA workers (nccl), else gloo
+    storage_path: str | None = None  # checkpoints; shared storage (NFS, s3://) on a cluster
+    placement: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = "PACK"
+    max_failures: int = Field(default=2, ge=0)  # restarts of the job when a worker is lost
+
+
+class Compute(Strict):
+    """Where the heavy stages run: ``local`` (this machine, the default) or ``ray``."""
+
+    backend: Literal["local", "ray"] = "local"
+    address: str | None = None  # auto, ray://host:port, host:port; empty: a local cluster
+    verdicts: RayVerdicts = RayVerdicts()
+    sampling: RaySampling = RaySampling()
+    finetune: RayFinetune = RayFinetune()
 
 
 class Endpoint(Strict):
@@ -124,9 +168,10 @@ class Sampling(Strict):
     batch_size: int = PositiveInt
     seed: int = Field(ge=0)
     resume_dir: str | None = None
-    backend: Literal["hf", "server"]
+    backend: Literal["hf", "server", "ray"]
     server: Server
     stop_sequences: list[str]
+    compute: dict[str, Any] = {}  # ${compute}: validated as the compute section
 
 
 class Lora(Strict):
@@ -151,6 +196,7 @@ class Finetune(Strict):
     lora: Lora
     num_processes: int = PositiveInt
     distributed: Literal["auto", "ddp", "fsdp"]
+    compute: dict[str, Any] = {}  # ${compute}: validated as the compute section
 
 
 class MemoryPlan(Strict):
@@ -247,6 +293,7 @@ class Parameters(Strict):
     reporting: Reporting
     rounds: int = PositiveInt
     max_rounds: int = PositiveInt
+    compute: Compute = Compute()
     input_pipelines: list[str] = Field(default_factory=list)
     world: World
 
@@ -264,6 +311,38 @@ class Parameters(Strict):
             if unknown:
                 raise ValueError(
                     f"parameter {key} names split(s) {unknown}; allowed: {sorted(self.splits)}"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _ray_settings(self) -> Parameters:
+        on_ray = [
+            f"{key}=ray"
+            for key, backend in (
+                ("compute.backend", self.compute.backend),
+                ("sampling.backend", self.sampling.backend),
+            )
+            if backend == "ray"
+        ]
+        if on_ray and not ray_available():
+            raise ValueError(
+                f"parameter {' and '.join(on_ray)} needs Ray, which is not installed; "
+                f"install the extra: {RAY_EXTRA} (or set compute.backend: local)"
+            )
+        if self.compute.backend == "ray":
+            workers = self.compute.finetune.num_workers
+            if self.finetune.num_processes > 1:
+                raise ValueError(
+                    "parameter finetune.num_processes is for accelerate on one machine; with "
+                    "compute.backend=ray the fine-tune runs compute.finetune.num_workers "
+                    f"Ray Train workers: set finetune.num_processes=1 (it is "
+                    f"{self.finetune.num_processes})"
+                )
+            if self.finetune.gradient_accumulation_steps % workers:
+                raise ValueError(
+                    f"parameter finetune.gradient_accumulation_steps="
+                    f"{self.finetune.gradient_accumulation_steps} must be a multiple of "
+                    f"compute.finetune.num_workers={workers} to keep the effective batch"
                 )
         return self
 

@@ -64,3 +64,13 @@ def test_world_benchmark_reports_every_table_of_a_tiny_world():
     assert set(row["sample_efficiency"]) == {"1.0", "0.5"}
     assert row["annotations"] > row["sample_efficiency"]["0.5"]["annotations"] > 0
     assert out["determinism_differences"] == []
+
+
+def test_ray_benchmark_runs_both_stages_on_two_nodes_with_identical_results():
+    if not MBPP_PATH.exists():
+        pytest.skip(f"reference data {MBPP_PATH} is absent (it lives in ../shared/data)")
+    out = _run("bench_ray.py")
+    assert out["programs"] == 24 and out["sequences"] == 4
+    assert out["verdicts_identical"] and out["samples_identical"]
+    assert out["local_programs_per_s"] > 0 and out["ray_programs_per_s"] > 0
+    assert out["driver_cpu_ms_per_program"] > 0

@@ -195,6 +195,7 @@ def finetune(
     distributed: str = "auto",
     progress: bool = True,
     trainer_kwargs: dict[str, Any] | None = None,
+    compute: dict[str, Any] | None = None,
 ) -> ModelBundle:
     """Fine-tune a causal LM on (prompt, completion) pairs; loss on completion + EOS only.
 
@@ -230,6 +231,8 @@ def finetune(
             memory plan: DDP when one process's state fits a device).
         progress: Show the Trainer's progress bar.
         trainer_kwargs: Extra ``TrainingArguments`` (override everything above).
+        compute: The ``compute`` section; ``backend: ray`` trains as a Ray Train job of
+            ``compute.finetune.num_workers`` workers (``ilf_kedro.compute.ray_train``).
 
     Returns:
         A new ``ModelBundle`` in eval mode with ``info`` from ``bundle`` plus
@@ -258,6 +261,21 @@ def finetune(
         trainer_kwargs=dict(trainer_kwargs or {}),
     )
     hyper = _hyperparameters(settings, max_seq_length, strategy, num_processes, lora_settings)
+    if compute and compute.get("backend") == "ray":
+        from ilf_kedro.compute.ray_train import finetune_on_ray
+
+        return finetune_on_ray(
+            bundle,
+            usable,
+            settings,
+            hyper=hyper,
+            max_seq_length=max_seq_length,
+            master_dtype=master_dtype,
+            strategy=strategy,
+            lora=lora_settings,
+            distributed=distributed,
+            compute=compute,
+        )
     if num_processes > 1:
         from .distributed import finetune_in_processes
 
@@ -455,6 +473,18 @@ def _lora_config(lora: dict[str, Any]):
     )
 
 
+def _with_lora(model, lora: dict[str, Any], seed: int):
+    """``model`` with a new LoRA adapter initialised from ``seed`` (the caller's random
+    state untouched), so every process of a distributed fine-tune starts from the same
+    adapter as a one-process run."""
+    from peft import get_peft_model
+
+    cuda = next(model.parameters()).device.type == "cuda"
+    with torch.random.fork_rng(devices=[torch.cuda.current_device()] if cuda else []):
+        torch.manual_seed(seed)
+        return get_peft_model(model, _lora_config(lora))
+
+
 def _train_lora(bundle, encoded, settings, lora: dict[str, Any]) -> TrainOutcome:
     """A LoRA adapter trained on the base model in place (its weights frozen and never
     copied on the device), then taken off again: the base model is left as it was. The
@@ -464,7 +494,7 @@ def _train_lora(bundle, encoded, settings, lora: dict[str, Any]) -> TrainOutcome
     base = bundle.model
     device = bundle.device
     requires_grad = {name: p.requires_grad for name, p in base.named_parameters()}
-    peft_model = get_peft_model(base, _lora_config(lora))
+    peft_model = _with_lora(base, lora, settings.seed)
     try:
         outcome = _run_trainer(peft_model, encoded, bundle.tokenizer, settings, device)
         adapter = {

@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 
 from .distributed import LaunchSpec, RankError
-from .finetune import TrainSettings, _lora_config, _run_trainer, encode_pairs
+from .finetune import TrainSettings, _run_trainer, _with_lora, encode_pairs
 from .loading import INFO_FILENAME, load_model, resolve_dtype
 
 logger = logging.getLogger("ilf_kedro.finetune_worker")
@@ -56,9 +56,7 @@ def train(spec: LaunchSpec) -> None:
     )
     model = base.model
     if spec.strategy == "lora":
-        from peft import get_peft_model
-
-        model = get_peft_model(model, _lora_config(spec.lora))
+        model = _with_lora(model, spec.lora, spec.settings["seed"])
     pairs = pd.read_parquet(spec.pairs_path)
     encoded, n_truncated = encode_pairs(base.tokenizer, pairs, spec.max_seq_length)
     settings = TrainSettings(
