@@ -69,7 +69,7 @@ def test_world_benchmark_reports_every_table_of_a_tiny_world():
 def test_ray_benchmark_runs_both_stages_on_two_nodes_with_identical_results():
     if not MBPP_PATH.exists():
         pytest.skip(f"reference data {MBPP_PATH} is absent (it lives in ../shared/data)")
-    out = _run("bench_ray.py")
+    out = _run("bench_ray.py", "--env", "demo")  # tiny-random, as for bench_sampling
     assert out["programs"] == 24 and out["sequences"] == 4
     assert out["verdicts_identical"] and out["samples_identical"]
     assert out["local_programs_per_s"] > 0 and out["ray_programs_per_s"] > 0

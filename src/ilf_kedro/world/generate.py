@@ -14,7 +14,7 @@ import pandas as pd
 
 from ilf_kedro.prompts import build_code_prompt
 
-from .tasks import WorldTask, asserts, check_families, draw_task
+from .tasks import asserts, check_families, draw_task
 
 MISTAKE_COLUMNS = ["task_id", "kind", "program", "feedback"]
 CORPUS_COLUMNS = ["family", "text", "prompt", "completion", "mistake"]
