@@ -302,6 +302,7 @@ class ServedModel:
     startup_timeout_s: float = 300.0
     log_path: str | None = None
     process: subprocess.Popen | None = field(default=None, init=False, repr=False)
+    _temporary_log: str | None = field(default=None, init=False, repr=False)
 
     @property
     def base_url(self) -> str:
@@ -310,9 +311,13 @@ class ServedModel:
     def __enter__(self) -> ServedModel:
         self.port = self.port or free_port(self.host)
         argv = shlex.split(self.command.format(model=self.model, host=self.host, port=self.port))
-        log = Path(self.log_path or tempfile.mkstemp(prefix="served-model-", suffix=".log")[1])
-        self.log_path = str(log)
-        with log.open("ab") as sink:
+        if self.log_path:
+            sink = open(self.log_path, "ab")  # noqa: SIM115 - closed below, once Popen has it
+        else:
+            # Our own log: removed after a clean stop, kept when the server fails.
+            fd, self.log_path = tempfile.mkstemp(prefix="served-model-", suffix=".log")
+            sink, self._temporary_log = os.fdopen(fd, "ab"), self.log_path
+        with sink:
             self.process = subprocess.Popen(
                 argv, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
             )
@@ -323,8 +328,11 @@ class ServedModel:
             raise
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *exc) -> None:
         self.stop()
+        if exc_type is None and self._temporary_log:
+            Path(self._temporary_log).unlink(missing_ok=True)
+            self.log_path = self._temporary_log = None
 
     def _wait_until_healthy(self) -> None:
         url = f"http://{self.host}:{self.port}{self.health_path}"

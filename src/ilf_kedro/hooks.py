@@ -20,7 +20,6 @@ Metrics, reports and model directories reach MLflow through the catalog
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 from typing import Any
@@ -110,8 +109,15 @@ class MLflowTrackingHooks(MlflowHook):
         self._off = self._off or reason
         self._is_mlflow_enabled = False
         if self.run_id is not None:
-            with contextlib.suppress(Exception):  # the store may be the problem
+            try:
                 _end_runs(self.run_id, "FAILED")
+            except Exception as exc:  # noqa: BLE001 - the store may be the problem
+                logger.warning(
+                    "MLflow tracking: could not mark run %s failed (%s: %s).",
+                    self.run_id,
+                    type(exc).__name__,
+                    exc,
+                )
             self.run_id = None
         if catalog is not None:
             # Dataset factories resolve lazily: materialise the run's datasets first so

@@ -38,6 +38,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from typing import Any
 
 import pandas as pd
@@ -319,29 +320,31 @@ class LabelStudioClient:
     token: str
     timeout_s: float = 60.0
 
-    def _headers(self) -> dict[str, str]:
+    @cached_property
+    def _session(self):
+        """One HTTP session for the client's calls; a personal access token is exchanged
+        for an access token once (it lasts minutes, longer than any round trip's calls)."""
         import requests
 
+        session = requests.Session()
         if self.token.count(".") != 2:  # legacy tokens are hex; PATs are JWTs
-            return {"Authorization": f"Token {self.token}"}
-        response = requests.post(
+            session.headers["Authorization"] = f"Token {self.token}"
+            return session
+        response = session.post(
             f"{self.url.rstrip('/')}/api/token/refresh/",
             json={"refresh": self.token},
             timeout=self.timeout_s,
         )
         self._check(response, "exchanging the personal access token")
-        return {"Authorization": f"Bearer {response.json()['access']}"}
+        session.headers["Authorization"] = f"Bearer {response.json()['access']}"
+        return session
 
     def _call(self, method: str, path: str, what: str, **kwargs):
-        import requests
-
-        response = requests.request(
-            method,
-            f"{self.url.rstrip('/')}{path}",
-            headers=self._headers(),
-            timeout=self.timeout_s,
-            **kwargs,
-        )
+        url = f"{self.url.rstrip('/')}{path}"
+        response = self._session.request(method, url, timeout=self.timeout_s, **kwargs)
+        if response.status_code == 401 and self.token.count(".") == 2:
+            self.__dict__.pop("_session")  # the access token expired: exchange the PAT again
+            response = self._session.request(method, url, timeout=self.timeout_s, **kwargs)
         self._check(response, what)
         return response.json()
 

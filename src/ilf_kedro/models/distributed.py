@@ -26,8 +26,9 @@ from typing import Any
 import pandas as pd
 import torch
 
-from .finetune import TrainSettings, base_reference
+from .io import base_reference
 from .loading import ModelBundle
+from .trainer import TrainSettings
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +139,10 @@ def finetune_in_processes(
     )
     if choice == "fsdp" and strategy == "lora":
         raise ValueError("finetune.strategy=lora trains with ddp; set finetune.distributed=ddp")
+    adapter = strategy == "lora" and lora["save"] == "adapter"
+    # An adapter refers to its base: the caller's reference, not the ranks' temporary copy
+    # (raises, as one process does, for a base whose weights exist only in memory).
+    reference = base_reference(bundle) if adapter else None
     per_rank = replace(
         settings,
         gradient_accumulation_steps=accumulation // num_processes,
@@ -174,8 +179,15 @@ def finetune_in_processes(
         _launch(spec.write(tmp), num_processes, device, Path(spec.errors_dir))
         from .io import load_bundle
 
-        trained = load_bundle(spec.output_dir, device=str(bundle.device), dtype=model_dtype)
+        trained = load_bundle(
+            spec.output_dir,
+            device=str(bundle.device),
+            dtype=model_dtype,
+            merge_adapter=not adapter,  # a PEFT model, as one process returns it
+        )
     trained.info.pop("loaded_from", None)  # the temporary directory is gone
+    if adapter:
+        trained.info["adapter_base"] = reference
     trained.info["device"] = str(bundle.device)
     if settings.output_dir:
         from .io import save_bundle

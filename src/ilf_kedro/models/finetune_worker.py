@@ -21,8 +21,8 @@ import pandas as pd
 import torch
 
 from .distributed import LaunchSpec, RankError
-from .finetune import TrainSettings, _lora_config, _run_trainer, encode_pairs
 from .loading import INFO_FILENAME, load_model, resolve_dtype
+from .trainer import TrainSettings, encode_pairs, lora_config, run_trainer
 
 logger = logging.getLogger("ilf_kedro.finetune_worker")
 
@@ -58,7 +58,7 @@ def train(spec: LaunchSpec) -> None:
     if spec.strategy == "lora":
         from peft import get_peft_model
 
-        model = get_peft_model(model, _lora_config(spec.lora))
+        model = get_peft_model(model, lora_config(spec.lora))
     pairs = pd.read_parquet(spec.pairs_path)
     encoded, n_truncated = encode_pairs(base.tokenizer, pairs, spec.max_seq_length)
     settings = TrainSettings(
@@ -82,7 +82,7 @@ def train(spec: LaunchSpec) -> None:
         # A collective under FSDP: every rank takes part, rank 0 receives the full dict.
         gathered["state"] = trainer.accelerator.get_state_dict(trainer.model)
 
-    outcome = _run_trainer(model, encoded, base.tokenizer, settings, device, finish=gather)
+    outcome = run_trainer(model, encoded, base.tokenizer, settings, device, finish=gather)
     if _rank() != 0:
         return
     info = {

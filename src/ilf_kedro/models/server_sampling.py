@@ -90,8 +90,8 @@ def sample_with_server(
     prompt row (sample 0 only when greedy), through a served copy of ``bundle``."""
     from ilf_kedro.endpoints import Endpoint, ServedModel, sample_from_endpoint
 
-    from .finetune import _on_cpu_meanwhile
     from .shards import ShardStore
+    from .trainer import on_cpu_meanwhile
 
     settings = check_server_params(server)
     greedy = params["temperature"] is None or float(params["temperature"]) <= 0.0
@@ -126,7 +126,7 @@ def sample_with_server(
     frame = prompts[["task_id", "prompt"]].reset_index(drop=True)
     with (
         tempfile.TemporaryDirectory(prefix="ilf_serve_") as scratch,
-        _on_cpu_meanwhile(bundle.model),
+        on_cpu_meanwhile(bundle.model),
     ):
         model_dir = servable_directory(bundle, Path(scratch))
         served = ServedModel(
