@@ -13,7 +13,6 @@ from ilf_kedro.endpoints import (
     Request,
     ResponseCache,
     ServedModel,
-    check_endpoint_params,
     free_port,
     generate,
     resolve_api_key,
@@ -77,16 +76,22 @@ def _completion(text):
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        (None, "feedback.llm must be a mapping"),
+        ("nothing", r"feedback.llm is 'nothing': Input should be a valid dictionary"),
         ({"model": "m"}, "feedback.llm.base_url is not set"),
         ({"base_url": "http://x/v1"}, "feedback.llm.model is not set"),
-        ({"base_url": "http://x/v1", "model": "m", "api": "rest"}, "allowed: chat, completions"),
-        ({"base_url": "http://x/v1", "model": "m", "api_key": "sk"}, "credentials.yml"),
+        ({"base_url": "u", "model": "m", "api": "rest"}, "'rest': .*'chat' or 'completions'"),
+        ({"base_url": "u", "model": "m", "api_key": "sk"}, "llm.api_key .*credentials.yml"),
     ],
 )
 def test_bad_endpoint_settings_name_the_parameter(params, message):
+    """The endpoint's rules live in the feedback section's schema (``feedback.llm``)."""
+    from ilf_kedro.parameters import Feedback, section
+
+    templates = {"feedback_template": "{program}", "refinement_template": "{feedback}"}
+    if isinstance(params, dict):
+        params = {**templates, **params}
     with pytest.raises(ValueError, match=message):
-        check_endpoint_params(params, "feedback.llm")
+        section(Feedback, {"source": "llm", "llm": params}, "feedback")
 
 
 def test_the_api_key_comes_from_credentials_then_the_environment(monkeypatch):

@@ -6,11 +6,14 @@ from __future__ import annotations
 import copy
 import logging
 import math
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from ilf_kedro.parameters import Finetune, section
 
 from .io import base_reference
 from .loading import ModelBundle
@@ -38,69 +41,20 @@ __all__ = [
     "finetune",
 ]
 
-STRATEGIES = ("full", "lora")
-LORA_DEFAULTS: dict[str, Any] = {
-    "r": 16,
-    "alpha": 32,
-    "dropout": 0.05,
-    "target_modules": "all-linear",
-    "save": "merged",
-}
-LORA_SAVE = ("merged", "adapter")
-
-
-def check_strategy(
-    strategy: str, lora: dict[str, Any] | None, num_processes: int, distributed: str
-) -> dict[str, Any]:
-    """Validate the strategy parameters; returns the LoRA settings with defaults filled.
-
-    Raises ``ValueError`` naming the ``finetune.*`` parameter and its allowed values.
-    """
-    if strategy not in STRATEGIES:
-        raise ValueError(f"finetune.strategy must be one of {STRATEGIES}, not {strategy!r}")
-    unknown = set(lora or {}) - set(LORA_DEFAULTS)
-    if unknown:
-        raise ValueError(
-            f"Unknown finetune.lora key(s) {sorted(unknown)}; allowed: {sorted(LORA_DEFAULTS)}"
-        )
-    settings = {**LORA_DEFAULTS, **(lora or {})}
-    if settings["save"] not in LORA_SAVE:
-        raise ValueError(f"finetune.lora.save must be one of {LORA_SAVE}, not {settings['save']!r}")
-    if int(settings["r"]) < 1:
-        raise ValueError(f"finetune.lora.r must be >= 1, not {settings['r']!r}")
-    if not isinstance(num_processes, int) or num_processes < 1:
-        raise ValueError(f"finetune.num_processes must be an integer >= 1, not {num_processes!r}")
-    if distributed not in ("auto", "ddp", "fsdp"):
-        raise ValueError(
-            f"finetune.distributed must be one of ('auto', 'ddp', 'fsdp'), not {distributed!r}"
-        )
-    return settings
-
 
 def finetune(
     bundle: ModelBundle,
     pairs: pd.DataFrame,
+    params: Finetune | Mapping[str, Any] | None = None,
     *,
-    learning_rate: float = 5e-6,
-    per_device_batch_size: int = 1,
-    gradient_accumulation_steps: int = 32,
-    num_epochs: float = 2,
-    max_seq_length: int = 1024,
-    seed: int = 0,
     output_dir: str | None = None,
-    gradient_checkpointing: bool | str = "auto",
-    bf16: bool | str = "auto",
     lr_scheduler_type: str = "linear",
     warmup_steps: int = 0,
     weight_decay: float = 0.0,
-    master_dtype: str | None = "float32",
     copy_model: bool = True,
-    strategy: str = "full",
-    lora: dict[str, Any] | None = None,
-    num_processes: int = 1,
-    distributed: str = "auto",
     progress: bool = True,
     trainer_kwargs: dict[str, Any] | None = None,
+    **overrides: Any,
 ) -> ModelBundle:
     """Fine-tune a causal LM on (prompt, completion) pairs; loss on completion + EOS only.
 
@@ -108,32 +62,25 @@ def finetune(
         bundle: The model to start from (``load_model``/``HFModelDataset``).
         pairs: Columns ``prompt`` and ``completion``; rows with a missing value are
             dropped. Truncation follows ``encode_example``.
-        learning_rate, per_device_batch_size, gradient_accumulation_steps, num_epochs,
-            max_seq_length: The paper's hyperparameters (5e-6, 1, 32, 2, 1024).
-            ``gradient_accumulation_steps`` is the total over all processes.
-        seed: Seeds shuffling and dropout (``TrainingArguments.seed``).
+        params: The ``finetune`` parameters (``ilf_kedro.parameters.Finetune``: their
+            defaults, the paper's, and rules); ``overrides`` (e.g. ``num_epochs=3``)
+            replace some of them. ``gradient_accumulation_steps`` is the total over all
+            processes; ``seed`` seeds shuffling and dropout; ``gradient_checkpointing``
+            and ``bf16`` ``auto`` turn each on when training on CUDA; ``master_dtype``
+            (``full``): the dtype the weights train in, cast back to the bundle's after;
+            ``strategy`` ``full`` (every weight) or ``lora`` (a PEFT adapter on the frozen
+            base model, trained in place and restored after, so its weights are never
+            copied on the device); ``lora.save`` ``merged`` returns the base weights with
+            the adapter merged in, ``adapter`` a PEFT model, which ``save_bundle`` writes
+            as the adapter plus a reference to its base; ``num_processes`` > 1 trains in
+            that many processes launched with ``accelerate`` (``distributed``: ``ddp``,
+            ``fsdp`` or ``auto``, from the memory plan).
         output_dir: Trainer directory; when given, the trained model, tokenizer and info
             are also saved there. ``None``: a temporary directory, nothing kept.
-        gradient_checkpointing, bf16: ``"auto"`` turns each on when training on CUDA
-            (bf16 autocast if the GPU supports it).
         lr_scheduler_type, warmup_steps, weight_decay: Passed to ``TrainingArguments``.
-        master_dtype: ``full``: weights are trained in this dtype (float32 master weights;
-            bf16 is then autocast) and cast back to the bundle's dtype after. ``None``: as
-            loaded.
         copy_model: ``full``: train a copy so ``bundle`` stays the base model (a base
             model in memory is shared by several stages). The base model waits on the CPU
             meanwhile, so the device never holds two full copies. ``False`` trains in place.
-        strategy: ``full`` (every weight) or ``lora`` (a PEFT LoRA adapter on the frozen
-            base model, which is trained in place and restored after, so its weights are
-            never copied on the device).
-        lora: ``r``, ``alpha``, ``dropout``, ``target_modules`` (``"all-linear"`` or module
-            names) and ``save``: ``merged`` returns the base weights with the adapter
-            merged in; ``adapter`` returns a PEFT model, which ``save_bundle`` writes as the
-            adapter plus a reference to its base.
-        num_processes: >1 trains in that many processes launched with ``accelerate``
-            (see ``ilf_kedro.models.distributed``).
-        distributed: With several processes: ``ddp``, ``fsdp`` or ``auto`` (from the
-            memory plan: DDP when one process's state fits a device).
         progress: Show the Trainer's progress bar.
         trainer_kwargs: Extra ``TrainingArguments`` (override everything above).
 
@@ -144,47 +91,49 @@ def finetune(
         usable pairs nothing is trained: a warning is logged and the base model is
         returned with ``training_examples = 0`` and ``untrained_reason`` set.
     """
-    lora_settings = check_strategy(strategy, lora, num_processes, distributed)
+    settings = section(Finetune, params, "finetune", **overrides)
     usable = _usable_pairs(pairs)
     if usable.empty:
         return _untrained(bundle)
-    settings = TrainSettings(
-        learning_rate=learning_rate,
-        per_device_batch_size=per_device_batch_size,
-        gradient_accumulation_steps=gradient_accumulation_steps,
-        num_epochs=num_epochs,
-        seed=seed,
+    train = TrainSettings(
+        learning_rate=settings.learning_rate,
+        per_device_batch_size=settings.per_device_batch_size,
+        gradient_accumulation_steps=settings.gradient_accumulation_steps,
+        num_epochs=settings.num_epochs,
+        seed=settings.seed,
         lr_scheduler_type=lr_scheduler_type,
         warmup_steps=warmup_steps,
         weight_decay=weight_decay,
-        gradient_checkpointing=gradient_checkpointing,
-        bf16=bf16,
+        gradient_checkpointing=settings.gradient_checkpointing,
+        bf16=settings.bf16,
         progress=progress,
         output_dir=output_dir,
         trainer_kwargs=dict(trainer_kwargs or {}),
     )
-    hyper = _hyperparameters(settings, max_seq_length, strategy, num_processes, lora_settings)
-    if num_processes > 1:
+    lora = settings.lora.model_dump()
+    strategy, max_seq_length = settings.strategy, settings.max_seq_length
+    hyper = _hyperparameters(train, max_seq_length, strategy, settings.num_processes, lora)
+    if settings.num_processes > 1:
         from .distributed import finetune_in_processes
 
         return finetune_in_processes(
             bundle,
             usable,
-            settings,
+            train,
             hyper=hyper,
             max_seq_length=max_seq_length,
-            master_dtype=master_dtype,
+            master_dtype=settings.master_dtype,
             strategy=strategy,
-            lora=lora_settings,
-            num_processes=num_processes,
-            distributed=distributed,
+            lora=lora,
+            num_processes=settings.num_processes,
+            distributed=settings.distributed,
         )
 
     encoded, n_truncated = encode_pairs(bundle.tokenizer, usable, max_seq_length)
     if strategy == "lora":
-        outcome = _train_lora(bundle, encoded, settings, lora_settings)
+        outcome = _train_lora(bundle, encoded, train, lora)
     else:
-        outcome = _train_full(bundle, encoded, settings, master_dtype, copy_model)
+        outcome = _train_full(bundle, encoded, train, settings.master_dtype, copy_model)
     info = _trained_info(bundle, outcome, len(encoded), n_truncated, hyper)
     out = ModelBundle(model=outcome.model, tokenizer=bundle.tokenizer, info=info)
     if output_dir:

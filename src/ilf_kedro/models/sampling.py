@@ -12,21 +12,14 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from ilf_kedro.parameters import Sampling, section
+
 from .loading import ModelBundle, context_length, warn_if_random
+from .samples import OUTPUT_COLUMNS, cut_completion
+
+__all__ = ["OUTPUT_COLUMNS", "assemble_output", "cut_completion", "sample_programs"]
 
 logger = logging.getLogger(__name__)
-
-BACKENDS = ("hf", "server")
-
-OUTPUT_COLUMNS = [
-    "task_id",
-    "sample_idx",
-    "prompt",
-    "completion",
-    "program",
-    "finish_reason",  # "stop" (a stop sequence), "eos" or "length" (max_new_tokens)
-    "num_new_tokens",  # tokens the model generated for this sample, stop text included
-]
 
 
 def _make_stopping_criteria(tokenizer, stop_sequences: Sequence[str], prompt_len: int):
@@ -49,14 +42,6 @@ def _make_stopping_criteria(tokenizer, stop_sequences: Sequence[str], prompt_len
     return StopOnSequences()
 
 
-def cut_completion(text: str, stop_sequences: Sequence[str]) -> tuple[str, bool]:
-    """Truncate ``text`` at its earliest stop sequence; returns (text, was_cut)."""
-    hits = [i for i in (text.find(s) for s in stop_sequences) if i >= 0]
-    if not hits:
-        return text, False
-    return text[: min(hits)], True
-
-
 def _batch_seed(seed: int, batch_idx: int) -> int:
     # Independent, reproducible stream per batch: a batch's samples do not depend on how
     # much randomness earlier batches consumed.
@@ -66,45 +51,31 @@ def _batch_seed(seed: int, batch_idx: int) -> int:
 def sample_programs(
     bundle: ModelBundle,
     prompts: pd.DataFrame,
+    sampling: Sampling | Mapping[str, Any] | None = None,
     *,
-    num_samples: int,
-    temperature: float = 0.8,
-    top_p: float = 0.95,
-    max_new_tokens: int = 64,
-    batch_size: int = 16,
-    stop_sequences: Sequence[str] | None = None,
-    seed: int = 0,
-    resume_dir: str | None = None,
-    backend: str = "hf",
-    server: Mapping[str, Any] | None = None,
     progress: bool = True,
+    **overrides: Any,
 ) -> pd.DataFrame:
-    """Sample ``num_samples`` completions for every prompt.
+    """Sample ``sampling.num_samples`` completions for every prompt.
 
     Args:
         bundle: Model and tokenizer (``load_model`` / ``finetune`` / ``HFModelDataset``).
         prompts: One row per prompt with ``task_id`` and ``prompt``; other columns (ids,
             splits...) are carried into every output row. Must not already have the
             output columns ``sample_idx``, ``completion``, ``program`` etc.
-        num_samples: Samples per prompt.
-        temperature: Sampling temperature; 0 means greedy (one generation copied
-            ``num_samples`` times).
-        top_p: Nucleus sampling mass (no top-k cut).
-        max_new_tokens: Generation cap per sample.
-        batch_size: Sequences per ``generate`` call (prompts are left-padded).
-        stop_sequences: A sample stops at the first of these in its completion (or at
-            EOS); the whole batch stops when every sample has. The completion is cut
-            before the stop sequence. ``None``/empty: EOS and ``max_new_tokens`` only
-            (the pipelines pass ``sampling.stop_sequences``, the one list of them).
-        seed: Same seed, inputs and ``batch_size`` give identical output.
-        resume_dir: Write every finished batch under ``resume_dir/<key>/`` (see
-            ``shards``; the key hashes these parameters, the prompts and the model) and
-            skip the batches already there, so a killed run resumes with identical
-            output. ``None``: nothing written.
-        backend: ``hf`` generates in this process; ``server`` starts an OpenAI-compatible
-            server for the model's directory (``server.command``, e.g. ``vllm serve``)
-            and samples through it (``server_sampling``), with the same output.
-        server: Settings of the ``server`` backend (``server_sampling.SERVER_DEFAULTS``).
+        sampling: The ``sampling`` parameters (``ilf_kedro.parameters.Sampling``: their
+            defaults and rules); ``overrides`` (e.g. ``num_samples=2``) replace some of
+            them. ``temperature`` 0 is greedy (one generation copied ``num_samples``
+            times); ``top_p`` is the nucleus mass (no top-k cut); ``batch_size`` the
+            sequences per ``generate`` call (prompts are left-padded). A sample stops at
+            the first of ``stop_sequences`` in its completion (or at EOS) and is cut
+            before it. Same seed, inputs and ``batch_size`` give identical output.
+            ``resume_dir``: every finished batch is written under ``resume_dir/<key>/``
+            (see ``shards``; the key hashes the settings, the prompts and the model) and
+            the batches already there are skipped, so a killed run resumes with identical
+            output. ``backend`` ``server`` starts an OpenAI-compatible server for the
+            model's directory (``server.command``, e.g. ``vllm serve``) and samples
+            through it (``server_sampling``), with the same output.
         progress: Show a tqdm progress bar.
 
     Returns:
@@ -112,38 +83,29 @@ def sample_programs(
         (``program = prompt + completion``) followed by the input's other columns.
         An empty input gives an empty frame with the same columns.
     """
-    _check_request(prompts, backend, num_samples, batch_size, max_new_tokens)
+    settings = section(Sampling, sampling, "sampling", **overrides)
+    _check_prompts(prompts)
     extra_cols = [c for c in prompts.columns if c not in ("task_id", "prompt")]
-    stop_sequences = [s for s in (stop_sequences or []) if s]
-    greedy = temperature is None or float(temperature) <= 0.0
-
     if prompts.empty:
         return _empty_output(prompts, extra_cols)
     warn_if_random(bundle.info)
-    params = {
-        "num_samples": num_samples,
-        "temperature": temperature,
-        "top_p": top_p,
-        "max_new_tokens": max_new_tokens,
-        "batch_size": batch_size,
-        "stop_sequences": stop_sequences,
-        "seed": seed,
-        "backend": backend,
-    }
-    if backend == "server":
+    params = settings.generation()
+    if settings.backend == "server":
         from .server_sampling import sample_with_server
 
-        results = sample_with_server(
-            bundle, prompts, params, server or {}, resume_dir=resume_dir, progress=progress
-        )
-        return assemble_output(prompts, results, num_samples, greedy)
+        results = sample_with_server(bundle, prompts, settings, progress=progress)
+        return assemble_output(prompts, results, settings.num_samples, settings.greedy)
 
-    decoding = _decoding_setup(bundle, stop_sequences, greedy, temperature, top_p, max_new_tokens)
-    encoded = _encode_prompts(bundle, prompts, max_new_tokens)
-    items = _work_items(encoded, 1 if greedy else num_samples)
-    store = _open_store(resume_dir, params, prompts, bundle, -(-len(items) // batch_size))
-    results = _generate_all(bundle, decoding, encoded, items, batch_size, seed, store, progress)
-    return assemble_output(prompts, results, num_samples, greedy)
+    decoding = _decoding_setup(bundle, params["stop_sequences"], settings)
+    encoded = _encode_prompts(bundle, prompts, settings.max_new_tokens)
+    items = _work_items(encoded, 1 if settings.greedy else settings.num_samples)
+    batch_size = settings.batch_size
+    n_batches = -(-len(items) // batch_size)
+    store = _open_store(settings.resume_dir, params, prompts, bundle, n_batches)
+    results = _generate_all(
+        bundle, decoding, encoded, items, batch_size, settings.seed, store, progress
+    )
+    return assemble_output(prompts, results, settings.num_samples, settings.greedy)
 
 
 @dataclass(frozen=True)
@@ -157,29 +119,18 @@ class _Decoding:
     stop_sequences: list[str]
 
 
-def _check_request(
-    prompts: pd.DataFrame, backend: str, num_samples: int, batch_size: int, max_new_tokens: int
-) -> None:
-    """Raise a ValueError naming the bad argument or column before anything runs."""
-    if backend not in BACKENDS:
-        raise ValueError(f"sampling.backend must be one of {BACKENDS}, not {backend!r}")
+def _check_prompts(prompts: pd.DataFrame) -> None:
+    """Raise a ValueError naming the missing or clashing columns before anything runs."""
     missing = {"task_id", "prompt"} - set(prompts.columns)
     if missing:
         raise ValueError(f"prompts is missing column(s) {sorted(missing)}")
     clash = (set(OUTPUT_COLUMNS) - {"task_id", "prompt"}) & set(prompts.columns)
     if clash:
         raise ValueError(f"prompts already has output column(s) {sorted(clash)}; drop them")
-    if num_samples < 1 or batch_size < 1 or max_new_tokens < 1:
-        raise ValueError("num_samples, batch_size and max_new_tokens must be >= 1")
 
 
 def _decoding_setup(
-    bundle: ModelBundle,
-    stop_sequences: list[str],
-    greedy: bool,
-    temperature: float,
-    top_p: float,
-    max_new_tokens: int,
+    bundle: ModelBundle, stop_sequences: list[str], settings: Sampling
 ) -> _Decoding:
     """The EOS/padding ids of the model and the generation config (greedy or nucleus)."""
     from transformers import GenerationConfig
@@ -192,18 +143,18 @@ def _decoding_setup(
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(eos_ids)
 
     gen_kwargs = {
-        "max_new_tokens": int(max_new_tokens),
+        "max_new_tokens": settings.max_new_tokens,
         "pad_token_id": pad_id,
         "eos_token_id": sorted(eos_ids),
         "use_cache": True,
     }
-    if greedy:
+    if settings.greedy:
         config = GenerationConfig(do_sample=False, **gen_kwargs)
     else:
         config = GenerationConfig(
             do_sample=True,
-            temperature=float(temperature),
-            top_p=float(top_p),
+            temperature=settings.temperature,
+            top_p=settings.top_p,
             top_k=0,
             **gen_kwargs,
         )
