@@ -172,7 +172,8 @@ def test_a_run_that_cannot_be_ended_is_reported_not_swallowed(tmp_path, monkeypa
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     try:
-        run = mlflow.start_run()
+        experiment = mlflow.MlflowClient().create_experiment("hook-test")
+        run = mlflow.start_run(experiment_id=experiment)
         hook = hooks.MLflowTrackingHooks()
         hook.run_id = run.info.run_id
         with monkeypatch.context() as patched:

@@ -27,7 +27,6 @@ from typing import Any
 from kedro.config import MissingConfigException
 from kedro.framework.hooks import hook_impl
 from kedro_mlflow.framework.hooks.mlflow_hook import MlflowHook
-from kedro_mlflow.framework.hooks.utils import _flatten_dict
 from kedro_mlflow.io.catalog.switch_catalog_logging import switch_catalog_logging
 from pydantic import BaseModel
 
@@ -189,7 +188,7 @@ class MLflowTrackingHooks(MlflowHook):
         import mlflow
         from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 
-        flat = _flatten_dict(params, recursive=self.recursive, sep=self.sep)
+        flat = flatten(params, recursive=self.recursive, sep=self.sep)
         batch = {}
         for key, value in (flat if self.flatten else params).items():
             name = self.sanitize_param_name(key)
@@ -253,3 +252,16 @@ def _end_runs(run_id: str, status: str) -> None:
 
     while (active := mlflow.active_run()) is not None and active.info.run_id == run_id:
         mlflow.end_run(status)
+
+
+def flatten(params: dict, *, recursive: bool = True, sep: str = ".") -> dict:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (one level unless ``recursive``), as
+    ``mlflow.yml``'s ``flatten_dict_params`` says (kedro-mlflow keeps its own private)."""
+    flat = {}
+    for key, value in params.items():
+        if isinstance(value, dict):
+            inner = flatten(value, recursive=recursive, sep=sep) if recursive else value
+            flat.update({f"{key}{sep}{k}": v for k, v in inner.items()})
+        else:
+            flat[key] = value
+    return flat
