@@ -13,7 +13,8 @@ two cores where the others use one).
   ``finetune`` and, for 2 processes, of the largest rank; ``total`` adds that twice (the
   ranks hold the same model and optimizer state).
 
-Run:  PYTHONPATH=src python benchmarks/bench_finetune.py [--epochs N] [--repeats N]
+Run:  python benchmarks/bench_finetune.py [--epochs N] [--repeats N] [--smoke]
+      (--smoke: a 1-layer model, 4 pairs, 1 epoch, 1 repeat: for the test that runs it)
 The last line printed is a JSON object with each strategy's numbers and the ratios to full.
 """
 
@@ -38,6 +39,7 @@ from ilf_kedro.models import finetune, load_model  # noqa: E402
 from ilf_kedro.models.finetune import encode_pairs  # noqa: E402
 
 MODEL = {"n_layer": 4, "n_embd": 512, "n_head": 8, "rotary_dim": 32}
+SMOKE_MODEL = {"n_layer": 1, "n_embd": 64, "n_head": 4, "rotary_dim": 16}
 RUNS = {
     "full": {"strategy": "full"},
     "lora": {"strategy": "lora", "lora": {"r": 16, "alpha": 32, "dropout": 0.0}},
@@ -65,10 +67,10 @@ def _peak_mib(who: int) -> float:
     return resource.getrusage(who).ru_maxrss / 1024  # Linux reports KiB
 
 
-def run_one(name: str, epochs: int, n_pairs: int) -> dict:
+def run_one(name: str, epochs: int, n_pairs: int, model: dict) -> dict:
     """Fine-tune with strategy ``name`` in this process; its numbers."""
     logging.basicConfig(level=logging.ERROR)
-    base = load_model("tiny-random", device="cpu", tiny_config=MODEL, seed=0)
+    base = load_model("tiny-random", device="cpu", tiny_config=model, seed=0)
     pairs = _pairs(n_pairs)
     encoded, _ = encode_pairs(base.tokenizer, pairs, 1024)
     tokens = sum(len(e["input_ids"]) for e in encoded) * epochs
@@ -104,9 +106,13 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3, help="interleaved runs, median")
     parser.add_argument("--one", choices=list(RUNS), help=argparse.SUPPRESS)
+    parser.add_argument("--smoke", action="store_true", help="a tiny model, 4 pairs, 1 epoch")
     args = parser.parse_args()
+    if args.smoke:
+        args.epochs, args.pairs, args.repeats = 1, 4, 1
     if args.one:
-        print(json.dumps(run_one(args.one, args.epochs, args.pairs)))
+        model = SMOKE_MODEL if args.smoke else MODEL
+        print(json.dumps(run_one(args.one, args.epochs, args.pairs, model)))
         return
 
     # Interleaved repeats, median of each number: other work on a shared machine slows
@@ -116,7 +122,8 @@ def main() -> None:
         for name in RUNS:
             out = subprocess.run(
                 [sys.executable, __file__, "--one", name, f"--epochs={args.epochs}"]
-                + [f"--pairs={args.pairs}"],
+                + [f"--pairs={args.pairs}"]
+                + (["--smoke"] if args.smoke else []),
                 capture_output=True,
                 text=True,
                 check=True,

@@ -1,12 +1,14 @@
 """Benchmark: our batched sampler vs the reference scripts' sampling pattern.
 
-Same tiny model (``tiny-random`` from conf/base/parameters_models.yml), same prompts, same
-CPU. Ours: ``sample_programs`` with the configured ``sampling`` parameters (batched, left
-padded, stop sequences, ``max_new_tokens`` cap). Baseline: the pattern of the reference
+Same model (the run's ``base_model``: parameters as ``kedro run`` resolves them, with
+``--env`` and ``--params``), same prompts, same CPU. Ours: ``sample_programs`` with the
+configured ``sampling`` parameters (batched, left padded, stop sequences, ``max_new_tokens``
+cap). Baseline: the pattern of the reference
 scripts: one sequence per ``generate`` call, always up to 1024 new tokens (only EOS ends a
 sequence early), stop sequences applied by truncating the text afterwards.
 
-Run:  PYTHONPATH=src python benchmarks/bench_sampling.py [--num-samples N] [--baseline-tokens T]
+Run:  python benchmarks/bench_sampling.py [--num-samples N] [--baseline-tokens T] [--env E]
+      [--params K=V,...] [--smoke]   (--smoke: 2 prompts, 1 sample, 8 tokens: a test runs it)
 The server backend (``sampling.backend: server``, ``transformers serve`` on loopback, start
 and stop included) is timed on the same prompts and parameters as ``server_s``.
 The last line printed is a JSON object with ``ours_s``, ``baseline_s``, ``ratio``,
@@ -20,18 +22,15 @@ import json
 import logging
 import os
 import time
-from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
-import yaml  # noqa: E402
 
 from ilf_kedro.models import load_model, sample_programs  # noqa: E402
 from ilf_kedro.models.sampling import cut_completion  # noqa: E402
-
-PARAMS = Path(__file__).resolve().parents[1] / "conf" / "base" / "parameters_models.yml"
+from ilf_kedro.project_parameters import add_arguments, load_parameters  # noqa: E402
 
 # MBPP-style code-generation prompts (docstring, example, def line), as in DESIGN.md.
 PROMPTS = [
@@ -89,13 +88,20 @@ def baseline(bundle, prompts, *, num_samples, temperature, top_p, max_new_tokens
 
 
 def main() -> None:
-    params = yaml.safe_load(PARAMS.read_text())
-    sampling = dict(params["sampling"])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--num-samples", type=int, default=sampling["num_samples"])
+    parser.add_argument("--num-samples", type=int, default=None, help="default: sampling's")
     parser.add_argument("--baseline-tokens", type=int, default=1024)
+    parser.add_argument("--smoke", action="store_true", help="a few prompts and tokens")
+    add_arguments(parser)
     args = parser.parse_args()
-    sampling["num_samples"] = args.num_samples
+    params = load_parameters(args.env, args.params)
+    sampling = dict(params["sampling"])
+    prompts = PROMPTS
+    if args.smoke:
+        prompts, args.num_samples, args.baseline_tokens = PROMPTS[:2], 1, 8
+        sampling["max_new_tokens"] = 8
+    if args.num_samples is not None:
+        sampling["num_samples"] = args.num_samples
     sampling.pop("resume_dir", None)  # time generation, not reading finished shards
     sampling.pop("backend", None)
     server = sampling.pop("server", {})
@@ -106,10 +112,10 @@ def main() -> None:
         device="cpu",
         **{k: v for k, v in params["model"].items() if k != "device"},
     )
-    frame = pd.DataFrame({"task_id": range(len(PROMPTS)), "prompt": PROMPTS})
+    frame = pd.DataFrame({"task_id": range(len(prompts)), "prompt": prompts})
     print(
         f"model: {bundle.info['source']} (random weights: {bundle.info['random_weights']}), "
-        f"cpu threads: {torch.get_num_threads()}, prompts: {len(PROMPTS)}, "
+        f"cpu threads: {torch.get_num_threads()}, prompts: {len(prompts)}, "
         f"samples per prompt: {sampling['num_samples']}"
     )
 
@@ -142,7 +148,7 @@ def main() -> None:
     t0 = time.perf_counter()
     base_tokens, _ = baseline(
         bundle,
-        PROMPTS,
+        prompts,
         num_samples=sampling["num_samples"],
         temperature=sampling["temperature"],
         top_p=sampling["top_p"],

@@ -103,12 +103,13 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 def tiny_server(tiny_model_dir, tmp_path_factory):
     """A real OpenAI-compatible server (``transformers serve``) for the tiny model on
     loopback, started once per session and always stopped."""
-    import shutil
-
+    from ilf_kedro.commands import CommandNotFoundError, find_command
     from ilf_kedro.endpoints import ServedModel
 
-    if shutil.which("transformers") is None:
-        pytest.skip("`transformers serve` needs transformers[serving] (pip install -e .[dev])")
+    try:
+        find_command("transformers", parameter="sampling.server.command")
+    except CommandNotFoundError as exc:
+        pytest.skip(str(exc))
     log = tmp_path_factory.mktemp("served") / "server.log"
     with ServedModel(SERVE_COMMAND, str(tiny_model_dir), log_path=str(log)) as server:
         yield server

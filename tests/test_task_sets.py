@@ -45,6 +45,8 @@ def test_demo_humaneval_set_becomes_test_tasks_whose_gold_passes():
     assert len(tasks) >= 5 and set(tasks["split"]) == {"test"}
     verdicts = evaluate_programs(tasks.assign(program=tasks["gold_code"]), tasks, progress=False)
     assert verdicts["passed"].all()
+    # HumanEval's official harness compares exactly, MBPP's scripts with a tolerance
+    assert set(tasks["equality"]) == {"exact"}
 
 
 def test_mbpp_schema_set_keeps_every_row_as_a_test_task():
@@ -61,6 +63,7 @@ def test_mbpp_schema_set_keeps_every_row_as_a_test_task():
     assert tasks["split"].tolist() == ["test", "test"]
     assert tasks["source_task_id"].tolist() == ["7", "900"]
     assert set(tasks["task_set"]) == {"mine"}
+    assert set(tasks["equality"]) == {"tolerant"}
 
 
 def test_a_malformed_row_names_the_set_row_and_column():

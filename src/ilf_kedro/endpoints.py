@@ -35,6 +35,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from ilf_kedro import parameters
+from ilf_kedro.commands import resolve_argv
 
 logger = logging.getLogger(__name__)
 
@@ -281,6 +282,7 @@ class ServedModel:
     health_path: str = "/health"
     startup_timeout_s: float = 300.0
     log_path: str | None = None
+    parameter: str = "sampling.server.command"  # where the command is configured
     process: subprocess.Popen | None = field(default=None, init=False, repr=False)
     _temporary_log: str | None = field(default=None, init=False, repr=False)
 
@@ -291,6 +293,7 @@ class ServedModel:
     def __enter__(self) -> ServedModel:
         self.port = self.port or free_port(self.host)
         argv = shlex.split(self.command.format(model=self.model, host=self.host, port=self.port))
+        argv = resolve_argv(argv, parameter=self.parameter)
         if self.log_path:
             sink = open(self.log_path, "ab")  # noqa: SIM115 - closed below, once Popen has it
         else:

@@ -21,6 +21,10 @@ logger = logging.getLogger(__name__)
 
 PAPER_SET = "mbpp"
 FORMATS = ("mbpp", "humaneval")
+# How each format's own harness compares numbers (the ``equality`` column of its task rows,
+# read by the execution harness): MBPP's scripts with a relative tolerance, HumanEval's
+# official harness exactly.
+EQUALITY = {"mbpp": "tolerant", "humaneval": "exact"}
 # Set names become Kedro namespaces and folder names.
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -43,6 +47,11 @@ class TaskSet:
     @property
     def is_paper_set(self) -> bool:
         return self.name == PAPER_SET
+
+    @property
+    def equality(self) -> str:
+        """How its asserts compare numbers: its format's own harness's way."""
+        return EQUALITY[self.format]
 
 
 def parse_task_sets(
@@ -98,15 +107,17 @@ def set_of(tasks: pd.DataFrame) -> str:
 
 
 def build_set_tasks(raw: pd.DataFrame, task_set: TaskSet) -> pd.DataFrame:
-    """A set's raw rows, validated in its schema -> task rows (``humaneval.TASK_SET_COLUMNS``):
-    every row a ``test`` task, ``task_set`` its name, ``source_task_id`` its id as given.
+    """A set's raw rows, validated in its schema -> task rows (``humaneval.TASK_SET_COLUMNS``
+    plus ``equality``): every row a ``test`` task, ``task_set`` its name,
+    ``source_task_id`` its id as given, ``equality`` how its numbers compare.
 
     Raises ``validation.DataValidationError`` naming ``<set>_raw``, the column and the rows.
     An MBPP-schema task whose prompt cannot be built is left out with a warning.
     """
     if task_set.format == "humaneval":
         checked = validation.validate_humaneval(raw, dataset=task_set.raw_dataset)
-        return humaneval.build_tasks(checked, task_set=task_set.name)
+        rows = humaneval.build_tasks(checked, task_set=task_set.name)
+        return rows.assign(equality=task_set.equality)
     checked = validation.validate_mbpp(raw, dataset=task_set.raw_dataset)
     ids = checked["task_id"]
     rows, errors = tasks.build_tasks(checked, {humaneval.TEST_SPLIT: [ids.min(), ids.max()]})
@@ -117,4 +128,8 @@ def build_set_tasks(raw: pd.DataFrame, task_set: TaskSet) -> pd.DataFrame:
             len(errors),
             ", ".join(map(str, errors["task_id"].head(10))),
         )
-    return rows.assign(task_set=task_set.name, source_task_id=rows["task_id"].astype(str))
+    return rows.assign(
+        task_set=task_set.name,
+        source_task_id=rows["task_id"].astype(str),
+        equality=task_set.equality,
+    )

@@ -11,7 +11,6 @@ ILF_LABEL_STUDIO_BIN, else `label-studio` on PATH, else .venv-label-studio/bin/l
 import json
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -25,6 +24,7 @@ import yaml
 from kedro.io import DatasetError
 
 from ilf_kedro import label_studio
+from ilf_kedro.commands import CommandNotFoundError, find_command
 from ilf_kedro.datasets import LabelStudioDataset
 from ilf_kedro.label_studio import LabelStudioClient
 from tests.conftest import PROJECT_ROOT
@@ -83,14 +83,14 @@ def _label_studio_executable() -> str:
         if not Path(configured).is_file():
             pytest.fail(f"ILF_LABEL_STUDIO_BIN={configured} is not a file")
         return configured
-    venv = PROJECT_ROOT / ".venv-label-studio/bin/label-studio"
-    found = shutil.which("label-studio") or (str(venv) if venv.is_file() else None)
-    if not found:
-        pytest.skip(
-            "label-studio is not installed: `bash .ci/run` puts it in .venv-label-studio "
-            "(README, 'Collect feedback on your model'), or set ILF_LABEL_STUDIO_BIN"
+    try:
+        return find_command(
+            "label-studio",
+            parameter="ILF_LABEL_STUDIO_BIN",
+            extra_dirs=[PROJECT_ROOT / ".venv-label-studio/bin"],
         )
-    return found
+    except CommandNotFoundError as exc:
+        pytest.skip(f"{exc} (`bash .ci/run` puts it in .venv-label-studio)")
 
 
 def _free_loopback_port() -> int:

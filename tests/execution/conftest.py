@@ -9,6 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from ilf_kedro.execution.sandbox.records import UID_BASE, UID_BLOCK, UID_BLOCKS
+
 SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 MBPP = SHARED_DATA / "mbpp" / "mbpp.jsonl"
 ANNOTATIONS = SHARED_DATA / "ilf" / "surge_annotations.jsonl"
@@ -44,7 +46,7 @@ def toy_tasks() -> pd.DataFrame:
     )
 
 
-def sandbox_processes(uid_base: int = 65000, span: int = 64) -> list[int]:
+def sandbox_processes(uid_base: int = UID_BASE, span: int = UID_BLOCK * UID_BLOCKS) -> list[int]:
     """PIDs of live processes whose real uid is a sandbox uid."""
     found = []
     for pid in os.listdir("/proc"):

@@ -7,8 +7,8 @@ import os
 import pandas as pd
 import pytest
 
-from ilf_kedro.execution import RESULT_COLUMNS, STATUSES, evaluate_programs
-from ilf_kedro.execution._sandbox import approx_eq, rewrite_asserts
+from ilf_kedro.execution import RESULT_COLUMNS, STATUSES, SandboxError, evaluate_programs, harness
+from ilf_kedro.execution.sandbox.semantics import approx_eq, rewrite_asserts
 from tests.execution.conftest import GOOD, make_tasks
 
 
@@ -204,3 +204,78 @@ def test_many_programs_in_parallel(toy_tasks):
     )
     res = run(programs, toy_tasks, workers=os.cpu_count())
     assert res["passed"].tolist() == [bool(i % 3) for i in range(n)]
+
+
+def test_a_sandbox_that_cannot_run_programs_fails_loudly(toy_tasks, monkeypatch):
+    # A broken installation: the server script cannot be started, every attempt. No
+    # program ran, so there must be no verdict (before: rows "crashed", pass@k silently 0).
+    monkeypatch.setattr(harness, "SERVER_SCRIPT", harness.SERVER_SCRIPT.with_name("gone.py"))
+    with pytest.raises(SandboxError, match=r"could not run 2 of 2 .*gone\.py"):
+        run([{"task_id": 1, "program": GOOD}] * 2, toy_tasks)
+
+
+# Correct programs whose values equal the literal under Python's == (as under every other
+# harness) but are not of the literal's exact type.
+EQUAL_UNDER_PYTHON = {
+    "numpy_float": "import numpy as np\ndef f(x):\n    return np.mean([x, x + 2])\n",
+    "numpy_int": "import numpy as np\ndef f(x):\n    return np.int64(x + 1)\n",
+    "numpy_array": "import numpy as np\ndef f(x):\n    return np.array([x + 1])\n",
+    "fraction": "from fractions import Fraction\ndef f(x):\n    return Fraction(2 * x + 2, 2)\n",
+    "int_subclass": "class Score(int):\n    pass\ndef f(x):\n    return Score(x + 1)\n",
+}
+
+
+def test_values_equal_under_pythons_eq_pass(toy_tasks):
+    programs = pd.DataFrame({"task_id": 1, "program": list(EQUAL_UNDER_PYTHON.values())})
+    res = run(programs, toy_tasks)
+    assert res["status"].tolist() == ["passed"] * len(programs), res["error_message"].tolist()
+    assert res["trusted"].all()
+
+
+def test_containers_and_records_compare_by_contents():
+    tasks = make_tasks(
+        {
+            1: (["assert f('aab') == {'a': 2, 'b': 1}"], "", None),
+            2: (["assert f(1) == (1, 2)", "assert f(2) != [2, 3]"], "", None),
+            3: (["assert f(3) == [0, 1, 2]"], "", None),
+        }
+    )
+    programs = [
+        (1, "from collections import Counter\ndef f(s):\n    return Counter(s)\n"),
+        (
+            2,
+            "from collections import namedtuple\nP = namedtuple('P', 'a b')\n"
+            "def f(x):\n    return P(x, x + 1)\n",
+        ),
+        (3, "from collections import deque\ndef f(n):\n    return deque(range(n))\n"),
+        (3, "def f(n):\n    return range(n)\n"),
+    ]
+    res = run([{"task_id": t, "program": p} for t, p in programs], tasks)
+    assert res["status"].tolist() == ["passed", "passed", "failed", "failed"]
+    assert res["error_message"][3].endswith("the call returned range(0, 3)")
+
+
+def test_a_task_set_declares_how_numbers_compare():
+    tests = ["assert f(1) == 0.1 + 0.2", "assert abs(f(2) - 0.3) < 1e-9"]
+    loop = ["for x in (1, 2):\n    assert f(x) == 0.1 + 0.2"]  # run in the program's process
+    almost = "def f(x):\n    return 0.3\n"
+    for asserts, trusted in ((tests, True), (loop, False)):
+        tasks = make_tasks({1: (asserts, "", None)})
+        tolerant = run([{"task_id": 1, "program": almost}], tasks)
+        exact = run([{"task_id": 1, "program": almost}], tasks.assign(equality="exact"))
+        assert (tolerant["status"][0], exact["status"][0]) == ("passed", "failed")
+        assert bool(exact["trusted"][0]) is trusted
+    with pytest.raises(ValueError, match=r"'equality' has \['approx'\]; allowed"):
+        run([{"task_id": 1, "program": almost}], tasks.assign(equality="approx"))
+
+
+def test_a_program_may_name_its_function_like_a_builtin():
+    # MBPP 126 asks for `sum(a, b)`: its call is the program's, not Python's sum
+    tasks = make_tasks({1: (["assert sum(10, 15) == 6", "assert sum(4, 8) == 7"], "", None)})
+    program = (
+        "def sum(a, b):\n    total = 0\n    for d in range(1, min(a, b) + 1):\n"
+        "        if a % d == 0 and b % d == 0:\n            total += d\n    return total\n"
+    )
+    wrong = "def sum(a, b):\n    return a + b\n"
+    res = run([{"task_id": 1, "program": p} for p in (program, wrong)], tasks)
+    assert res["status"].tolist() == ["passed", "failed"] and res["trusted"].all()

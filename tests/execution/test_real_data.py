@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -31,8 +33,8 @@ def test_all_gold_programs_pass(mbpp_limited):
     res = evaluate_programs(programs, mbpp_limited, progress=False)
     failing = res.loc[~res["passed"], ["task_id", "status", "error_message"]]
     assert failing.empty, failing.to_string()
-    # Every MBPP assert but task 596's (expected = sys.getsizeof(...), not a literal) is
-    # judged outside the program's process.
+    # Every MBPP assert but task 596's (expected = sys.getsizeof(...), computed by the program's
+    # process) is judged outside it.
     assert res.loc[~res["trusted"], "task_id"].tolist() == [596]
 
 
@@ -65,3 +67,26 @@ def test_task_163_passes_only_with_float_tolerance(annotations, mbpp_tasks):
     strict = evaluate_programs(programs.iloc[1:], exact, progress=False, timeout_s=10)
     assert tolerant["passed"].tolist() == [True]
     assert strict["status"].tolist() == ["failed"]
+
+
+HUMANEVAL = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "humaneval"
+
+
+def test_humaneval_gold_programs_pass_judged_outside_the_program():
+    import gzip
+    import json
+
+    from ilf_kedro.task_sets import TaskSet, build_set_tasks
+
+    path = HUMANEVAL / "HumanEval.jsonl.gz"
+    if not path.exists():
+        pytest.skip(f"reference data {path.resolve()} is absent (../shared/data beside the repo)")
+    with gzip.open(path, "rt") as f:
+        raw = pd.DataFrame([json.loads(line) for line in f if line.strip()])
+    tasks = build_set_tasks(raw, TaskSet("humaneval", "humaneval"))
+    res = evaluate_programs(tasks.assign(program=tasks["gold_code"]), tasks, progress=False)
+    assert res["passed"].all(), res.loc[~res["passed"], "error_message"].tolist()
+    # 158 of 164 tasks judged wholly outside the program (112 when only `CALL == LITERAL`
+    # was); the rest loop over generated inputs or bind names in check's body.
+    untrusted = tasks.loc[~res["trusted"].to_numpy(), "source_task_id"].tolist()
+    assert len(untrusted) == 6, untrusted

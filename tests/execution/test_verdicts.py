@@ -1,37 +1,57 @@
-"""Judging outside the program: assert planning, the plain-data encoding, the judge."""
+"""Judging outside the program: assert planning, the value encoding, the judge."""
 
 from __future__ import annotations
 
 import collections
+import decimal
+import enum
+import fractions
 import json
 
+import numpy as np
 import pytest
 
-from ilf_kedro.execution._sandbox import (
-    ASSERT,
-    CALL,
-    NotPlainData,
-    ProgramRun,
-    encode_plain,
-)
-from ilf_kedro.execution.verdicts import decode_plain, judge, plan_task
+from ilf_kedro.execution.asserts import evaluate, plan_assert
+from ilf_kedro.execution.sandbox.records import ASSERT, CALL, READY, ProgramRun
+from ilf_kedro.execution.sandbox.wire import NotPlainData, Opaque, decode_value, encode_value
+from ilf_kedro.execution.verdicts import ProgramNotRun, judge, plan_task
 
 
 def test_plan_keeps_expected_values_out_of_the_task_spec():
     tests = [
         "assert f(1, [2, 3]) == {'a': (1.5, None)}",
         "assert g(x) == -7, 'message'",  # MBPP has `assert f(x) == 1,2`
-        "assert f(1) != 2",
-        "assert sorted(f(2)) == sys.getsizeof(())",  # expected is not a literal
+        "assert abs(f(1.5) - 2.25) < 1e-06",  # HumanEval
+        "assert not f(4) and f(3) in [7, 8]",
+        "assert f(1) is True",
+        "assert f(1) or f(2)",  # Python may skip f(2): judged in the program
+        "assert check(f) == 3",  # a checker the setup defines
+        "assert sorted(f(2)) == sys.getsizeof(())",  # an attribute call
         "assert f(",
     ]
-    plan = plan_task(tests, "x = 4")
-    assert [c.kind for c in plan.spec.checks] == [CALL, CALL, ASSERT, ASSERT, ASSERT]
-    assert plan.spec.checks[0].source == "f(1, [2, 3])" and plan.spec.checks[1].source == "g(x)"
-    assert plan.expected[:2] == [{"a": (1.5, None)}, -7]
-    assert "{'a'" not in repr(plan.spec) and "-7" not in repr(plan.spec.checks[:2])
-    assert not plan.trusted and plan_task(tests[:2], "").trusted
+    plan = plan_task(tests, "x = 4\ndef check(g):\n    return g(1)")
+    kinds = [c.kind for c in plan.spec.checks]
+    assert kinds == [CALL] * 5 + [ASSERT] * 4
+    assert [c.source for c in plan.spec.checks[:5]] == [
+        "(f(1, [2, 3]), )",
+        "(g(x), )",
+        "(f(1.5), )",
+        "(f(4), f(3), )",
+        "(f(1), )",
+    ]
+    spec = repr(plan.spec.checks[:5])
+    for secret in ("'a'", "-7", "2.25", "1e-06", "7, 8", "True"):
+        assert secret not in spec
+    assert not plan.trusted and plan_task(tests[:5], "").trusted
     assert not plan_task([], "").trusted
+    # statements that judge nothing do not make a task untrusted; other statements do
+    assert plan_task(["import math", "assert f(1) == 2"], "").trusted
+    assert not plan_task(["x = f(1)", "assert f(1) == 2"], "").trusted
+
+
+def test_a_task_with_a_literal_only_assert_is_judged_here():
+    plan = plan_task(["assert True, 'always'", "assert f(0) == 0"], "")
+    assert plan.trusted and plan.spec.checks[0].source == "()"
 
 
 @pytest.mark.parametrize(
@@ -45,6 +65,7 @@ def test_plan_keeps_expected_values_out_of_the_task_spec():
         1 + 2j,
         "é\n",
         b"\x00\xff",
+        bytearray(b"ab"),
         [1, [2.5, "x"]],
         (1, (2,)),
         {1, (2, 3)},
@@ -53,68 +74,221 @@ def test_plan_keeps_expected_values_out_of_the_task_spec():
         [],
         (),
         {},
+        range(1, 10, 3),
+        collections.deque([1, 2]),
+        fractions.Fraction(1, 3),
+        decimal.Decimal("0.10"),
+        ...,
     ],
 )
-def test_plain_data_round_trip_keeps_exact_types(value):
-    back = decode_plain(encode_plain(value, 1 << 16))
+def test_values_round_trip_with_their_types(value):
+    back = decode_value(encode_value(value, 1 << 16))
     assert back == value and type(back) is type(value)
 
 
-def test_stdlib_mappings_are_handed_back_as_dicts():
-    counter = collections.Counter("abca")
-    assert decode_plain(encode_plain(counter, 1 << 16)) == {"a": 2, "b": 1, "c": 1}
-    nested = collections.defaultdict(list, {"x": [1]})
-    assert type(decode_plain(encode_plain(nested, 1 << 16))) is dict
+Point = collections.namedtuple("Point", "x y")
+
+
+class Colour(enum.IntEnum):
+    RED = 1
+
+
+class Liar(list):
+    def __eq__(self, other):
+        return True
+
+    __hash__ = None
+
+
+class LyingFloat(float):
+    def __eq__(self, other):
+        return True
+
+    __hash__ = float.__hash__
+
+
+# (what a program returns, the literal it is compared with): the verdict must be what
+# Python's == says on the value as it is (the values here do not lie).
+HONEST = [
+    (np.float64(0.5), 0.5),
+    (np.float64(0.5), 0.25),
+    (np.int64(3), 3),
+    (np.bool_(True), True),
+    (np.float32(0.5), 0.5),
+    ([np.int64(1), np.int64(2)], [1, 2]),
+    (np.array([3]), 3),
+    (bytearray(b"ab"), b"ab"),
+    (fractions.Fraction(1, 2), 0.5),
+    (decimal.Decimal("0.5"), 0.5),
+    (decimal.Decimal("0.1"), 0.1),
+    (Point(1, 2), (1, 2)),
+    (collections.Counter("aab"), {"a": 2, "b": 1}),
+    (collections.OrderedDict(a=1), {"a": 1}),
+    (collections.defaultdict(int, a=1), {"a": 1}),
+    (Colour.RED, 1),
+    (collections.UserList([1]), [1]),
+    (collections.UserString("ab"), "ab"),
+    (collections.deque([1, 2]), [1, 2]),
+    (range(3), [0, 1, 2]),
+    ({1: 2}.keys(), {1}),
+    ({1: 2}.items(), {(1, 2)}),
+    ({1: 2}.values(), [2]),
+    ((1, 2), [1, 2]),
+    ([1, 2], (1, 2)),
+    ({1: [np.float64(0.5)]}, {1: [0.5]}),
+    ({np.int64(1), 2}, {1, 2}),
+    (iter([1]), [1]),
+    (1, True),
+    (1.0, 1),
+]
+
+
+@pytest.mark.parametrize(("value", "literal"), HONEST, ids=[repr(v)[:40] for v, _ in HONEST])
+def test_verdicts_are_pythons_equality_on_honest_values(value, literal):
+    judged = plan_assert(f"assert f(1) == {literal!r}", set(), tolerant=False)
+    back = decode_value(encode_value((value,), 1 << 16))
+    assert evaluate(judged, back) == bool(value == literal)
 
 
 @pytest.mark.parametrize(
-    ("value", "reason"),
+    ("value", "literal"),
     [
-        (type("Yes", (), {"__eq__": lambda s, o: True})(), "not plain data"),
-        (type("I", (int,), {})(3), "not plain data"),
-        ([object()], "not plain data"),
-        (list(range(20_000)), "larger than"),
-        ("x" * 70_000, "larger than"),
-        (10**5000, "digits"),
+        (Liar(), [1]),
+        (LyingFloat(0.5), 0.25),
+        (type("Yes", (), {"__eq__": lambda s, o: True, "__hash__": None})(), 2),
+        ([type("Yes", (), {"__eq__": lambda s, o: True, "__hash__": None})()], [2]),
     ],
-    ids=["always_equal", "int_subclass", "object_inside", "long_list", "long_str", "huge_int"],
+    ids=["list_subclass", "float_subclass", "own_class", "inside_a_list"],
 )
-def test_anything_else_is_refused(value, reason):
-    with pytest.raises(NotPlainData, match=reason):
-        encode_plain(value, 1 << 16)
+def test_a_value_lying_about_its_equality_is_judged_by_what_it_holds(value, literal):
+    assert value == literal  # the lie, in the program's process
+    judged = plan_assert(f"assert f(1) == {literal!r}", set(), tolerant=True)
+    assert not evaluate(judged, decode_value(encode_value((value,), 1 << 16)))
 
 
-def test_deep_and_cyclic_results_are_refused():
+def test_an_object_that_is_not_data_has_no_truth_here():
+    opaque = decode_value(encode_value(object(), 1 << 16))
+    assert type(opaque) is Opaque and opaque != opaque.__class__("object")
+    with pytest.raises(NotPlainData, match="its own code"):
+        evaluate(plan_assert("assert f(1)", set(), tolerant=False), (opaque,))
+
+
+def test_mbpp_compares_numbers_with_tolerance_humaneval_exactly():
+    close = (2.0000000001,)
+    assert evaluate(plan_assert("assert f(1) == 2.0", set(), tolerant=True), close)
+    assert not evaluate(plan_assert("assert f(1) == 2.0", set(), tolerant=False), close)
+    assert plan_task(["assert f(1) == 2"], "", tolerant=False).spec.tolerant is False
+
+
+@pytest.mark.parametrize(
+    ("text", "values", "held"),
+    [
+        ("assert abs(f(1.5) - 2.0) < 1e-6", (2.0000001,), True),
+        ("assert abs(f(1.5) - 2.0) < 1e-6", (2.1,), False),
+        ("assert f(1)", ([0],), True),
+        ("assert f(1)", ([],), False),
+        ("assert not f(1)", (0.0,), True),
+        ("assert f(1) is True", (True,), True),
+        ("assert f(1) is True", (1,), False),
+        ("assert f(1) is False", (np.bool_(False),), False),  # as in Python
+        ("assert 0 < f(1) <= 3 and f(2) in {1, 2}", (3, 2), True),
+        ("assert sorted(f(1)) == [1, 2] and len(f(2)) == 0", ([2, 1], ""), True),
+        ("assert f(1)[1:] == (2,)", ((1, 2),), True),
+        ("assert round(f(1), 2) == 0.33", (1 / 3,), True),
+        ("assert True, 'never fails'", (), True),
+    ],
+)
+def test_asserts_beyond_call_equals_literal_are_judged_here(text, values, held):
+    judged = plan_assert(text, set(), tolerant=False)
+    assert judged is not None and len(judged.calls) == len(values)
+    assert evaluate(judged, values) is held
+
+
+def test_values_cannot_make_the_judge_hang():
+    with pytest.raises(OverflowError):
+        evaluate(plan_assert("assert 2 ** f(1) == 4", set(), tolerant=False), (10**12,))
+    with pytest.raises(OverflowError):
+        evaluate(plan_assert("assert 'x' * f(1) == ''", set(), tolerant=False), (10**12,))
+    for text in ('{"range": [0, 1000000000000, 1]}', '{"decimal": "1E+99999999"}'):
+        with pytest.raises(ValueError, match="too large"):
+            decode_value(text)
+
+
+def test_a_builtin_name_the_program_defines_is_its_own_call():
+    plan = plan_task(["assert sum(10, 15) == 6", "assert sum(f(1)) == 3"], "")
+    assert plan.spec.checks[0].source == "()" and plan.builtins == {"sum"}
+    own = plan_task(plan.texts, "", program_names=frozenset({"sum"}))
+    assert [c.source for c in own.spec.checks] == ["(sum(10, 15), )", "(sum(f(1)), )"]
+
+
+def test_deep_and_cyclic_and_large_results_are_refused():
     deep: list = []
     for _ in range(200):
         deep = [deep]
     with pytest.raises(NotPlainData, match="nested deeper"):
-        encode_plain(deep, 1 << 16)
+        encode_value(deep, 1 << 16)
     cyclic: list = []
     cyclic.append(cyclic)
     with pytest.raises(NotPlainData):
-        encode_plain(cyclic, 1 << 16)
+        encode_value(cyclic, 1 << 16)
+    for big in (list(range(20_000)), "x" * 70_000, np.zeros(70_000)):
+        with pytest.raises(NotPlainData, match="larger than"):
+            encode_value(big, 1 << 16)
+    with pytest.raises(NotPlainData, match="digits"):
+        encode_value(10**5000, 1 << 16)
 
 
 @pytest.mark.parametrize(
     "text",
-    ['{"tuple": 1}', '{"set": [[1]]}', '{"x": [1]}', '{"dict": [[1]]}', "[", '{"bytes": "zz"}'],
+    [
+        '{"tuple": 1}',
+        '{"set": [[1]]}',
+        '{"x": [1]}',
+        '{"dict": [[1]]}',
+        "[",
+        '{"bytes": "zz"}',
+        '{"numpy": ["<U3", "abc"]}',
+        '{"numpy": ["O", 1]}',
+        '{"ndarray": ["<i8", [3], [1, 2]]}',
+        '{"range": [0, 1, 0]}',
+        '{"fraction": [1, 0]}',
+    ],
 )
 def test_decoder_accepts_only_the_encoding(text):
     with pytest.raises(ValueError):
-        decode_plain(text)
+        decode_value(text)
 
 
-def _run(*records, ended="exited", code=0, duration=0.01) -> ProgramRun:
-    lines = "".join(json.dumps(r) + "\n" for r in records)
+def _run(*records, ended="exited", code=0, duration=0.01, ready=True) -> ProgramRun:
+    lines = "".join(json.dumps(r) + "\n" for r in ((READY,) if ready else ()) + records)
     return ProgramRun(0, lines, ended, code, duration, 3.0)
+
+
+def test_a_program_that_never_ran_gets_no_verdict():
+    ran = _run(
+        {"check": 0, "value": _value(2.0)}, {"check": 1, "value": _value(3.0)}, {"end": True}
+    )
+    assert judge(PLAN, ran, 500).passed
+    # the child's own account, written before the program could run: no verdict, a cause
+    failed = _run({"sandbox": "OSError: mount tmpfs on /tmp: No space left"}, ready=False)
+    with pytest.raises(ProgramNotRun, match="mount tmpfs"):
+        judge(PLAN, failed, 500)
+    for run in (_run(ready=False, ended="signaled", code=9), _run(ready=False)):
+        with pytest.raises(ProgramNotRun, match="before the program started"):
+            judge(PLAN, run, 500)
+    # a program cannot pass itself off as an infrastructure failure: after the ready
+    # record, whatever it writes is a claim about its own run
+    forged = _run({"sandbox": "OSError: pretend"}, {"stage": "sandbox", "raised": "OSError"})
+    assert judge(PLAN, forged, 500).status == "error"
+    with pytest.raises(ProgramNotRun):
+        judge(PLAN, ProgramRun(0, "", "unknown_task", 0, 0.0, 3.0), 500)
 
 
 PLAN = plan_task(["assert f(1) == 2.0", "assert f(2) == 3.0"], "")
 
 
 def _value(v) -> str:
-    return encode_plain(v, 1 << 16)
+    return encode_value((v,), 1 << 16)
 
 
 def test_judge_compares_here_with_float_tolerance():
@@ -135,7 +309,9 @@ def test_first_record_per_check_counts_and_the_end_is_required():
     verdict = judge(PLAN, no_end, 500)
     assert (verdict.status, verdict.error_type) == ("crashed", "EarlyExit")
     ok_for_a_call = _run({"check": 0, "ok": True}, {"check": 1, "ok": True}, {"end": True})
-    assert judge(PLAN, ok_for_a_call, 500).error_type == "NotPlainData"
+    assert judge(PLAN, ok_for_a_call, 500).error_type == "MalformedReport"
+    two_values = _run({"check": 0, "value": encode_value((2.0, 2.0), 99)}, {"end": True})
+    assert judge(PLAN, two_values, 500).error_type == "MalformedReport"
     garbage = _run({"check": "0"}, ["x"], {"end": True})
     assert judge(PLAN, garbage, 500).status == "crashed"
 
@@ -153,7 +329,7 @@ def test_errors_refusals_and_signals():
     verdict = judge(PLAN, _run({"check": 0, "value": _value(2.0)}, raised), 500)
     assert (verdict.status, verdict.error_type) == ("error", "ZeroDivisionError")
     assert verdict.error_message == "in test 2/2: assert f(2) == 3.0: boom (line 1)"
-    refused = judge(PLAN, _run({"check": 0, "refused": "an object of type 'A'"}), 500)
+    refused = judge(PLAN, _run({"check": 0, "refused": "larger than 10 bytes"}), 500)
     assert (refused.status, refused.error_type) == ("failed", "NotPlainData")
     stage = {"stage": "program", "raised": "NameError", "message": "x", "where": "program line 2"}
     assert judge(PLAN, _run(stage), 500).error_message == "in program: x (program line 2)"

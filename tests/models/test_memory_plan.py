@@ -10,6 +10,7 @@ from ilf_kedro.models.memory_plan import (
     model_shape,
     paper_table,
     plan_run,
+    sampling_memory,
 )
 from tests.kedro_project import catalog_path, copy_project, load, run_pipeline
 
@@ -32,7 +33,28 @@ def test_parameter_count_from_the_config_matches_codegen_arithmetic():
     shape = model_shape(config)
     assert shape.n_params == expected
     assert shape.largest_block_params == per_layer
-    assert shape.eager_attention  # CodeGen has no SDPA kernel: scores are materialised
+
+
+@pytest.mark.parametrize("kernel", ["eager", "sdpa"])
+def test_attention_scores_are_planned_for_the_kernel_the_config_selects(kernel):
+    known = {k: v for k, v in KNOWN_CONFIGS["Salesforce/codegen-350M-mono"].items()}
+    known.pop("model_type")
+    config = transformers.CodeGenConfig(**known, attn_implementation=kernel)
+    shape = model_shape(config)
+    parts = sampling_memory(
+        shape, batch_size=2, max_new_tokens=8, max_prompt_tokens=16, dtype="float32"
+    )
+    # Eager attention materialises one layer's float32 scores; fused kernels do not.
+    expected = 2 * shape.n_head * 16 * 16 * 4 if kernel == "eager" else 0
+    assert shape.eager_attention is (kernel == "eager")
+    assert parts["attention_scores"] == expected
+
+
+def test_plan_follows_the_kernel_the_loader_gives_the_model(tiny_bundle):
+    # Whatever the installed transformers selects by default, the plan and the loaded
+    # model agree on it.
+    planned = model_shape(load_config("tiny-random")).eager_attention
+    assert planned is (tiny_bundle.model.config._attn_implementation == "eager")
 
 
 def test_lora_parameter_count_matches_peft(tiny_bundle):

@@ -52,27 +52,55 @@ def test_greedy_is_identical_across_samples_and_unaffected_by_left_padding(tiny_
         assert alone["completion"][0] == batched["completion"][2 * i]
 
 
+def _cycling_bundle(bundle, cycle: str):
+    """A copy of ``bundle`` whose greedy output is ``cycle`` repeated, whatever the prompt.
+
+    The decoder blocks are zeroed, so the last hidden state is the current token's
+    embedding alone; each character of ``cycle`` gets a one-hot embedding that the output
+    layer maps to the next character, and every other token (zero embedding) to the first.
+    The output never depends on random weights or on the library's numerics.
+    """
+    import copy
+
+    import torch
+
+    from ilf_kedro.models.loading import ModelBundle
+
+    model = copy.deepcopy(bundle.model)
+    ids = [bundle.tokenizer.convert_tokens_to_ids(ch) for ch in cycle]
+    assert len(set(ids)) == len(cycle) and bundle.tokenizer.unk_token_id not in ids
+    with torch.no_grad():
+        for p in model.transformer.h.parameters():
+            p.zero_()
+        wte, head = model.get_input_embeddings().weight, model.get_output_embeddings()
+        wte.zero_()
+        head.weight.zero_()
+        head.bias.zero_()
+        head.bias[ids[0]] = 1.0
+        for k, token in enumerate(ids):
+            wte[token, k] = 1.0
+            head.weight[ids[(k + 1) % len(ids)], k] = 100.0
+    return ModelBundle(model, bundle.tokenizer, dict(bundle.info))
+
+
 def test_stop_sequence_cuts_completion_and_ends_generation_early(tiny_bundle, prompts):
+    bundle = _cycling_bundle(tiny_bundle, "abcdefgh")
     one = prompts.iloc[[1]]
-    free = sample_programs(
-        tiny_bundle, one, num_samples=1, temperature=0, stop_sequences=None, **FAST
-    )
-    text = free["completion"][0]
-    assert free["finish_reason"][0] == "length" and len(text) > 12
-    # Use a piece of the greedy continuation as the stop sequence: generation must end
-    # right after it and the completion must be everything before its first occurrence.
-    stop = text[8:12]
+    free = sample_programs(bundle, one, num_samples=1, temperature=0, stop_sequences=None, **FAST)
+    assert free["completion"][0] == ("abcdefgh" * 4)[: FAST["max_new_tokens"]]
+    assert free["finish_reason"][0] == "length"
     calls = []
-    hook = tiny_bundle.model.register_forward_hook(lambda *args: calls.append(1))
+    hook = bundle.model.register_forward_hook(lambda *args: calls.append(1))
     try:
         cut = sample_programs(
-            tiny_bundle, one, num_samples=1, temperature=0, stop_sequences=[stop], **FAST
+            bundle, one, num_samples=1, temperature=0, stop_sequences=["efg"], **FAST
         )
     finally:
         hook.remove()
-    assert cut["completion"][0] == text[: text.find(stop)]
+    # Generation ends right after the stop sequence; the completion is what came before it.
+    assert cut["completion"][0] == "abcd"
     assert cut["finish_reason"][0] == "stop"
-    assert cut["num_new_tokens"][0] < free["num_new_tokens"][0]
+    assert cut["num_new_tokens"][0] == len("abcdefg")
     assert len(calls) == cut["num_new_tokens"][0]  # one forward pass per generated token
 
 

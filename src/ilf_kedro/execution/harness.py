@@ -21,13 +21,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from ilf_kedro.execution._sandbox import Config, Job, ProgramRun
-from ilf_kedro.execution.verdicts import TaskPlan, Verdict, judge, plan_task
+from ilf_kedro.execution.asserts import bound_names
+from ilf_kedro.execution.sandbox.records import UID_BLOCK, Config, Job, ProgramRun
+from ilf_kedro.execution.verdicts import ProgramNotRun, TaskPlan, Verdict, judge, plan_task
 
 logger = logging.getLogger(__name__)
 
-SERVER_SCRIPT = Path(__file__).with_name("_sandbox.py")
+SERVER_SCRIPT = Path(__file__).with_name("sandbox") / "__main__.py"
 STATUSES = ("passed", "failed", "error", "timeout", "crashed")
+# How a task's numbers compare (its ``equality`` column; absent or NaN: "tolerant", the
+# paper's MBPP scripts): "tolerant" with rel 1e-6 / abs 1e-12, "exact" as HumanEval's
+# official harness does.
+EQUALITIES = ("tolerant", "exact")
 RESULT_COLUMNS = ("passed", "status", "error_type", "error_message", "duration_s", "trusted")
 
 DEFAULT_MEMORY_MB = 2048
@@ -64,12 +69,18 @@ def _task_plans(tasks: pd.DataFrame, needed: Iterable) -> dict[str, TaskPlan]:
         raise ValueError(f"programs refer to task ids missing from tasks: {missing[:20]}")
     wanted = t.loc[list(set(needed))]  # one lookup, not one .loc per task
     setups = wanted["test_setup_code"] if "test_setup_code" in t.columns else None
+    equality = wanted["equality"] if "equality" in t.columns else None
+    if equality is not None:
+        bad = sorted({str(e) for e in equality.dropna() if e not in EQUALITIES})
+        if bad:
+            raise ValueError(f"tasks column 'equality' has {bad}; allowed: {list(EQUALITIES)}")
     plans = {}
     for i, (tid, tests) in enumerate(zip(wanted.index, wanted["tests"], strict=True)):
         setup = setups.iat[i] if setups is not None else ""
         setup = "" if not isinstance(setup, str) else setup
         tests = [str(x) for x in list(tests)] if tests is not None else []
-        plans[str(tid)] = plan_task(tests, setup)
+        exact = equality is not None and equality.iat[i] == "exact"
+        plans[str(tid)] = plan_task(tests, setup, tolerant=not exact)
     return plans
 
 
@@ -87,6 +98,10 @@ class _ServerDied(RuntimeError):
     pass
 
 
+class SandboxError(RuntimeError):
+    """The sandbox could not run some programs, so they have no verdict (never a guess)."""
+
+
 def _run_server(
     jobs: list[Job], plans: dict[str, TaskPlan], config: Config, on_result, stall_s: float
 ) -> dict:
@@ -102,6 +117,7 @@ def _run_server(
             tid: {
                 "setup": plans[tid].spec.setup,
                 "checks": [c._asdict() for c in plans[tid].spec.checks],
+                "tolerant": plans[tid].spec.tolerant,
             }
             for tid in {j.task_id for j in jobs}
         }
@@ -198,9 +214,9 @@ def evaluate_programs(
         programs: one row per program, with at least ``task_id`` and ``program`` (the whole
             program text: prompt plus completion). Other columns are carried through.
         tasks: the tasks dataset: ``task_id``, ``tests`` (list of assert strings) and
-            ``test_setup_code``; an optional ``time_limit_s`` column (e.g. from
-            :func:`calibrate_time_limits`) gives per-task wall-clock limits, NaN or absent
-            means ``timeout_s``.
+            ``test_setup_code``; an optional ``equality`` column (see below); an optional
+            ``time_limit_s`` column (e.g. from :func:`calibrate_time_limits`) gives
+            per-task wall-clock limits, NaN or absent means ``timeout_s``.
         timeout_s: wall-clock limit in seconds for tasks without their own limit.
         workers: programs running on CPU at once; None means one per available CPU.
         progress: show a tqdm progress bar.
@@ -211,7 +227,7 @@ def evaluate_programs(
         max_message_chars: bound on ``error_message``.
         keep_output: add an ``output`` column with the program's captured stdout+stderr
             (at most ``max_output_chars`` characters).
-        max_result_bytes: largest result (encoded as plain data) a call may hand back.
+        max_result_bytes: largest encoding of the values one assert's calls hand back.
         namespaces: use Linux namespaces when available (False forces the fallback).
 
     Returns:
@@ -224,14 +240,21 @@ def evaluate_programs(
         ``output``.
 
     A program passes only if the program, then ``test_setup_code``, then every assert ran
-    to the end and held. ``assert CALL == LITERAL`` is judged here: the program's process
-    hands back CALL's value as plain data (exact built-in types; anything else fails the
-    test) and it is compared with LITERAL in this process, numbers with a tolerance like
-    pytest.approx (rel 1e-6, abs 1e-12). Other asserts run in the program's process with
-    the same tolerance (``trusted`` False). Exiting early (sys.exit, os._exit,
-    SystemExit) is not a pass. Programs that time out keep a CPU slot only while they use
-    it: one that sleeps or blocks, or still runs after half its limit (reniced), lets
-    others start, up to 4x ``workers`` programs in flight.
+    to the end and held. An assert made of calls of the program, literals, arithmetic,
+    comparisons and truth tests is judged here (:mod:`ilf_kedro.execution.asserts`): the
+    program's process hands back the calls' values by their contents
+    (:mod:`ilf_kedro.execution.sandbox.wire`) and the assert is evaluated in this process
+    with Python's ``==``, numbers as the task's ``equality`` column says: "tolerant"
+    (MBPP, the default: rel 1e-6, abs 1e-12) or "exact" (HumanEval). Other asserts run in
+    the program's process with the same semantics (``trusted`` False). Exiting early
+    (sys.exit, os._exit, SystemExit) is not a pass. Programs that time out keep a CPU slot
+    only while they use it: one that sleeps or blocks, or still runs after half its limit
+    (reniced), lets others start, up to 4x ``workers`` programs in flight.
+
+    Raises:
+        SandboxError: the sandbox could not run some program (its server kept dying, or
+            the program's process failed before the program started) even when run
+            again: such a program has no verdict, so none is made up.
     """
     for col in ("task_id", "program"):
         if col not in programs.columns:
@@ -243,9 +266,10 @@ def evaluate_programs(
     plans = _task_plans(tasks, task_ids)
     limits = _time_limits(tasks, set(task_ids), timeout_s)
     jobs = _make_jobs(task_ids, programs["program"].tolist(), limits)
+    jobs = _own_builtins(jobs, plans)
     config = Config(
         workers=workers,
-        max_inflight=4 * workers,
+        max_inflight=min(4 * workers, UID_BLOCK),
         memory_mb=int(memory_mb),
         max_processes=int(max_processes),
         max_file_mb=int(max_file_mb),
@@ -256,8 +280,25 @@ def evaluate_programs(
     )
     stall_s = max(limits.values()) + 60.0
     verdicts = _run_jobs(jobs, plans, config, stall_s, progress)
-    lost = Verdict(False, "crashed", "HarnessError", "the sandbox server kept dying", 0.0, False)
-    return _with_verdicts(programs, [v or lost for v in verdicts], keep_output)
+    return _with_verdicts(programs, verdicts, keep_output)
+
+
+def _own_builtins(jobs: list[Job], plans: dict[str, TaskPlan]) -> list[Job]:
+    """A program that defines a function named like a built-in its task's asserts call
+    (MBPP 126 asks for ``sum``) gets a plan of its own, in which that call is its own."""
+    out = []
+    for job in jobs:
+        plan = plans[job.task_id]
+        names = plan.builtins and plan.builtins & bound_names([job.program])
+        if names:
+            key = f"{job.task_id}\x00{','.join(sorted(names))}"
+            if key not in plans:
+                plans[key] = plan_task(
+                    plan.texts, plan.spec.setup, plan.spec.tolerant, frozenset(names)
+                )
+            job = job._replace(task_id=key)
+        out.append(job)
+    return out
 
 
 def _make_jobs(task_ids: list, texts: list, limits: dict[str, float]) -> list[Job]:
@@ -275,11 +316,15 @@ def _make_jobs(task_ids: list, texts: list, limits: dict[str, float]) -> list[Jo
 
 def _run_jobs(
     jobs: list[Job], plans: dict[str, TaskPlan], config: Config, stall_s: float, progress: bool
-) -> list[Verdict | None]:
-    """The verdict of every job, by row, judged as the fork server reports each run; a
-    server that dies is restarted (up to ``_MAX_RESTARTS`` times) for the jobs still
-    without a verdict, which stay ``None`` if it keeps dying."""
+) -> list[Verdict]:
+    """The verdict of every job, by row, judged as the fork server reports each run.
+
+    A program the sandbox could not run (its server died or stalled, or its process failed
+    before the program started) has no verdict: it is run again in a new server, up to
+    ``_MAX_RESTARTS`` times, after which :class:`SandboxError` names the cause.
+    """
     verdicts: list[Verdict | None] = [None] * len(jobs)
+    causes: dict[int, str] = {}
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -288,24 +333,44 @@ def _run_jobs(
     jobs_by_row = {j.row: j for j in jobs}
 
     def on_result(run: ProgramRun) -> None:
+        plan = plans[jobs_by_row[run.row].task_id]
+        try:
+            verdict = judge(plan, run, config.max_message_chars)
+        except ProgramNotRun as exc:
+            causes[run.row] = str(exc)
+            return
         if verdicts[run.row] is None and bar is not None:
             bar.update(1)
-        plan = plans[jobs_by_row[run.row].task_id]
-        verdicts[run.row] = judge(plan, run, config.max_message_chars)
+        verdicts[run.row] = verdict
 
+    cause = ""
     try:
         for attempt in range(_MAX_RESTARTS + 1):
             todo = [j for j in jobs if verdicts[j.row] is None]
             if not todo:
                 break
+            if attempt:
+                logger.warning(
+                    "%s (attempt %d); running %d program(s) again", cause, attempt, len(todo)
+                )
+            causes.clear()
             try:
                 report = _run_server(todo, plans, config, on_result, stall_s)
                 _warn_once(report)
             except _ServerDied as exc:
-                logger.warning("%s (attempt %d); retrying the rest", exc, attempt + 1)
+                cause = str(exc)
+            else:
+                cause = next(iter(causes.values()), "")
     finally:
         if bar is not None:
             bar.close()
+    missing = [j for j in jobs if verdicts[j.row] is None]
+    if missing:
+        raise SandboxError(
+            f"the sandbox could not run {len(missing)} of {len(jobs)} program(s) in "
+            f"{_MAX_RESTARTS + 1} attempts (e.g. row {missing[0].row}, task "
+            f"{missing[0].task_id!r}): {cause}"
+        )
     return verdicts
 
 

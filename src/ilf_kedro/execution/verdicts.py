@@ -1,13 +1,14 @@
 """Verdicts judged outside the program's reach (plain library code, no Kedro import).
 
-:func:`plan_task` splits a task's asserts: ``assert CALL == EXPECTED`` with a literal
-EXPECTED becomes a ``call`` check (the sandbox evaluates CALL and hands back its value as
-plain data; EXPECTED stays in this process), anything else an ``assert`` check run inside
-the program's process. :func:`judge` turns what the sandbox server saw of one program
-(:class:`~ilf_kedro.execution._sandbox.ProgramRun`) into a :class:`Verdict`, comparing
-each handed-back value with its expected value here, with the float tolerance of
-:func:`~ilf_kedro.execution._sandbox.approx_eq`. See the sandbox module's docstring for why
-no program can forge the result.
+:func:`plan_task` splits a task's asserts: one that can be judged here (see
+:mod:`ilf_kedro.execution.asserts`) becomes a ``call`` check, whose calls of the program
+the sandbox evaluates and hands back as values while the rest of the assert, with its
+expected values, stays in this process; anything else becomes an ``assert`` check run
+inside the program's process. :func:`judge` turns what the sandbox server saw of one
+program (:class:`~ilf_kedro.execution.sandbox.records.ProgramRun`) into a
+:class:`Verdict`, decoding each check's values (:mod:`~ilf_kedro.execution.sandbox.wire`)
+and evaluating its assert here. See :mod:`ilf_kedro.execution.sandbox` for why no program
+can forge the result.
 """
 
 from __future__ import annotations
@@ -18,18 +19,12 @@ import json
 import signal
 from typing import NamedTuple
 
-from ilf_kedro.execution._sandbox import (
-    ASSERT,
-    CALL,
-    MAX_NESTING,
-    Check,
-    ProgramRun,
-    TaskSpec,
-    approx_eq,
-)
+from ilf_kedro.execution.asserts import JudgedAssert, bound_names, evaluate, plan_assert
+from ilf_kedro.execution.sandbox.records import ASSERT, CALL, READY, Check, ProgramRun, TaskSpec
+from ilf_kedro.execution.sandbox.wire import NotPlainData, Opaque, decode_value
 
-PLAIN_TYPES = "int, float, complex, bool, str, bytes, None, list, tuple, set, frozenset, dict"
-_NO_EXPECTED = object()  # the expected value of an in-process (untrusted) check
+# Statements a test list may hold that judge nothing (HumanEval's ``check`` imports).
+_NEUTRAL = "neutral"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,99 +44,74 @@ class TaskPlan(NamedTuple):
     """A task's asserts as checks for the sandbox, and what stays here to judge them."""
 
     spec: TaskSpec  # sent to the sandbox: setup code and checks, no expected values
-    texts: list  # each assert's text, for messages
-    expected: list  # per check: its expected value, or _NO_EXPECTED for ``assert`` checks
+    texts: list  # each assert's text
+    judged: list  # per check: its JudgedAssert, _NEUTRAL, or None (run in the program)
+
+    @property
+    def builtins(self) -> frozenset:
+        """Built-in names the judged asserts call in this process."""
+        return frozenset().union(*(j.builtins for j in self.judged if type(j) is JudgedAssert))
 
     @property
     def trusted(self) -> bool:
-        return bool(self.expected) and all(e is not _NO_EXPECTED for e in self.expected)
+        kinds = [j for j in self.judged if j != _NEUTRAL]
+        return bool(kinds) and all(j is not None for j in kinds)
 
 
-def plan_task(tests: list[str], setup: str) -> TaskPlan:
-    """Split each assert into a check for the sandbox and, for ``assert CALL ==
-    LITERAL``, the expected value that never leaves this process."""
-    checks, expected = [], []
+def plan_task(
+    tests: list[str], setup: str, tolerant: bool = True, program_names: frozenset = frozenset()
+) -> TaskPlan:
+    """Each assert as a check for the sandbox and, when it can be judged here, what stays
+    here to judge it. ``tolerant``: numbers compare as MBPP's scripts do (rel 1e-6);
+    else exactly, as HumanEval's official harness does. ``program_names``: built-in names
+    a program defines itself (the plan for that program's run)."""
+    statements = [t for t in tests if not _is_assert(t)]
+    bound = bound_names([setup, *statements])
+    checks, judged = [], []
     for text in tests:
-        call, value = _split_assert(text)
-        if call is None:
-            checks.append(Check(ASSERT, text))
-            expected.append(_NO_EXPECTED)
+        plan = plan_assert(text, bound, tolerant, program_names)
+        if plan is not None:
+            checks.append(Check(CALL, "(" + "".join(f"{c}, " for c in plan.calls) + ")"))
+            judged.append(plan)
         else:
-            checks.append(Check(CALL, call))
-            expected.append(value)
-    return TaskPlan(TaskSpec(setup, checks), [t[:200] for t in tests], expected)
+            checks.append(Check(ASSERT, text))
+            judged.append(_NEUTRAL if _judges_nothing(text) else None)
+    return TaskPlan(TaskSpec(setup, checks, tolerant), list(tests), judged)
 
 
-def _split_assert(text: str):
-    """(source of CALL, EXPECTED) for ``assert CALL == EXPECTED[, message]`` with a literal
-    EXPECTED; (None, None) for anything else. The message (MBPP has ``assert f(x) == 1,2``)
-    would only be evaluated on failure, so it plays no part in the verdict."""
+def _statements(text: str) -> list:
     try:
-        body = ast.parse(text).body
+        return ast.parse(text).body
     except (SyntaxError, ValueError, MemoryError, RecursionError):
-        return None, None
-    if len(body) != 1 or not isinstance(body[0], ast.Assert):
-        return None, None
-    test = body[0].test
-    if not (
-        isinstance(test, ast.Compare)
-        and len(test.ops) == 1
-        and isinstance(test.ops[0], ast.Eq)
-        and len(test.comparators) == 1
-    ):
-        return None, None
-    try:
-        value = ast.literal_eval(test.comparators[0])
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return None, None
-    return ast.unparse(test.left), value
+        return []
 
 
-# --------------------------------------------------------------------------- plain data
+def _is_assert(text: str) -> bool:
+    body = _statements(text)
+    return len(body) == 1 and isinstance(body[0], ast.Assert)
 
 
-def decode_plain(text: str) -> object:
-    """Rebuild a value encoded by :func:`~ilf_kedro.execution._sandbox.encode_plain` from
-    fresh built-in objects; ValueError if ``text`` is anything else."""
-    try:
-        return _decode(json.loads(text), 0)
-    except (TypeError, RecursionError, MemoryError, json.JSONDecodeError) as exc:
-        raise ValueError(f"not plain data ({type(exc).__name__})") from None
-
-
-def _decode(v: object, depth: int) -> object:
-    if depth > MAX_NESTING:
-        raise ValueError(f"nested deeper than {MAX_NESTING} levels")
-    t = type(v)
-    if v is None or t is bool or t is int or t is float or t is str:
-        return v
-    if t is list:
-        return [_decode(x, depth + 1) for x in v]
-    if t is dict and len(v) == 1:
-        ((tag, body),) = v.items()
-        if tag == "bytes" and type(body) is str:
-            return bytes.fromhex(body)
-        if type(body) is list:
-            items = [_decode(x, depth + 1) for x in body]
-            if tag == "tuple":
-                return tuple(items)
-            if tag == "set":
-                return set(items)
-            if tag == "frozenset":
-                return frozenset(items)
-            if tag == "dict" and all(type(p) is list and len(p) == 2 for p in items):
-                return {k: x for k, x in items}
-            numbers = all(type(x) in (int, float) for x in items)
-            if tag == "complex" and len(items) == 2 and numbers:
-                return complex(items[0], items[1])
-    raise ValueError("not plain data")
+def _judges_nothing(text: str) -> bool:
+    """Imports and bare names (HumanEval 53's ``print``): they cannot fail an assert."""
+    body = _statements(text)
+    return bool(body) and all(
+        isinstance(s, ast.Import | ast.ImportFrom)
+        or (isinstance(s, ast.Expr) and isinstance(s.value, ast.Name | ast.Constant))
+        for s in body
+    )
 
 
 # --------------------------------------------------------------------------- judging
 
 
+class ProgramNotRun(RuntimeError):
+    """The sandbox could not run a program: no verdict exists (the message says why)."""
+
+
 class _Reports(NamedTuple):
-    stage: dict | None  # the program or setup code (or the sandbox) raised
+    ready: bool  # the child's first record said the program was about to run
+    not_run: str | None  # else why it did not (the child's own account, if any)
+    stage: dict | None  # the program or setup code raised
     checks: dict  # check index -> its first record
     end: bool
     signal: str | None
@@ -152,12 +122,14 @@ def _read_reports(text: str) -> _Reports:
     """The program's records, each a claim; only well-formed ones count, and for each
     check only the first (the program could write more, but gains nothing by it)."""
     stage, checks, end, sig, output = None, {}, False, None, ""
-    for line in text.splitlines():
-        try:
-            rec = json.loads(line)
-        except (ValueError, RecursionError):
-            continue
-        if type(rec) is not dict:
+    lines = text.splitlines()
+    first = _record(lines[0]) if lines else None
+    if first != READY:  # written before the program could write anything: honest
+        cause = first.get("sandbox") if type(first) is dict else None
+        return _Reports(False, cause if type(cause) is str else None, None, {}, False, None, "")
+    for line in lines[1:]:
+        rec = _record(line)
+        if rec is None:
             continue
         if type(rec.get("check")) is int:
             checks.setdefault(rec["check"], rec)
@@ -169,7 +141,15 @@ def _read_reports(text: str) -> _Reports:
             sig = rec["signal"][:40]
         elif type(rec.get("output")) is str and not output:
             output = rec["output"]
-    return _Reports(stage, checks, end, sig, output)
+    return _Reports(True, None, stage, checks, end, sig, output)
+
+
+def _record(line: str) -> dict | None:
+    try:
+        rec = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    return rec if type(rec) is dict else None
 
 
 def _bounded(text: str, limit: int) -> str:
@@ -207,18 +187,24 @@ def judge(plan: TaskPlan, run: ProgramRun, max_message_chars: int) -> Verdict:
         )
 
     if run.ended == "unknown_task":
-        return verdict("error", "UnknownTask", "no such task")
+        raise ProgramNotRun("the sandbox server did not know the program's task")
+    if not reports.ready:
+        raise ProgramNotRun(
+            reports.not_run
+            or f"the sandboxed process ended ({run.ended}, code {run.code}) before the program "
+            "started"
+        )
     if reports.stage is not None:
         stage = reports.stage.get("stage")
-        stage = stage if stage in ("program", "test_setup_code", "sandbox") else "program"
+        stage = stage if stage in ("program", "test_setup_code") else "program"
         return verdict(
             "error", _error_type(reports.stage), f"in {stage}: {_detail(reports.stage)[1]}"
         )
     n = len(plan.spec.checks)
     if n == 0 and reports.end:
         return verdict("error", "NoTests", "the task has no asserts")
-    for i, (check, expected) in enumerate(zip(plan.spec.checks, plan.expected, strict=True)):
-        where = f"test {i + 1}/{n}: {plan.texts[i]}"
+    for i, (check, judged) in enumerate(zip(plan.spec.checks, plan.judged, strict=True)):
+        where = f"test {i + 1}/{n}: {plan.texts[i][:200]}"
         rec = reports.checks.get(i)
         if rec is None:
             return verdict(*_how_it_ended(run, reports))
@@ -237,22 +223,19 @@ def judge(plan: TaskPlan, run: ProgramRun, max_message_chars: int) -> Verdict:
             return verdict(
                 "failed",
                 "NotPlainData",
-                f"{where} -- the call returned {reason}; only plain data ({PLAIN_TYPES}) "
-                "can be checked outside the program",
+                f"{where} -- the calls' values cannot be handed back: {reason}",
             )
         try:
-            actual = decode_plain(rec["value"]) if type(rec.get("value")) is str else None
             if type(rec.get("value")) is not str:
-                raise ValueError("no plain-data result was reported")
+                raise ValueError("no values were reported")
+            values = decode_value(rec["value"])
+            if type(values) is not tuple or len(values) != len(judged.calls):
+                raise ValueError("not one value per call")
         except ValueError as exc:
-            return verdict("failed", "NotPlainData", f"{where} -- {exc}")
-        try:
-            held = approx_eq(actual, expected)
-        except Exception:  # e.g. comparing a set of tuples with a set of lists
-            held = False
-        if not held:
-            shown = _shown(actual, max_message_chars)
-            return verdict("failed", "AssertionError", f"{where} -- the call returned {shown}")
+            return verdict("failed", "MalformedReport", f"{where} -- {exc}")
+        failure = _judge_here(judged, values, where, max_message_chars)
+        if failure is not None:
+            return verdict(*failure)
     if n and reports.end:
         return verdict("passed", None, None)
     return verdict(*_how_it_ended(run, reports))
@@ -276,3 +259,25 @@ def _how_it_ended(run: ProgramRun, reports: _Reports) -> tuple[str, str, str]:
             return "crashed", "EarlyExit", "the process exited (code 0) before all asserts ran"
         return "crashed", f"ExitCode{run.code}", f"the process exited with code {run.code}"
     return "crashed", "Unknown", "the program vanished without a verdict"
+
+
+def _judge_here(
+    judged: JudgedAssert, values: tuple, where: str, limit: int
+) -> tuple[str, str, str] | None:
+    """None when the assert holds for ``values``; else (status, error type, message), as
+    Python would have failed or raised on the assert."""
+    try:
+        held = evaluate(judged, values)
+    except NotPlainData as exc:
+        return "failed", "NotPlainData", f"{where} -- {exc}"
+    except Exception as exc:  # what Python would raise evaluating the assert
+        return "error", type(exc).__name__, f"in {where}: {_bounded(str(exc), limit)}"
+    if held:
+        return None
+    shown = ", ".join(_shown(v, limit) for v in values)
+    said = "the call returned" if len(values) == 1 else "the calls returned"
+    message = f"{where} -- {said} {shown}" if values else f"{where} -- it does not hold"
+    if any(type(v) is Opaque for v in values):
+        note = "not data: compared by identity, as if its class defined no __eq__"
+        return "failed", "NotPlainData", f"{message} ({note})"
+    return "failed", "AssertionError", message

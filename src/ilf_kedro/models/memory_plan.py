@@ -27,11 +27,12 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import torch
+
+from ..project_parameters import add_arguments, load_parameters
 
 logger = logging.getLogger(__name__)
 
@@ -602,14 +603,12 @@ def _main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--table", action="store_true", help="print the README table")
     parser.add_argument("--model", help="plan one model (hub id, directory or tiny-random)")
     parser.add_argument("--device-memory-gib", type=float, default=None)
+    add_arguments(parser)
     args = parser.parse_args(argv)
     if args.table:
         print(markdown_table(paper_table()))
     if args.model:
-        import yaml
-
-        conf = Path("conf/base/parameters_models.yml")
-        params = yaml.safe_load(conf.read_text()) if conf.is_file() else {}
+        params = load_parameters(args.env, args.params)
         plan = plan_run(
             args.model,
             {"device": "cuda", **params.get("model", {})},

@@ -1,0 +1,53 @@
+"""Every benchmark in benchmarks/ runs in its smoke mode, so none can break unseen."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ANNOTATIONS_PATH, MBPP_PATH, PROJECT_ROOT
+
+
+def _run(script: str, *args: str) -> dict:
+    """Run ``benchmarks/<script>`` from the repository root; its last line, as JSON."""
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT / "src")}
+    done = subprocess.run(
+        [sys.executable, f"benchmarks/{script}", "--smoke", *args],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, f"{script} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_sampling_benchmark_reads_the_run_parameters_and_reports_ratios():
+    # --params goes through Kedro's loader: ${seed} resolves and runtime params apply.
+    out = _run("bench_sampling.py", "--params", "seed=5,sampling.top_p=0.9")
+    assert out["ours_tokens"] > 0 and out["baseline_tokens"] > 0
+    assert out["ratio"] == pytest.approx(out["baseline_s"] / out["ours_s"], rel=0.05)
+    assert out["server_vs_hf"] > 0
+
+
+def test_finetune_benchmark_compares_every_strategy_with_full():
+    out = _run("bench_finetune.py")
+    assert set(out["runs"]) == {"full", "lora", "2 processes"}
+    assert set(out["ratios_to_full"]) == {"lora", "2 processes"}
+    assert all(run["tokens"] > 0 for run in out["runs"].values())
+
+
+def test_execution_benchmark_agrees_with_the_reference_runner():
+    for path in (MBPP_PATH, ANNOTATIONS_PATH):
+        if not path.exists():
+            pytest.skip(f"reference data {path} is absent (it lives in ../shared/data)")
+    out = _run("bench_execution.py")
+    reference = out["runners"]["reference (paper scripts)"]
+    assert out["programs"] == 24
+    assert reference["verdicts_agree"] == reference["programs"] == 24
+    assert out["ours_vs_fastest_peer"] > 0
