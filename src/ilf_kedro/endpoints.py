@@ -35,6 +35,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from ilf_kedro import parameters
+from ilf_kedro.atomic import write_text_atomic
 from ilf_kedro.commands import resolve_argv
 
 logger = logging.getLogger(__name__)
@@ -145,9 +146,7 @@ class ResponseCache:
             return
         folder = self.root / key[:2]
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=folder, delete=False, suffix=".tmp") as tmp:
-            json.dump(asdict(completion), tmp)
-        os.replace(tmp.name, folder / f"{key}.json")
+        write_text_atomic(folder / f"{key}.json", json.dumps(asdict(completion)))
 
 
 def _client(endpoint: Endpoint, api_key: str):

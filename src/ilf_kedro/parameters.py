@@ -310,7 +310,7 @@ class Finetune(Strict):
 class MemoryPlan(Strict):
     device_memory_gib: float | None = Field(default=None, gt=0)
     max_prompt_tokens: int | None = Field(default=None, ge=1)
-    reserved_gib: float = Field(ge=0)
+    reserved_gib: float = Field(default=2.0, ge=0)  # GiB kept free per device
 
 
 class Perplexity(Strict):

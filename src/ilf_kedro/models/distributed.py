@@ -26,6 +26,8 @@ from typing import Any
 import pandas as pd
 import torch
 
+from ilf_kedro.parameters import Finetune
+
 from .io import base_reference
 from .loading import ModelBundle
 from .trainer import TrainSettings
@@ -131,9 +133,10 @@ def finetune_in_processes(
             f"finetune.num_processes={num_processes} but {torch.cuda.device_count()} CUDA "
             "device(s) are visible"
         )
+    planned = {"strategy": strategy, **hyper, "master_dtype": master_dtype}
     choice = resolve_distributed(
         bundle,
-        {"strategy": strategy, **hyper, "master_dtype": master_dtype},
+        {k: v for k, v in planned.items() if k in Finetune.model_fields},
         distributed,
         num_processes,
     )

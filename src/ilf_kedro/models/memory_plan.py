@@ -32,15 +32,15 @@ from typing import Any
 import pandas as pd
 import torch
 
+from .. import parameters
 from ..project_parameters import add_arguments, load_parameters
 
 logger = logging.getLogger(__name__)
 
 GIB = 1024**3
 # CUDA context, cuBLAS workspaces and allocator fragmentation: kept free on every device.
-DEFAULT_RESERVED_GIB = 2.0
+DEFAULT_RESERVED_GIB = parameters.MemoryPlan.model_fields["reserved_gib"].default
 STRATEGIES = ("full", "lora")
-DISTRIBUTED = ("auto", "ddp", "fsdp")
 _BYTES = {
     torch.float32: 4,
     torch.bfloat16: 2,
@@ -245,8 +245,8 @@ def finetune_memory(
             # Autocast keeps a bf16 copy of every weight used in the forward pass.
             parts["autocast_copies"] = shape.n_params * 2 / shard
     else:
-        cfg = {"r": 16, "target_modules": "all-linear", **(lora or {})}
-        trainable = shape.lora_params(int(cfg["r"]), cfg["target_modules"])
+        cfg = parameters.section(parameters.Lora, lora, "finetune.lora")
+        trainable = shape.lora_params(cfg.r, cfg.target_modules)
         parts["weights"] = shape.n_params * _bytes(dtype)
         parts["adapter"] = trainable * 4
         parts["gradients"] = trainable * 4
@@ -345,8 +345,8 @@ class PlanInputs:
     """The parameters the plan reads (the run's ``sampling``, ``finetune``, ``model`` and
     ``memory_plan`` parameter groups)."""
 
-    sampling: Mapping[str, Any]
-    finetune: Mapping[str, Any]
+    sampling: parameters.Sampling
+    finetune: parameters.Finetune
     device: str = "cuda"
     dtype: str = "auto"
     max_prompt_tokens: int | None = None
@@ -369,18 +369,17 @@ def device_memory_gib(device: str, stated: float | None = None) -> float | None:
         return None
 
 
-def _finetune_settings(finetune: Mapping[str, Any], on_cuda: bool) -> dict[str, Any]:
-    gc = finetune.get("gradient_checkpointing", "auto")
-    bf16 = finetune.get("bf16", "auto")
+def _finetune_settings(finetune: parameters.Finetune, on_cuda: bool) -> dict[str, Any]:
+    gc, bf16 = finetune.gradient_checkpointing, finetune.bf16
     return {
-        "strategy": finetune.get("strategy", "full"),
-        "num_processes": int(finetune.get("num_processes", 1) or 1),
-        "per_device_batch_size": int(finetune.get("per_device_batch_size", 1)),
-        "max_seq_length": int(finetune.get("max_seq_length", 1024)),
+        "strategy": finetune.strategy,
+        "num_processes": finetune.num_processes,
+        "per_device_batch_size": finetune.per_device_batch_size,
+        "max_seq_length": finetune.max_seq_length,
         "gradient_checkpointing": on_cuda if gc == "auto" else bool(gc),
         "bf16": on_cuda if bf16 == "auto" else bool(bf16),
-        "master_dtype": finetune.get("master_dtype") or "float32",
-        "lora": finetune.get("lora") or {},
+        "master_dtype": finetune.master_dtype,
+        "lora": finetune.lora.model_dump(),
     }
 
 
@@ -388,7 +387,7 @@ def _setting_label(s: Mapping[str, Any], distributed: str) -> str:
     procs = s["num_processes"]
     label = s["strategy"]
     if s["strategy"] == "lora":
-        label += f" r={s['lora'].get('r', 16)}"
+        label += f" r={s['lora']['r']}"
     label += f", {procs} process{'es' if procs > 1 else ''}"
     if procs > 1:
         label += f" ({distributed})"
@@ -400,19 +399,25 @@ def _setting_label(s: Mapping[str, Any], distributed: str) -> str:
     return label
 
 
-def resolve_distributed(shape: ModelShape, finetune: Mapping[str, Any], device_gib, **kw) -> str:
+def resolve_distributed(
+    shape: ModelShape,
+    finetune: parameters.Finetune | Mapping[str, Any],
+    device_gib: float | None,
+    *,
+    on_cuda: bool = True,
+    dtype: Any = "bfloat16",
+    reserved_gib: float = DEFAULT_RESERVED_GIB,
+) -> str:
     """``finetune.distributed`` with ``auto`` resolved: DDP when one process's full state
     fits one device, else FSDP."""
-    choice = finetune.get("distributed", "auto")
-    if choice not in DISTRIBUTED:
-        raise ValueError(f"finetune.distributed must be one of {DISTRIBUTED}, not {choice!r}")
-    if choice != "auto":
-        return choice
-    settings = _finetune_settings(finetune, kw.get("on_cuda", True))
+    finetune = parameters.section(parameters.Finetune, finetune, "finetune")
+    if finetune.distributed != "auto":
+        return finetune.distributed
+    settings = _finetune_settings(finetune, on_cuda)
     if settings["num_processes"] == 1 or device_gib is None:
         return "ddp"
-    need = finetune_memory(shape, distributed="ddp", dtype=kw.get("dtype", "bfloat16"), **settings)
-    fits = sum(need.values()) / GIB + kw.get("reserved_gib", DEFAULT_RESERVED_GIB) <= device_gib
+    need = finetune_memory(shape, distributed="ddp", dtype=dtype, **settings)
+    fits = sum(need.values()) / GIB + reserved_gib <= device_gib
     return "ddp" if fits else "fsdp"
 
 
@@ -445,7 +450,7 @@ def build_plan(shape: ModelShape, inputs: PlanInputs, device_gib: float | None) 
         settings = dict(settings)
         distributed = distributed or resolve_distributed(
             shape,
-            {**inputs.finetune, **settings},
+            {**inputs.finetune.model_dump(), **settings},
             device_gib,
             on_cuda=on_cuda,
             dtype=dtype,
@@ -456,8 +461,7 @@ def build_plan(shape: ModelShape, inputs: PlanInputs, device_gib: float | None) 
             "finetune", _setting_label(settings, distributed), parts, device_gib, reserved
         )
 
-    batch = int(smp.get("batch_size", 16))
-    max_new = int(smp.get("max_new_tokens", 64))
+    batch, max_new = smp.batch_size, smp.max_new_tokens
     sampling = sampling_stage(batch, max_new)
     finetune = finetune_stage(ft)
     suggestions: dict[str, list[str]] = {}
@@ -506,10 +510,10 @@ def _fitting(options: list[tuple[str, StagePlan]], limit: int) -> list[str]:
 
 def plan_run(
     base_model: str,
-    model: Mapping[str, Any],
-    sampling: Mapping[str, Any],
-    finetune: Mapping[str, Any],
-    memory_plan: Mapping[str, Any] | None = None,
+    model: parameters.Model | Mapping[str, Any],
+    sampling: parameters.Sampling | Mapping[str, Any],
+    finetune: parameters.Finetune | Mapping[str, Any],
+    memory_plan: parameters.MemoryPlan | Mapping[str, Any] | None = None,
 ) -> MemoryPlan:
     """The plan of a run from its parameters: ``base_model``, ``model`` (device, dtype,
     tiny_config), ``sampling``, ``finetune`` and ``memory_plan`` (``device_memory_gib``:
@@ -518,26 +522,23 @@ def plan_run(
     kept free per device)."""
     from .loading import resolve_device
 
-    options = dict(memory_plan or {})
-    unknown = set(options) - {"device_memory_gib", "max_prompt_tokens", "reserved_gib"}
-    if unknown:
-        raise ValueError(
-            f"Unknown memory_plan parameter(s) {sorted(unknown)}; "
-            "use device_memory_gib, max_prompt_tokens, reserved_gib"
-        )
-    device = resolve_device(model.get("device", "auto"))
-    config = load_config(base_model, model.get("tiny_config"))
+    model = parameters.section(parameters.Model, model, "model")
+    sampling = parameters.section(parameters.Sampling, sampling, "sampling")
+    finetune = parameters.section(parameters.Finetune, finetune, "finetune")
+    options = parameters.section(parameters.MemoryPlan, memory_plan, "memory_plan")
+    device = resolve_device(model.device)
+    config = load_config(base_model, model.tiny_config)
     shape = model_shape(config, name=base_model)
     inputs = PlanInputs(
         sampling=sampling,
         finetune=finetune,
         device=device,
-        dtype=model.get("dtype", "auto"),
-        max_prompt_tokens=options.get("max_prompt_tokens"),
-        reserved_gib=float(options.get("reserved_gib", DEFAULT_RESERVED_GIB)),
+        dtype=model.dtype,
+        max_prompt_tokens=options.max_prompt_tokens,
+        reserved_gib=options.reserved_gib,
     )
-    device_gib = device_memory_gib(device, options.get("device_memory_gib"))
-    processes = int(finetune.get("num_processes", 1) or 1)
+    device_gib = device_memory_gib(device, options.device_memory_gib)
+    processes = finetune.num_processes
     if str(device).startswith("cuda") and torch.cuda.is_available():
         available = torch.cuda.device_count()
         if processes > available:
@@ -575,7 +576,12 @@ def paper_table(
         shape = model_shape(load_config(spec), name=spec)
         for _name, extra in settings:
             ft = {**base_ft, **(extra or {})}
-            inputs = PlanInputs(sampling=sampling, finetune=ft, device="cuda", dtype="bfloat16")
+            inputs = PlanInputs(
+                sampling=parameters.Sampling(**sampling),
+                finetune=parameters.Finetune(**ft),
+                device="cuda",
+                dtype="bfloat16",
+            )
             plan = build_plan(shape, inputs, device_gib=None)
             stage = plan.stages[0] if extra is None else plan.stages[1]
             row = {
@@ -611,9 +617,9 @@ def _main(argv: Sequence[str] | None = None) -> None:
         params = load_parameters(args.env, args.params)
         plan = plan_run(
             args.model,
-            {"device": "cuda", **params.get("model", {})},
-            params.get("sampling", {}),
-            params.get("finetune", {}),
+            {**params["model"], "device": "cuda"},
+            params["sampling"],
+            params["finetune"],
             {"device_memory_gib": args.device_memory_gib},
         )
         print(plan.to_frame().T.to_string())

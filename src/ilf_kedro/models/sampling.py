@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,26 +20,6 @@ from .samples import OUTPUT_COLUMNS, cut_completion
 __all__ = ["OUTPUT_COLUMNS", "assemble_output", "cut_completion", "sample_programs"]
 
 logger = logging.getLogger(__name__)
-
-
-def _make_stopping_criteria(tokenizer, stop_sequences: Sequence[str], prompt_len: int):
-    from transformers import StoppingCriteria
-
-    # A stop sequence of B bytes spans at most B byte-level tokens; a margin covers other
-    # tokenizers. Only the newest window is decoded, so each step costs O(batch).
-    window = max(len(s.encode()) for s in stop_sequences) + 8
-
-    class StopOnSequences(StoppingCriteria):
-        """Per sequence: done once its generated text contains a stop sequence."""
-
-        def __call__(self, input_ids, scores, **kwargs):
-            generated = input_ids[:, prompt_len:]
-            tail = generated[:, max(0, generated.shape[1] - window) :]
-            texts = tokenizer.batch_decode(tail, skip_special_tokens=True)
-            done = [any(s in t for s in stop_sequences) for t in texts]
-            return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
-
-    return StopOnSequences()
 
 
 def _batch_seed(seed: int, batch_idx: int) -> int:
@@ -143,6 +123,9 @@ def _decoding_setup(
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(eos_ids)
 
     gen_kwargs = {
+        # transformers ends each sequence at the first of these in its generated text;
+        # the completion is cut before it afterwards (``_postprocess``).
+        "stop_strings": stop_sequences or None,
         "max_new_tokens": settings.max_new_tokens,
         "pad_token_id": pad_id,
         "eos_token_id": sorted(eos_ids),
@@ -274,8 +257,6 @@ def _generate_batch(
     batch_seed: int,
 ) -> dict[tuple[int, int], tuple[str, str, int]]:
     """One left-padded ``generate`` call under its own RNG stream; each item's result."""
-    from transformers import StoppingCriteriaList
-
     model, tokenizer, device = bundle.model, bundle.tokenizer, bundle.device
     width = max(len(encoded[row]) for row, _ in batch)
     input_ids = torch.full((len(batch), width), decoding.pad_id, dtype=torch.long)
@@ -284,9 +265,6 @@ def _generate_batch(
         ids = encoded[row]
         input_ids[i, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
         attention[i, width - len(ids) :] = 1
-    criteria = StoppingCriteriaList()
-    if decoding.stop_sequences:
-        criteria.append(_make_stopping_criteria(tokenizer, decoding.stop_sequences, width))
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(batch_seed)
         with torch.inference_mode():
@@ -294,7 +272,7 @@ def _generate_batch(
                 input_ids=input_ids.to(device),
                 attention_mask=attention.to(device),
                 generation_config=decoding.config,
-                stopping_criteria=criteria,
+                tokenizer=tokenizer,  # stop_strings are matched on its tokens
             )
     return {
         item: _postprocess(

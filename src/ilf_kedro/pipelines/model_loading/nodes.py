@@ -22,13 +22,7 @@ def plan_memory(
 
     Raises ``MemoryPlanError`` with the numbers and the settings that would fit when a
     stage does not fit, so the run stops before any weights load."""
-    plan = plan_run(
-        base_model,
-        model.model_dump(),
-        sampling.model_dump(),
-        finetune.model_dump(),
-        memory_plan.model_dump(),
-    )
+    plan = plan_run(base_model, model, sampling, finetune, memory_plan)
     for stage in plan.stages:
         logger.info("Memory plan: %s", stage.describe())
     plan.check()
