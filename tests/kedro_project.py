@@ -47,7 +47,9 @@ def run_pipeline(project: Path, pipeline: str, env: str | None = None, params=No
 def load(project: Path, name: str, env: str | None = None):
     """Dataset ``name`` of ``project`` through its catalog (no hard-coded file paths)."""
     from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
 
+    bootstrap_project(project)
     with KedroSession.create(project_path=project, env=env) as session:
         return session.load_context().catalog.load(name)
 
@@ -55,7 +57,9 @@ def load(project: Path, name: str, env: str | None = None):
 def catalog_path(project: Path, name: str, env: str | None = None) -> Path:
     """Where the catalog keeps dataset ``name`` of ``project``."""
     from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
 
+    bootstrap_project(project)
     with KedroSession.create(project_path=project, env=env) as session:
         described = session.load_context().catalog.get(name)._describe()
     return Path(described["filepath"])

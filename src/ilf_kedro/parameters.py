@@ -15,6 +15,7 @@ Plain Python and pydantic: no Kedro, no torch.
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import string
 from collections.abc import Mapping
 from typing import Any, Literal, TypeVar
@@ -42,6 +43,7 @@ AUTOMATIC_SOURCES = ("interpreter", "llm")
 # Fields a feedback or refinement template may use (``feedback.llm.*_template``).
 TEMPLATE_FIELDS = ("task", "prompt", "program", "verdict", "feedback", "entry_point")
 API_KEY_ENV = "OPENAI_API_KEY"
+RAY_EXTRA = 'pip install -e ".[ray]"'  # how to install Ray (``compute.backend: ray``)
 
 
 class ParameterError(ValueError):
@@ -67,6 +69,48 @@ class Annotations(Strict):
     seed: int = Field(default=0, ge=0)
 
 
+class RayVerdicts(Strict):
+    """``compute.verdicts``: one Ray task judges a shard of programs in its own sandbox."""
+
+    num_cpus: int = Field(default=1, ge=1)  # CPUs per task = programs it runs at once
+    programs_per_task: int = Field(default=64, ge=1)  # shard size
+    max_retries: int = Field(default=3, ge=0)  # re-runs of a shard whose node died
+    placement: Literal["SPREAD", "DEFAULT"] = "SPREAD"  # Ray scheduling strategy
+
+
+class RaySampling(Strict):
+    """``compute.sampling``: model replicas (Ray tasks over shards of batches) for
+    ``sampling.backend: ray``."""
+
+    replicas: int = Field(default=2, ge=1)  # shards generated at once
+    num_cpus: float = Field(default=1, gt=0)  # per replica
+    num_gpus: float = Field(default=0, ge=0)  # per replica; > 0 samples on CUDA
+    batches_per_shard: int = Field(default=4, ge=1)  # a lost node costs its shards only
+    max_retries: int = Field(default=3, ge=0)  # re-runs of a shard whose node died
+    placement: Literal["SPREAD", "DEFAULT"] = "SPREAD"  # Ray scheduling strategy
+
+
+class RayFinetune(Strict):
+    """``compute.finetune``: the Ray Train ``TorchTrainer`` of the fine-tune."""
+
+    num_workers: int = Field(default=2, ge=1)
+    num_cpus_per_worker: float = Field(default=1, gt=0)
+    gpus_per_worker: float = Field(default=0, ge=0)  # > 0: CUDA workers (nccl), else gloo
+    storage_path: str | None = None  # checkpoints; shared storage (NFS, s3://) on a cluster
+    placement: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = "PACK"
+    max_failures: int = Field(default=2, ge=0)  # restarts of the job when a worker is lost
+
+
+class Compute(Strict):
+    """Where the heavy stages run: ``local`` (this machine, the default) or ``ray``."""
+
+    backend: Literal["local", "ray"] = "local"
+    address: str | None = None  # auto, ray://host:port, host:port; empty: a local cluster
+    verdicts: RayVerdicts = RayVerdicts()
+    sampling: RaySampling = RaySampling()
+    finetune: RayFinetune = RayFinetune()
+
+
 class Execution(Strict):
     """``execution``: how programs are run against unit tests (``ilf_kedro.execution``)."""
 
@@ -80,6 +124,7 @@ class Execution(Strict):
     max_file_mb: int = Field(default=16, ge=0)
     max_result_bytes: int = Field(default=65536, ge=1)
     progress: bool = True
+    compute: Compute = Compute()  # ${compute} (parameters_compute.yml)
 
 
 class Endpoint(Strict):
@@ -251,9 +296,10 @@ class Sampling(Strict):
     batch_size: int = Field(default=16, ge=1)
     seed: int = Field(default=0, ge=0)
     resume_dir: str | None = None
-    backend: Literal["hf", "server"] = "hf"
+    backend: Literal["hf", "server", "ray"] = "hf"
     server: Server = Server()
     stop_sequences: list[str] = []  # null or []: EOS and max_new_tokens only
+    compute: Compute = Compute()  # ${compute}: the ray backend's cluster and replicas
 
     @field_validator("stop_sequences", mode="before")
     @classmethod
@@ -305,6 +351,7 @@ class Finetune(Strict):
     lora: Lora = Lora()
     num_processes: int = Field(default=1, ge=1)
     distributed: Literal["auto", "ddp", "fsdp"] = "auto"
+    compute: Compute = Compute()  # ${compute}: backend ray trains with Ray Train
 
 
 class MemoryPlan(Strict):
@@ -352,6 +399,7 @@ class Parameters(Strict):
     reporting: Reporting
     rounds: int  # 1 to max_rounds: checked with max_rounds, below
     max_rounds: int = PositiveInt
+    compute: Compute = Compute()
 
     @model_validator(mode="after")
     def _splits_exist(self) -> Parameters:
@@ -387,6 +435,35 @@ class Parameters(Strict):
             raise problem(
                 "rounds", f"is {self.rounds}; allowed: 1 to max_rounds ({self.max_rounds})"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _ray_settings(self) -> Parameters:
+        for key, backend, other in (
+            ("compute.backend", self.compute.backend, "local"),
+            ("sampling.backend", self.sampling.backend, "hf"),
+        ):
+            if backend == "ray" and importlib.util.find_spec("ray") is None:
+                raise problem(
+                    key,
+                    f"is ray, which needs Ray, not installed here; install the extra: "
+                    f"{RAY_EXTRA} (or set {key}: {other})",
+                )
+        if self.compute.backend == "ray":
+            workers = self.compute.finetune.num_workers
+            if self.finetune.num_processes > 1:
+                raise problem(
+                    "finetune.num_processes",
+                    f"is {self.finetune.num_processes}, but it is for accelerate on one "
+                    "machine; with compute.backend=ray the fine-tune runs "
+                    "compute.finetune.num_workers Ray Train workers; allowed: 1",
+                )
+            if self.finetune.gradient_accumulation_steps % workers:
+                raise problem(
+                    "finetune.gradient_accumulation_steps",
+                    f"is {self.finetune.gradient_accumulation_steps}; allowed: a multiple of "
+                    f"compute.finetune.num_workers ({workers}), to keep the effective batch",
+                )
         return self
 
 

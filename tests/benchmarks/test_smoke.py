@@ -51,3 +51,13 @@ def test_execution_benchmark_agrees_with_the_reference_runner():
     assert out["programs"] == 24
     assert reference["verdicts_agree"] == reference["programs"] == 24
     assert out["ours_vs_fastest_peer"] > 0
+
+
+def test_ray_benchmark_runs_both_stages_on_two_nodes_with_identical_results():
+    if not MBPP_PATH.exists():
+        pytest.skip(f"reference data {MBPP_PATH} is absent (it lives in ../shared/data)")
+    out = _run("bench_ray.py")
+    assert out["programs"] == 24 and out["sequences"] == 4
+    assert out["verdicts_identical"] and out["samples_identical"]
+    assert out["local_programs_per_s"] > 0 and out["ray_programs_per_s"] > 0
+    assert out["driver_cpu_ms_per_program"] > 0

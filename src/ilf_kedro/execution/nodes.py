@@ -41,6 +41,7 @@ _CALIBRATION_KEYS = {"time_limit_floor_s", "time_limit_factor", "calibration_tim
 
 def _evaluate_kwargs(execution_params: dict | None) -> dict:
     params = dict(execution_params or {})
+    params.pop("compute", None)  # where programs run: evaluate_node dispatches on it
     unknown = set(params) - _EVALUATE_KEYS - _CALIBRATION_KEYS
     if unknown:
         logger.warning(
@@ -101,7 +102,9 @@ def evaluate_node(
             None; programs of tasks without a limit get ``timeout_s`` (logged).
         execution_params: the ``execution`` parameters section: ``timeout_s``, ``workers``
             (null = one per CPU), ``memory_mb``, ``progress`` and the other keywords of
-            :func:`~ilf_kedro.execution.harness.evaluate_programs`.
+            :func:`~ilf_kedro.execution.harness.evaluate_programs`; its ``compute`` (the
+            ``compute`` section) with ``backend: ray`` judges the programs on that Ray
+            cluster (:mod:`ilf_kedro.compute.ray_verdicts`), with the same result.
 
     Returns:
         ``programs`` plus passed, status, error_type, error_message, duration_s, trusted.
@@ -118,4 +121,9 @@ def evaluate_node(
                 len(unlimited),
                 unlimited[:5],
             )
+    compute = (execution_params or {}).get("compute")
+    if compute and compute.get("backend") == "ray":
+        from ilf_kedro.compute.ray_verdicts import evaluate_programs_on_ray
+
+        return evaluate_programs_on_ray(programs, tasks, compute, **kwargs)
     return evaluate_programs(programs, tasks, **kwargs)

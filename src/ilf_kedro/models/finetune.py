@@ -27,6 +27,7 @@ from .trainer import (
     lora_config,
     on_cpu_meanwhile,
     run_trainer,
+    with_lora,
 )
 
 logger = logging.getLogger(__name__)
@@ -74,7 +75,9 @@ def finetune(
             the adapter merged in, ``adapter`` a PEFT model, which ``save_bundle`` writes
             as the adapter plus a reference to its base; ``num_processes`` > 1 trains in
             that many processes launched with ``accelerate`` (``distributed``: ``ddp``,
-            ``fsdp`` or ``auto``, from the memory plan).
+            ``fsdp`` or ``auto``, from the memory plan); ``compute`` (the ``compute``
+            section) with ``backend: ray`` trains as a Ray Train job of
+            ``compute.finetune.num_workers`` workers (``ilf_kedro.compute.ray_train``).
         output_dir: Trainer directory; when given, the trained model, tokenizer and info
             are also saved there. ``None``: a temporary directory, nothing kept.
         lr_scheduler_type, warmup_steps, weight_decay: Passed to ``TrainingArguments``.
@@ -113,6 +116,21 @@ def finetune(
     lora = settings.lora.model_dump()
     strategy, max_seq_length = settings.strategy, settings.max_seq_length
     hyper = _hyperparameters(train, max_seq_length, strategy, settings.num_processes, lora)
+    if settings.compute.backend == "ray":
+        from ilf_kedro.compute.ray_train import finetune_on_ray
+
+        return finetune_on_ray(
+            bundle,
+            usable,
+            train,
+            hyper=hyper,
+            max_seq_length=max_seq_length,
+            master_dtype=settings.master_dtype,
+            strategy=strategy,
+            lora=lora,
+            distributed=settings.distributed,
+            compute=settings.compute.model_dump(),
+        )
     if settings.num_processes > 1:
         from .distributed import finetune_in_processes
 
@@ -246,7 +264,7 @@ def _train_lora(bundle, encoded, settings, lora: dict[str, Any]) -> TrainOutcome
     base = bundle.model
     device = bundle.device
     requires_grad = {name: p.requires_grad for name, p in base.named_parameters()}
-    peft_model = get_peft_model(base, lora_config(lora))
+    peft_model = with_lora(base, lora, settings.seed)
     try:
         outcome = run_trainer(peft_model, encoded, bundle.tokenizer, settings, device)
         adapter = {

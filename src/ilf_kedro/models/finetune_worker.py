@@ -22,7 +22,7 @@ import torch
 
 from .distributed import LaunchSpec, RankError
 from .loading import INFO_FILENAME, load_model, resolve_dtype
-from .trainer import TrainSettings, encode_pairs, lora_config, run_trainer
+from .trainer import TrainSettings, encode_pairs, run_trainer, with_lora
 
 logger = logging.getLogger("ilf_kedro.finetune_worker")
 
@@ -56,9 +56,7 @@ def train(spec: LaunchSpec) -> None:
     )
     model = base.model
     if spec.strategy == "lora":
-        from peft import get_peft_model
-
-        model = get_peft_model(model, lora_config(spec.lora))
+        model = with_lora(model, spec.lora, spec.settings["seed"])
     pairs = pd.read_parquet(spec.pairs_path)
     encoded, n_truncated = encode_pairs(base.tokenizer, pairs, spec.max_seq_length)
     settings = TrainSettings(

@@ -184,6 +184,18 @@ def lora_config(lora: Mapping[str, Any]):
     )
 
 
+def with_lora(model, lora: Mapping[str, Any], seed: int):
+    """``model`` with a new LoRA adapter initialised from ``seed`` (the caller's random
+    state untouched), so every process of a distributed fine-tune starts from the same
+    adapter as a one-process run."""
+    from peft import get_peft_model
+
+    cuda = next(model.parameters()).device.type == "cuda"
+    with torch.random.fork_rng(devices=[torch.cuda.current_device()] if cuda else []):
+        torch.manual_seed(seed)
+        return get_peft_model(model, lora_config(lora))
+
+
 def run_trainer(
     model, encoded, tokenizer, settings: TrainSettings, device, finish=None
 ) -> TrainOutcome:

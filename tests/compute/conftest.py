@@ -1,0 +1,29 @@
+"""A real 2-node Ray cluster on loopback (``ilf_kedro.compute.loopback``): a head and a
+second node, each its own ``ray start --block`` process group with one CPU, started once
+for the tests of this folder; this process is its driver. If it cannot start, the tests
+fail with the reason and the nodes' logs (they do not skip)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ilf_kedro.compute.loopback import LoopbackCluster
+
+
+# Package scope: the nodes stop, and this process stops being a Ray driver, once the
+# tests of this folder are done, before the rest of the suite runs.
+@pytest.fixture(scope="package")
+def ray_cluster():
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+    cluster = LoopbackCluster(nodes=2, num_cpus=1, object_store_mb=100)
+    try:
+        cluster.start()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

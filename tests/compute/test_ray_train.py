@@ -1,0 +1,55 @@
+"""The fine-tune as a Ray Train ``TorchTrainer``: 2 workers on the 2-node loopback cluster
+(gloo) reproduce the one-process loss curve, within the accelerate path's tolerance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ilf_kedro.models import finetune, load_model
+from tests.models.test_distributed import LOSS_RTOL, RUN
+
+
+@pytest.fixture(scope="module")
+def pairs():
+    import pandas as pd
+
+    from tests.models.conftest import ROUND_TRIP
+
+    rows = pd.concat([ROUND_TRIP, ROUND_TRIP, ROUND_TRIP.iloc[:2]], ignore_index=True)
+    return rows[["prompt", "completion"]]
+
+
+def _train_worker_nodes() -> set[str]:
+    from ray.util.state import list_actors
+
+    actors = list_actors(filters=[("class_name", "=", "RayTrainWorker")], detail=True)
+    return {a.node_id for a in actors if a.node_id}
+
+
+@pytest.mark.parametrize("strategy", ["full", "lora"])
+def test_two_ray_workers_give_the_loss_curve_of_one_process(ray_cluster, pairs, strategy):
+    base = load_model("tiny-random", device="cpu", seed=0)
+    run = {**RUN, "strategy": strategy}
+    if strategy == "lora":
+        # Dropout draws differ between one process and two (each rank has its own
+        # stream), as on the accelerate path: off, so only the reduction order differs.
+        run["lora"] = {"r": 4, "dropout": 0.0, "save": "merged"}
+    one = finetune(base, pairs, **run)
+    compute = {"backend": "ray", "address": ray_cluster.address}
+    two = finetune(base, pairs, compute=compute, **run)
+    np.testing.assert_allclose(two.info["loss_curve"], one.info["loss_curve"], rtol=LOSS_RTOL)
+    assert two.info["loss_curve"][-1] < two.info["loss_curve"][0]  # it did learn
+    for name, weight in one.model.state_dict().items():
+        torch.testing.assert_close(two.model.state_dict()[name], weight, rtol=1e-4, atol=1e-5)
+    assert two.info["finetune"]["ray_workers"] == 2
+    assert two.info["training_examples"] == 8
+    assert ray_cluster.node_ids() <= _train_worker_nodes()
+
+
+def test_accumulation_that_does_not_split_over_workers_is_rejected(pairs):
+    base = load_model("tiny-random", device="cpu", seed=0)
+    compute = {"backend": "ray", "address": "ray://nowhere:1"}
+    with pytest.raises(ValueError, match="must be a multiple of compute.finetune.num_workers=2"):
+        finetune(base, pairs, compute=compute, **{**RUN, "gradient_accumulation_steps": 7})

@@ -1,0 +1,116 @@
+"""Verdicts on the 2-node loopback cluster equal the local harness's, hostile programs
+included, in input order."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from ilf_kedro.compute.ray_verdicts import evaluate_programs_on_ray
+from ilf_kedro.execution import evaluate_node, evaluate_programs
+from tests.execution.conftest import make_tasks
+from tests.execution.test_isolation import (
+    EXPECTED,
+    HANG_LIMIT_S,
+    HANG_TASK,
+    PASS_TASK,
+    hostile_programs,
+)
+
+KWARGS = {"progress": False, "memory_mb": 512, "max_processes": 32}
+COMPUTE = {"backend": "ray", "verdicts": {"programs_per_task": 4}}
+
+
+@pytest.fixture
+def toy_tasks() -> pd.DataFrame:
+    return make_tasks({1: (["assert f(1) == 2", "assert f(2) == 3"], "", None)})
+
+
+def _hostile(tmp_path):
+    victim_dir = tmp_path / "victim"
+    victim_dir.mkdir()
+    (victim_dir / "victim.txt").write_text("intact")
+    progs = hostile_programs(victim_dir)
+    tasks = make_tasks(
+        {
+            PASS_TASK: (["assert f(1) == 2", "assert f(5) == 6"], "", 30.0),
+            HANG_TASK: (["assert f(1) == 2"], "", HANG_LIMIT_S),
+        }
+    )
+    programs = pd.DataFrame(
+        {
+            "name": list(progs),
+            "task_id": [t for t, _ in progs.values()],
+            "program": [p for _, p in progs.values()],
+        },
+        index=pd.RangeIndex(100, 100 + len(progs)),  # not 0..n-1: the index must survive
+    )
+    return programs, tasks, victim_dir
+
+
+def _shard_nodes(since_ms: int) -> set[str]:
+    """Nodes that ran verdict shards since ``since_ms`` (Ray's state API)."""
+    from ray.util.state import list_tasks
+
+    tasks = list_tasks(filters=[("name", "=", "_judge_shard")], detail=True, limit=10_000)
+    return {t.node_id for t in tasks if t.node_id and (t.start_time_ms or 0) >= since_ms}
+
+
+def test_hostile_programs_get_the_local_verdicts_in_input_order(ray_cluster, tmp_path):
+    import time
+
+    programs, tasks, victim_dir = _hostile(tmp_path)
+    started_ms = int(time.time() * 1000)
+    on_ray = evaluate_programs_on_ray(
+        programs, tasks, {**COMPUTE, "address": ray_cluster.address}, **KWARGS
+    )
+    local = evaluate_programs(programs, tasks, **KWARGS)
+
+    assert on_ray.index.equals(programs.index)
+    assert list(on_ray.columns) == list(local.columns)
+    assert on_ray["name"].tolist() == programs["name"].tolist()
+    wrong = {
+        row.name: (row.status, row.error_type)
+        for row in on_ray.itertuples()
+        if row.status not in EXPECTED[row.name]
+    }
+    assert not wrong
+    # Where the verdict is determined (one allowed status), the two runs agree exactly.
+    settled = [i for i, name in programs["name"].items() if len(EXPECTED[name]) == 1]
+    columns = ["passed", "status", "error_type", "trusted"]
+    pd.testing.assert_frame_equal(on_ray.loc[settled, columns], local.loc[settled, columns])
+    assert (victim_dir / "victim.txt").read_text() == "intact"
+    # Ray's own task state: shards ran on both nodes.
+    time.sleep(2)  # task events reach the GCS about once a second
+    assert ray_cluster.node_ids() <= _shard_nodes(started_ms)
+
+
+def test_evaluate_node_dispatches_on_the_compute_section(ray_cluster, toy_tasks):
+    programs = pd.DataFrame(
+        {
+            "task_id": [1] * 6,
+            "program": ["def f(x):\n    return x + 1\n", "def f(x):\n    return x\n"] * 3,
+        }
+    )
+    execution = {"progress": False, "compute": {**COMPUTE, "address": ray_cluster.address}}
+    on_ray = evaluate_node(programs, toy_tasks, None, execution)
+    local = evaluate_node(programs, toy_tasks, None, {"progress": False})
+    pd.testing.assert_frame_equal(
+        on_ray.drop(columns="duration_s"), local.drop(columns="duration_s")
+    )
+    assert on_ray["passed"].tolist() == [True, False] * 3
+
+
+def test_an_empty_frame_needs_no_cluster(toy_tasks):
+    empty = pd.DataFrame({"task_id": pd.Series([], dtype="int64"), "program": []})
+    result = evaluate_programs_on_ray(
+        empty, toy_tasks, {"backend": "ray", "address": "ray://nowhere:1"}
+    )
+    assert result.empty and "passed" in result.columns
+
+
+@pytest.mark.parametrize("bad", [{"backend": "ray", "verdicts": {"num_cpus": 0}}])
+def test_bad_compute_settings_are_named(bad, toy_tasks):
+    programs = pd.DataFrame({"task_id": [1], "program": ["x = 1"]})
+    with pytest.raises(ValueError, match="verdicts.num_cpus"):
+        evaluate_programs_on_ray(programs, toy_tasks, bad)
