@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import pytest
 
 from ilf_kedro.endpoints import (
@@ -10,7 +13,6 @@ from ilf_kedro.endpoints import (
     Request,
     ResponseCache,
     ServedModel,
-    check_endpoint_params,
     free_port,
     generate,
     resolve_api_key,
@@ -74,16 +76,22 @@ def _completion(text):
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        (None, "feedback.llm must be a mapping"),
+        ("nothing", r"feedback.llm is 'nothing': Input should be a valid dictionary"),
         ({"model": "m"}, "feedback.llm.base_url is not set"),
         ({"base_url": "http://x/v1"}, "feedback.llm.model is not set"),
-        ({"base_url": "http://x/v1", "model": "m", "api": "rest"}, "allowed: chat, completions"),
-        ({"base_url": "http://x/v1", "model": "m", "api_key": "sk"}, "credentials.yml"),
+        ({"base_url": "u", "model": "m", "api": "rest"}, "'rest': .*'chat' or 'completions'"),
+        ({"base_url": "u", "model": "m", "api_key": "sk"}, "llm.api_key .*credentials.yml"),
     ],
 )
 def test_bad_endpoint_settings_name_the_parameter(params, message):
+    """The endpoint's rules live in the feedback section's schema (``feedback.llm``)."""
+    from ilf_kedro.parameters import Feedback, section
+
+    templates = {"feedback_template": "{program}", "refinement_template": "{feedback}"}
+    if isinstance(params, dict):
+        params = {**templates, **params}
     with pytest.raises(ValueError, match=message):
-        check_endpoint_params(params, "feedback.llm")
+        section(Feedback, {"source": "llm", "llm": params}, "feedback")
 
 
 def test_the_api_key_comes_from_credentials_then_the_environment(monkeypatch):
@@ -98,3 +106,25 @@ def test_a_server_that_dies_at_startup_is_reported_with_its_log(tmp_path):
     server = ServedModel("python -c 'import sys; print(\"boom {model}\"); sys.exit(3)'", "x")
     with pytest.raises(EndpointError, match="exited with code 3"):
         server.__enter__()
+
+
+def _open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_starting_a_server_leaves_no_descriptor_and_no_log_behind(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where its own log goes
+    before = _open_descriptors()
+    for _ in range(3):
+        dying = ServedModel("python -c 'import sys; sys.exit(3)' {model} {port}", "x")
+        with pytest.raises(EndpointError, match=str(tmp_path)):  # the log it keeps
+            dying.__enter__()
+    assert _open_descriptors() == before
+    assert len(list(tmp_path.iterdir())) == 3
+    command = "python -m http.server {port} --bind {host} --directory " + str(tmp_path / "www")
+    (tmp_path / "www").mkdir()
+    for _ in range(2):
+        with ServedModel(command, "x", health_path="/", startup_timeout_s=60):
+            pass
+    assert _open_descriptors() == before
+    assert len(list(tmp_path.iterdir())) == 4  # the three failed starts' logs and www/

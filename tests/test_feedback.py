@@ -125,15 +125,25 @@ def test_interpreter_feedback_describes_real_verdicts_in_sentences():
 
 
 def test_templates_name_the_parameter_and_the_allowed_fields():
-    from ilf_kedro.feedback import check_template
+    from ilf_kedro.parameters import Feedback, section
 
-    assert check_template("{task} {program}", "feedback.llm.feedback_template")
-    with pytest.raises(ValueError, match=r"feedback.llm.x uses unknown field\(s\) \['code'\]"):
-        check_template("{code}", "feedback.llm.x")
-    with pytest.raises(ValueError, match="allowed: {task}"):
-        check_template("{feedback}", "feedback.llm.x", ("task",))
-    with pytest.raises(ValueError, match="non-empty"):
-        check_template("", "feedback.llm.x")
+    def llm(**templates):
+        settings = {"base_url": "u", "model": "m", **templates}
+        return section(Feedback, {"source": "llm", "llm": settings}, "feedback")
+
+    fine = llm(feedback_template="{task} {program}", refinement_template="{feedback}")
+    assert fine.llm.feedback_template == "{task} {program}"
+    with pytest.raises(
+        ValueError,
+        match=r"feedback.llm.refinement_template uses unknown field\(s\) \['code'\]",
+    ):
+        llm(feedback_template="{task}", refinement_template="{code}")
+    with pytest.raises(ValueError, match="feedback_template uses .*allowed: {task}, {prompt}"):
+        llm(feedback_template="{feedback}", refinement_template="{feedback}")
+    with pytest.raises(ValueError, match="feedback.llm.refinement_template must be a non-empty"):
+        llm(feedback_template="{task}", refinement_template=" ")
+    with pytest.raises(ValueError, match="feedback.llm.feedback_template is missing"):
+        llm(refinement_template="{feedback}")
 
 
 @pytest.mark.parametrize(
@@ -151,7 +161,10 @@ def test_the_program_is_taken_from_a_models_answer(answer, expected):
 
 
 def test_an_unknown_source_names_the_parameter_and_the_sources():
-    from ilf_kedro.feedback import check_source
+    from ilf_kedro.parameters import Feedback, section
 
-    with pytest.raises(ValueError, match="feedback.source is 'humans'; allowed: human, unrelated"):
-        check_source("humans")
+    with pytest.raises(
+        ValueError,
+        match="feedback.source is 'humans': Input should be 'human', 'unrelated', 'interpreter'",
+    ):
+        section(Feedback, {"source": "humans", "llm": {}}, "feedback")

@@ -163,3 +163,25 @@ def test_the_run_summary_is_logged_when_the_run_ends(caplog):
     other = Pipeline([Node(str.strip, "eval_metrics", "comparison", name="compare")])
     hooks.RunSummaryHooks().after_pipeline_run({}, {}, other, catalog)
     assert "ILF run summary" not in caplog.text
+
+
+def test_a_run_that_cannot_be_ended_is_reported_not_swallowed(tmp_path, monkeypatch, hook_log):
+    def store_gone(status="FINISHED"):
+        raise ConnectionError("the tracking store went away")
+
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        experiment = mlflow.MlflowClient().create_experiment("hook-test")
+        run = mlflow.start_run(experiment_id=experiment)
+        hook = hooks.MLflowTrackingHooks()
+        hook.run_id = run.info.run_id
+        with monkeypatch.context() as patched:
+            patched.setattr(mlflow, "end_run", store_gone)
+            hook._switch_off("a test")
+        mlflow.end_run()
+    finally:
+        mlflow.set_tracking_uri(previous)
+    assert hook.run_id is None
+    assert f"could not mark run {run.info.run_id} failed" in hook_log.text
+    assert "the tracking store went away" in hook_log.text

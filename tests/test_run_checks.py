@@ -1,10 +1,16 @@
-"""Bad configuration fails when the run starts, naming the parameter and what is allowed."""
+"""Bad configuration fails when the run starts, naming the parameter and what is allowed
+(``ilf_kedro.parameters``: one schema, one message style)."""
 
 from __future__ import annotations
 
 import pytest
 
-from ilf_kedro.run_checks import check_parameters
+from ilf_kedro.parameters import (
+    ParameterError,
+    Parameters,
+    check_rounds_source,
+    validate_parameters,
+)
 from tests.conftest import PROJECT_ROOT
 from tests.kedro_project import nested
 
@@ -29,8 +35,30 @@ def _with(**changes) -> dict:
     return _defaults(runtime_params=nested({k.replace("__", "."): v for k, v in changes.items()}))
 
 
-def test_the_defaults_pass():
-    check_parameters(_defaults())
+def test_the_defaults_pass_and_reach_the_sections_as_written():
+    params = validate_parameters(_defaults())
+    assert isinstance(params, Parameters)
+    assert params.sampling.num_samples == 10 and params.sampling.stop_sequences[0] == "\ndef "
+    assert params.finetune.learning_rate == 5e-6 and params.finetune.lora.r == 16
+    assert params.refiner.describe() == "fine-tuned pi_Refine"
+    assert params.ablations["two_shot_refiner"].describe() == "2-shot base model"
+    assert params.feedback.source == "human"
+    assert "{program}" in params.feedback.llm.feedback_template
+
+
+def test_an_ilf_rounds_run_needs_an_automatic_feedback_source():
+    check_rounds_source("interpreter")
+    with pytest.raises(ParameterError, match=r"feedback.source is 'human', but ilf_rounds"):
+        check_rounds_source("human")
+
+
+def test_every_problem_is_listed_at_once():
+    with pytest.raises(ParameterError) as info:
+        validate_parameters(_with(sampling__top_p=2, finetune__strategy="qlora", rounds=9))
+    lines = str(info.value).splitlines()
+    assert lines[0] == "bad parameters:"
+    assert any(line.startswith("  - parameter sampling.top_p is 2:") for line in lines)
+    assert any(line.startswith("  - parameter finetune.strategy is 'qlora':") for line in lines)
 
 
 @pytest.mark.parametrize(
@@ -78,7 +106,7 @@ def test_the_defaults_pass():
 )
 def test_bad_settings_name_the_parameter(changes, message):
     with pytest.raises(ValueError, match=message):
-        check_parameters(_with(**changes))
+        validate_parameters(_with(**changes))
 
 
 @pytest.mark.parametrize(
@@ -93,13 +121,13 @@ def test_bad_settings_name_the_parameter(changes, message):
 )
 def test_the_schema_names_the_key_and_what_is_allowed(changes, message):
     with pytest.raises(ValueError, match=message):
-        check_parameters(_with(**changes))
+        validate_parameters(_with(**changes))
 
 
 def test_the_paper_environment_passes_the_schema():
     params = _defaults("paper")
     assert params["sampling"]["num_samples"] == 30 and params["finetune"]["learning_rate"] == 5e-6
-    check_parameters(params)
+    validate_parameters(params)
 
 
 def test_one_root_seed_reaches_every_stage():
@@ -110,6 +138,6 @@ def test_one_root_seed_reaches_every_stage():
 
 
 def test_catalog_locations_given_as_params_are_not_parameters():
-    check_parameters({**_defaults(), "mbpp_uri": "m.jsonl", "mine_uri": "s3://b/mine.jsonl"})
+    validate_parameters({**_defaults(), "mbpp_uri": "m.jsonl", "mine_uri": "s3://b/mine.jsonl"})
     with pytest.raises(ValueError, match="unknown parameter mbpp_url; did you mean mbpp_uri"):
-        check_parameters({**_defaults(), "mbpp_url": "m.jsonl"})
+        validate_parameters({**_defaults(), "mbpp_url": "m.jsonl"})

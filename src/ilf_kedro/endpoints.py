@@ -34,12 +34,15 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from .commands import resolve_argv
+from ilf_kedro import parameters
+from ilf_kedro.atomic import write_text_atomic
+from ilf_kedro.commands import resolve_argv
 
 logger = logging.getLogger(__name__)
 
-APIS = ("chat", "completions")
-API_KEY_ENV = "OPENAI_API_KEY"
+API_KEY_ENV = parameters.API_KEY_ENV
+# The endpoint parameters' defaults are the client's (one source: the schema).
+_DEFAULTS = parameters.Endpoint()
 # Local servers (transformers serve, vLLM without --api-key) accept any key; the openai
 # client insists on one.
 NO_KEY = "no-key"
@@ -61,18 +64,18 @@ class Endpoint:
 
     base_url: str
     model: str
-    api: str = "chat"
-    max_concurrency: int = 4
-    max_retries: int = 4
-    timeout_s: float = 120.0
+    api: str = _DEFAULTS.api
+    max_concurrency: int = _DEFAULTS.max_concurrency
+    max_retries: int = _DEFAULTS.max_retries
+    timeout_s: float = _DEFAULTS.timeout_s
     cache_dir: str | None = None
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any], where: str) -> Endpoint:
-        """Build from a parameters mapping, failing with the parameter path ``where``."""
-        check_endpoint_params(params, where)
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in params.items() if k in known and v is not None})
+    def from_settings(cls, settings: parameters.Endpoint) -> Endpoint:
+        """The client for validated endpoint parameters (``base_url`` and ``model`` set:
+        the schema's rules check that wherever an endpoint is used)."""
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in settings.model_dump().items() if k in known})
 
 
 @dataclass(frozen=True)
@@ -99,29 +102,6 @@ class Completion:
 
     text: str
     finish_reason: str
-
-
-def check_endpoint_params(params: Mapping[str, Any] | None, where: str) -> None:
-    """Fail early, naming ``where`` (e.g. ``feedback.llm``), on a missing or bad setting."""
-    if not isinstance(params, Mapping):
-        raise ValueError(
-            f"parameter {where} must be a mapping with base_url and model "
-            f"(an OpenAI-compatible endpoint), got {params!r}"
-        )
-    for key in ("base_url", "model"):
-        if not params.get(key):
-            raise ValueError(
-                f"parameter {where}.{key} is not set; an OpenAI-compatible endpoint needs "
-                f"base_url (e.g. http://127.0.0.1:8000/v1) and model"
-            )
-    api = params.get("api", "chat")
-    if api not in APIS:
-        raise ValueError(f"parameter {where}.api is {api!r}; allowed: {', '.join(APIS)}")
-    if "api_key" in params:
-        raise ValueError(
-            f"parameter {where}.api_key: keys never go in parameters; put it in "
-            f"conf/local/credentials.yml (openai: {{api_key: ...}}) or ${API_KEY_ENV}"
-        )
 
 
 def resolve_api_key(credentials: Mapping[str, Any] | None = None) -> str:
@@ -166,9 +146,7 @@ class ResponseCache:
             return
         folder = self.root / key[:2]
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=folder, delete=False, suffix=".tmp") as tmp:
-            json.dump(asdict(completion), tmp)
-        os.replace(tmp.name, folder / f"{key}.json")
+        write_text_atomic(folder / f"{key}.json", json.dumps(asdict(completion)))
 
 
 def _client(endpoint: Endpoint, api_key: str):
@@ -305,6 +283,7 @@ class ServedModel:
     log_path: str | None = None
     parameter: str = "sampling.server.command"  # where the command is configured
     process: subprocess.Popen | None = field(default=None, init=False, repr=False)
+    _temporary_log: str | None = field(default=None, init=False, repr=False)
 
     @property
     def base_url(self) -> str:
@@ -314,9 +293,13 @@ class ServedModel:
         self.port = self.port or free_port(self.host)
         argv = shlex.split(self.command.format(model=self.model, host=self.host, port=self.port))
         argv = resolve_argv(argv, parameter=self.parameter)
-        log = Path(self.log_path or tempfile.mkstemp(prefix="served-model-", suffix=".log")[1])
-        self.log_path = str(log)
-        with log.open("ab") as sink:
+        if self.log_path:
+            sink = open(self.log_path, "ab")  # noqa: SIM115 - closed below, once Popen has it
+        else:
+            # Our own log: removed after a clean stop, kept when the server fails.
+            fd, self.log_path = tempfile.mkstemp(prefix="served-model-", suffix=".log")
+            sink, self._temporary_log = os.fdopen(fd, "ab"), self.log_path
+        with sink:
             self.process = subprocess.Popen(
                 argv, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
             )
@@ -327,8 +310,11 @@ class ServedModel:
             raise
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *exc) -> None:
         self.stop()
+        if exc_type is None and self._temporary_log:
+            Path(self._temporary_log).unlink(missing_ok=True)
+            self.log_path = self._temporary_log = None
 
     def _wait_until_healthy(self) -> None:
         url = f"http://{self.host}:{self.port}{self.health_path}"
@@ -370,66 +356,3 @@ class ServedModel:
                 return
             except subprocess.TimeoutExpired:
                 continue
-
-
-# The ``sampling`` parameters an endpoint takes (the rest: batching, backend, resume).
-SAMPLING_SETTINGS = (
-    "num_samples",
-    "temperature",
-    "top_p",
-    "max_new_tokens",
-    "stop_sequences",
-    "seed",
-)
-
-
-def sample_from_endpoint(
-    endpoint: Endpoint,
-    prompts,
-    *,
-    num_samples: int,
-    temperature: float,
-    top_p: float,
-    max_new_tokens: int,
-    stop_sequences: Sequence[str],
-    seed: int,
-    credentials: Mapping[str, Any] | None = None,
-    progress: bool = True,
-):
-    """The local sampler's contract (``ilf_kedro.models.sample_programs``) through an
-    endpoint: ``num_samples`` rows per prompt row with ``completion`` cut at the first stop
-    sequence (also client-side: not every server honours ``stop``), ``program`` = prompt +
-    completion (callers that prompt with more than the task prompt rebuild it),
-    ``finish_reason`` and ``num_new_tokens`` (-1: the server does not say per sample)."""
-    import pandas as pd
-
-    from ilf_kedro.models.sampling import OUTPUT_COLUMNS, cut_completion
-
-    request = Request(
-        n=int(num_samples),
-        temperature=float(temperature),
-        top_p=float(top_p),
-        max_tokens=int(max_new_tokens),
-        stop=tuple(stop_sequences or ()),
-        seed=int(seed),
-    )
-    texts = list(prompts["prompt"])
-    answers = generate(
-        endpoint, texts, request, credentials=credentials, progress=progress, description="samples"
-    )
-    rows = []
-    for row, samples in zip(prompts.to_dict("records"), answers, strict=True):
-        for index, sample in enumerate(samples):
-            completion, cut = cut_completion(sample.text, request.stop)
-            rows.append(
-                {
-                    **row,
-                    "sample_idx": index,
-                    "completion": completion,
-                    "program": row["prompt"] + completion,
-                    "finish_reason": "stop" if cut else sample.finish_reason,
-                    "num_new_tokens": -1,
-                }
-            )
-    extra = [c for c in prompts.columns if c not in OUTPUT_COLUMNS]
-    return pd.DataFrame(rows, columns=OUTPUT_COLUMNS + extra)

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import logging
 import re
-import string
 
 import numpy as np
 import pandas as pd
 from rapidfuzz.distance import Levenshtein
 
+from ilf_kedro.parameters import LLMFeedback
 from ilf_kedro.prompts import normalise_newlines, strip_refinement_marker
 
 logger = logging.getLogger(__name__)
@@ -34,18 +34,6 @@ ANNOTATION_COLUMNS = [
     "refinement_source",  # who wrote ``refinement``: human, gold (a stand-in) or llm
     "edit_distance",
 ]
-SOURCES = ("human", "unrelated", "interpreter", "llm")
-# Sources that need the released (or an imported) annotation file.
-HUMAN_SOURCES = ("human", "unrelated")
-# Sources that write feedback on the base model's own failing samples (Algorithm 1, step 1).
-AUTOMATIC_SOURCES = ("interpreter", "llm")
-
-
-def check_source(source: str, where: str = "feedback.source") -> str:
-    """``source`` if it is a known feedback source, else an error naming ``where``."""
-    if source not in SOURCES:
-        raise ValueError(f"parameter {where} is {source!r}; allowed: {', '.join(SOURCES)}")
-    return source
 
 
 def _text(value) -> str:
@@ -209,27 +197,6 @@ def annotation_stats(annotations: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-# Fields a feedback or refinement template may use (``feedback.llm.*_template``).
-TEMPLATE_FIELDS = ("task", "prompt", "program", "verdict", "feedback", "entry_point")
-
-
-def check_template(template: str, where: str, allowed: tuple[str, ...] = TEMPLATE_FIELDS) -> str:
-    """``template`` if every ``{field}`` it uses is allowed, else an error naming ``where``."""
-    if not isinstance(template, str) or not template.strip():
-        raise ValueError(f"parameter {where} must be a non-empty template string")
-    try:
-        used = {name for _, name, _, _ in string.Formatter().parse(template) if name}
-    except ValueError as err:
-        raise ValueError(f"parameter {where} is not a valid template: {err}") from err
-    unknown = sorted(used - set(allowed))
-    if unknown:
-        raise ValueError(
-            f"parameter {where} uses unknown field(s) {unknown}; allowed: "
-            + ", ".join("{" + name + "}" for name in allowed)
-        )
-    return template
-
-
 def extract_program(text: str, task_prompt: str, entry_point: str) -> str:
     """The program in a model's answer: the first fenced code block if there is one,
     else the text; an answer that is only a body is put after the task prompt."""
@@ -278,7 +245,7 @@ def interpreter_annotations(failing: pd.DataFrame, tasks: pd.DataFrame) -> pd.Da
 def llm_annotations(
     failing: pd.DataFrame,
     tasks: pd.DataFrame,
-    settings: dict,
+    settings: LLMFeedback,
     *,
     credentials: dict | None = None,
     seed: int = 0,
@@ -291,12 +258,8 @@ def llm_annotations(
 
     if failing.empty:
         return empty_annotations()
-    endpoint = Endpoint.from_params(settings, "feedback.llm")
-    request = Request(
-        temperature=float(settings["temperature"]),
-        max_tokens=int(settings["max_tokens"]),
-        seed=seed,
-    )
+    endpoint = Endpoint.from_settings(settings)
+    request = Request(temperature=settings.temperature, max_tokens=settings.max_tokens, seed=seed)
     rows = _automatic_rows(failing, tasks)
     fields = [
         {
@@ -308,7 +271,7 @@ def llm_annotations(
         }
         for r in rows.itertuples(index=False)
     ]
-    asked = [settings["feedback_template"].format(**f) for f in fields]
+    asked = [settings.feedback_template.format(**f) for f in fields]
     feedback = [
         s[0].text.strip()
         for s in generate(
@@ -316,7 +279,7 @@ def llm_annotations(
         )
     ]
     asked = [
-        settings["refinement_template"].format(**f, feedback=text)
+        settings.refinement_template.format(**f, feedback=text)
         for f, text in zip(fields, feedback, strict=True)
     ]
     answers = generate(

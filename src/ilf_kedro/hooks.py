@@ -20,7 +20,6 @@ Metrics, reports and model directories reach MLflow through the catalog
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 from typing import Any
@@ -28,8 +27,8 @@ from typing import Any
 from kedro.config import MissingConfigException
 from kedro.framework.hooks import hook_impl
 from kedro_mlflow.framework.hooks.mlflow_hook import MlflowHook
-from kedro_mlflow.framework.hooks.utils import _flatten_dict
 from kedro_mlflow.io.catalog.switch_catalog_logging import switch_catalog_logging
+from pydantic import BaseModel
 
 logger = logging.getLogger(__name__)
 
@@ -39,30 +38,33 @@ MLFLOW_CONFIG_PATTERNS = ["mlflow*", "mlflow*/**", "**/mlflow*"]  # as kedro-mlf
 
 
 class ParameterCheckHooks:
-    """Checks the run's parameters before any node runs (``ilf_kedro.run_checks``), and
-    tells ``ilf_rounds`` how many rounds and ``evaluation`` which test sets to build before
-    Kedro builds the pipelines."""
+    """Validates the run's parameters against the schema (``ilf_kedro.parameters``) when
+    the context is created, before Kedro builds any pipeline or validates node inputs,
+    and tells ``ilf_rounds`` how many rounds and ``evaluation`` which test sets to build.
+    Before the pipeline runs: an ``ilf_rounds`` run needs an automatic feedback source,
+    and every test set it reads must have well-formed rows."""
 
     @hook_impl
     def after_context_created(self, context) -> None:
+        from ilf_kedro.parameters import validate_parameters
         from ilf_kedro.pipelines.evaluation import plan_task_sets
         from ilf_kedro.pipelines.ilf.pipeline import plan_input_pipelines
         from ilf_kedro.pipelines.ilf_rounds import plan_rounds
 
         # The config loader, not context.params: reading those builds every pipeline
         # (Kedro validates them against node type hints), before the plan is known.
-        params = context.config_loader["parameters"]
-        plan_rounds(params)
-        plan_input_pipelines(params)
-        plan_task_sets(params, catalog_entries=context.config_loader["catalog"].keys())
+        params = validate_parameters(context.config_loader["parameters"])
+        plan_rounds(params.rounds)
+        plan_input_pipelines(params.input_pipelines)
+        plan_task_sets(params.evaluation, catalog_entries=context.config_loader["catalog"].keys())
 
     @hook_impl
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        from ilf_kedro.parameters import check_rounds_source
         from ilf_kedro.pipelines.evaluation import check_test_sets
-        from ilf_kedro.run_checks import check_parameters
 
-        rounds = any((node.namespace or "").startswith("round_") for node in pipeline.nodes)
-        check_parameters(catalog.load("parameters"), rounds=rounds)
+        if any((node.namespace or "").startswith("round_") for node in pipeline.nodes):
+            check_rounds_source(catalog.load("params:feedback.source"))
         # Malformed test-set rows stop the run before any node (or model) runs.
         check_test_sets(pipeline.inputs(), catalog.load)
 
@@ -93,6 +95,9 @@ class MLflowTrackingHooks(MlflowHook):
         super().__init__()
         self._off: str | None = None  # why tracking is off for this run; None: on
         self._pipeline = None
+        # The parameters as configured: nodes get validated models (Kedro's parameter
+        # validation), MLflow gets the values as written, so both logs of one key agree.
+        self._raw_params: dict[str, Any] = {}
 
     def _safely(self, what: str, func, *args, catalog=None) -> Any:
         """``func(*args)``; an error warns once and switches tracking off for the run."""
@@ -112,8 +117,15 @@ class MLflowTrackingHooks(MlflowHook):
         self._off = self._off or reason
         self._is_mlflow_enabled = False
         if self.run_id is not None:
-            with contextlib.suppress(Exception):  # the store may be the problem
+            try:
                 _end_runs(self.run_id, "FAILED")
+            except Exception as exc:  # noqa: BLE001 - the store may be the problem
+                logger.warning(
+                    "MLflow tracking: could not mark run %s failed (%s: %s).",
+                    self.run_id,
+                    type(exc).__name__,
+                    exc,
+                )
             self.run_id = None
         if catalog is not None:
             # Dataset factories resolve lazily: materialise the run's datasets first so
@@ -125,6 +137,7 @@ class MLflowTrackingHooks(MlflowHook):
     @hook_impl
     def after_context_created(self, context) -> None:
         self._off, self.run_id, self._is_mlflow_enabled = None, None, True
+        self._raw_params = context.config_loader["parameters"]
         if not tracking_switched_on():
             self._switch_off(f"{ENV_SWITCH}={os.environ.get(ENV_SWITCH)}")
             logger.info("MLflow tracking is off (%s).", self._off)
@@ -159,7 +172,7 @@ class MLflowTrackingHooks(MlflowHook):
 
         from ilf_kedro.tracking import run_name, run_tags
 
-        params = catalog.load("parameters")
+        params = self._raw_params
         run = self.mlflow_config.tracking.run
         if run.name is None:
             pipelines = run_params.get("pipeline_names") or ["__default__"]
@@ -177,7 +190,7 @@ class MLflowTrackingHooks(MlflowHook):
         import mlflow
         from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 
-        flat = _flatten_dict(params, recursive=self.recursive, sep=self.sep)
+        flat = flatten(params, recursive=self.recursive, sep=self.sep)
         batch = {}
         for key, value in (flat if self.flatten else params).items():
             name = self.sanitize_param_name(key)
@@ -191,15 +204,26 @@ class MLflowTrackingHooks(MlflowHook):
     def before_node_run(self, node, catalog, inputs, is_async) -> None:
         if self._off is None:
             parent = super().before_node_run
+            as_written = {name: self._as_written(name, value) for name, value in inputs.items()}
             self._safely(
                 "log the node's parameters",
                 parent,
                 node,
                 catalog,
-                inputs,
+                as_written,
                 is_async,
                 catalog=catalog,
             )
+
+    def _as_written(self, name: str, value: Any) -> Any:
+        """A validated parameters model as the configuration wrote it (what the run's
+        batch logged); any other input as it is."""
+        if not (name.startswith("params:") and isinstance(value, BaseModel)):
+            return value
+        written: Any = self._raw_params
+        for part in name.removeprefix("params:").split("."):
+            written = written[part]
+        return written
 
     @hook_impl
     def after_pipeline_run(self, run_params, pipeline, catalog) -> None:
@@ -230,3 +254,16 @@ def _end_runs(run_id: str, status: str) -> None:
 
     while (active := mlflow.active_run()) is not None and active.info.run_id == run_id:
         mlflow.end_run(status)
+
+
+def flatten(params: dict, *, recursive: bool = True, sep: str = ".") -> dict:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (one level unless ``recursive``), as
+    ``mlflow.yml``'s ``flatten_dict_params`` says (kedro-mlflow keeps its own private)."""
+    flat = {}
+    for key, value in params.items():
+        if isinstance(value, dict):
+            inner = flatten(value, recursive=recursive, sep=sep) if recursive else value
+            flat.update({f"{key}{sep}{k}": v for k, v in inner.items()})
+        else:
+            flat[key] = value
+    return flat

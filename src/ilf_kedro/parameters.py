@@ -1,48 +1,72 @@
-"""The schema of the project's parameters (pydantic), checked when a run starts.
+"""The project's parameters: one pydantic model per ``conf/base/parameters*.yml`` section,
+owning its defaults and its rules (cross-field rules are validators).
 
-Unknown keys, wrong types and out-of-range values are reported together, each with its
-dotted key and what is allowed, and a typo gets the closest known key
-(``sampling.num_sample`` -> did you mean ``sampling.num_samples``?). Plain Python, no
-Kedro: the project's hook calls :func:`validate_parameters` before any node runs.
+Nodes take these models as the type of their ``params:`` inputs, so Kedro's parameter
+validation hands them the validated objects. The project's hook first validates the whole
+tree with :func:`validate_parameters` when the context is created, before Kedro builds
+anything, so every problem is reported at once in one style, each with its dotted key and
+what is allowed, and a typo gets the closest known key (``sampling.num_sample`` -> did
+you mean ``sampling.num_samples``?). Library functions that take settings as keywords
+validate them with :func:`section`, in the same style.
+
+Plain Python and pydantic: no Kedro, no torch.
 """
 
 from __future__ import annotations
 
 import difflib
-from typing import Any, Literal
+import importlib.util
+import string
+from collections.abc import Mapping
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-
-from ilf_kedro import endpoints
-from ilf_kedro.compute.cluster import RAY_EXTRA, ray_available
-from ilf_kedro.models.server_sampling import SERVER_DEFAULTS
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 PositiveInt = Field(ge=1)
 # Runtime parameters that point catalog entries at files (``${runtime_params:...}``).
 CATALOG_URIS = ("mbpp_uri", "annotations_uri", "humaneval_uri")
 
+FeedbackSource = Literal["human", "unrelated", "interpreter", "llm"]
+SOURCES: tuple[str, ...] = FeedbackSource.__args__
+# Sources that need the released (or an imported) annotation file.
+HUMAN_SOURCES = ("human", "unrelated")
+# Sources that write feedback on the base model's own failing samples (Algorithm 1, step 1).
+AUTOMATIC_SOURCES = ("interpreter", "llm")
+# Fields a feedback or refinement template may use (``feedback.llm.*_template``).
+TEMPLATE_FIELDS = ("task", "prompt", "program", "verdict", "feedback", "entry_point")
+API_KEY_ENV = "OPENAI_API_KEY"
+RAY_EXTRA = 'pip install -e ".[ray]"'  # how to install Ray (``compute.backend: ray``)
+
+
+class ParameterError(ValueError):
+    """Bad parameters: every problem, one per line, each naming its dotted key."""
+
+
+def problem(key: str, text: str) -> PydanticCustomError:
+    """A rule's error for ``key`` (relative to the model that raises it): reads
+    ``parameter <section>.<key> <text>`` once the section's place is known."""
+    return PydanticCustomError("parameter", "{key} {text}", {"key": key, "text": text})
+
 
 class Strict(BaseModel):
+    """Unknown keys are errors (a typo must not silently fall back to a default)."""
+
     model_config = ConfigDict(extra="forbid")
 
 
 class Annotations(Strict):
-    max_edit_distance: float | None = Field(default=None, gt=0, le=1)
-    seed: int = Field(ge=0)
+    """``annotations``: the paper's filters on human annotations."""
 
-
-class Execution(Strict):
-    timeout_s: float = Field(gt=0)
-    time_limit_floor_s: float = Field(gt=0)
-    time_limit_factor: float = Field(gt=0)
-    calibration_timeout_s: float = Field(gt=0)
-    workers: int | None = Field(default=None, ge=1)
-    memory_mb: int = Field(ge=64)
-    max_processes: int = Field(ge=1)
-    max_file_mb: int = Field(ge=0)
-    max_result_bytes: int = Field(ge=1)
-    progress: bool
-    compute: dict[str, Any] = {}  # ${compute}: validated as the compute section
+    max_edit_distance: float | None = Field(default=0.5, gt=0, le=1)
+    seed: int = Field(default=0, ge=0)
 
 
 class RayVerdicts(Strict):
@@ -87,34 +111,122 @@ class Compute(Strict):
     finetune: RayFinetune = RayFinetune()
 
 
+class Execution(Strict):
+    """``execution``: how programs are run against unit tests (``ilf_kedro.execution``)."""
+
+    timeout_s: float = Field(default=3.0, gt=0)
+    time_limit_floor_s: float = Field(default=3.0, gt=0)
+    time_limit_factor: float = Field(default=4.0, gt=0)
+    calibration_timeout_s: float = Field(default=60.0, gt=0)
+    workers: int | None = Field(default=None, ge=1)
+    memory_mb: int = Field(default=2048, ge=64)
+    max_processes: int = Field(default=64, ge=1)
+    max_file_mb: int = Field(default=16, ge=0)
+    max_result_bytes: int = Field(default=65536, ge=1)
+    progress: bool = True
+    compute: Compute = Compute()  # ${compute} (parameters_compute.yml)
+
+
 class Endpoint(Strict):
-    """An OpenAI-compatible endpoint; defaults are the client's (``endpoints.Endpoint``)."""
+    """An OpenAI-compatible endpoint (``feedback.llm``, ``refiner.endpoint``)."""
 
     base_url: str | None = None
     model: str | None = None
-    api: Literal["chat", "completions"] = endpoints.Endpoint.api
-    max_concurrency: int = Field(default=endpoints.Endpoint.max_concurrency, ge=1)
-    max_retries: int = Field(default=endpoints.Endpoint.max_retries, ge=0)
-    timeout_s: float = Field(default=endpoints.Endpoint.timeout_s, gt=0)
+    api: Literal["chat", "completions"] = "chat"
+    max_concurrency: int = Field(default=4, ge=1)
+    max_retries: int = Field(default=4, ge=0)
+    timeout_s: float = Field(default=120.0, gt=0)
     cache_dir: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_keys(cls, values: Any) -> Any:
+        if isinstance(values, Mapping) and "api_key" in values:
+            raise problem(
+                "api_key",
+                "must not be set: keys never go in parameters; put it in "
+                f"conf/local/credentials.yml (openai: {{api_key: ...}}) or ${API_KEY_ENV}",
+            )
+        return values
+
+    def check_reachable(self, key: str) -> None:
+        """Raise :func:`problem` for ``key`` when ``base_url`` or ``model`` is not set."""
+        for name in ("base_url", "model"):
+            if not getattr(self, name):
+                raise problem(
+                    f"{key}.{name}",
+                    "is not set; an OpenAI-compatible endpoint needs base_url "
+                    "(e.g. http://127.0.0.1:8000/v1) and model",
+                )
+
+
+def check_template(template: str, key: str, allowed: tuple[str, ...] = TEMPLATE_FIELDS) -> str:
+    """``template`` if every ``{field}`` it uses is allowed, else :func:`problem`."""
+    if not template.strip():
+        raise problem(key, "must be a non-empty template string")
+    try:
+        used = {name for _, name, _, _ in string.Formatter().parse(template) if name}
+    except ValueError as err:
+        raise problem(key, f"is not a valid template: {err}") from err
+    unknown = sorted(used - set(allowed))
+    if unknown:
+        fields = ", ".join("{" + name + "}" for name in allowed)
+        raise problem(key, f"uses unknown field(s) {unknown}; allowed: {fields}")
+    return template
 
 
 class LLMFeedback(Endpoint):
-    temperature: float = Field(ge=0)
-    max_tokens: int = PositiveInt
+    """``feedback.llm``: the endpoint, its sampling settings and the two templates."""
+
+    temperature: float = Field(default=0.0, ge=0)
+    max_tokens: int = Field(default=256, ge=1)
     feedback_template: str
     refinement_template: str
 
 
 class Feedback(Strict):
-    source: Literal["human", "unrelated", "interpreter", "llm"]
+    """``feedback``: where feedback on failing programs comes from."""
+
+    source: FeedbackSource = "human"
     llm: LLMFeedback
+
+    @model_validator(mode="after")
+    def _llm_is_usable(self) -> Feedback:
+        if self.source == "llm":
+            self.llm.check_reachable("llm")
+            # The feedback is not written yet when its own prompt is filled in.
+            before_feedback = tuple(f for f in TEMPLATE_FIELDS if f != "feedback")
+            check_template(self.llm.feedback_template, "llm.feedback_template", before_feedback)
+            check_template(self.llm.refinement_template, "llm.refinement_template")
+        return self
 
 
 class Refiner(Strict):
-    kind: Literal["finetuned", "few_shot"]
+    """``refiner`` (and each ``ablations.*``): pi_Refine's kind, shots and endpoint."""
+
+    kind: Literal["finetuned", "few_shot"] = "finetuned"
     shots: int = Field(default=1, ge=1)
     endpoint: Endpoint | None = None
+
+    @model_validator(mode="after")
+    def _endpoint_fits_the_kind(self) -> Refiner:
+        if self.endpoint is None:
+            return self
+        if self.kind == "finetuned":
+            raise problem(
+                "endpoint",
+                "is set but kind is finetuned: a fine-tuned pi_Refine runs locally; use "
+                "kind few_shot for a refiner behind an endpoint",
+            )
+        self.endpoint.check_reachable("endpoint")
+        return self
+
+    def describe(self) -> str:
+        """A short label: ``fine-tuned pi_Refine``, ``2-shot base model``, ``1-shot gpt-x``."""
+        if self.kind == "finetuned":
+            return "fine-tuned pi_Refine"
+        who = (self.endpoint.model if self.endpoint else None) or "base model"
+        return f"{self.shots}-shot {who}"
 
 
 class Stage(Strict):
@@ -122,7 +234,7 @@ class Stage(Strict):
 
 
 class RefinerTraining(Stage):
-    max_old_code_tokens: int = PositiveInt
+    max_old_code_tokens: int = Field(default=512, ge=1)
 
 
 class InitialSampling(Strict):
@@ -130,92 +242,137 @@ class InitialSampling(Strict):
 
 
 class Method(Strict):
+    """``evaluation.methods.<namespace>``: the row label and whether it used feedback."""
+
     name: str
     uses_feedback: bool
 
 
 class Evaluation(Strict):
-    splits: list[str] = Field(min_length=1)
-    task_sets: list[str] = Field(min_length=1)
+    splits: list[str] = Field(default=["test"], min_length=1)
+    task_sets: list[str] = Field(default=["mbpp"], min_length=1)
     task_set_formats: dict[str, Literal["mbpp", "humaneval"]] = {}
     methods: dict[str, Method]
 
 
 class Model(Strict):
-    device: str
-    dtype: Literal["auto", "float32", "fp32", "bfloat16", "bf16", "float16", "fp16"]
-    seed: int = Field(ge=0)
+    """``model``: where and how the base model loads."""
+
+    device: str = "auto"
+    dtype: Literal["auto", "float32", "fp32", "bfloat16", "bf16", "float16", "fp16"] = "auto"
+    seed: int = Field(default=0, ge=0)
     tiny_config: dict[str, Any] = {}
 
 
 class Server(Strict):
-    """``sampling.server``; defaults are the backend's (``server_sampling.SERVER_DEFAULTS``)."""
+    """``sampling.server``: the ``server`` backend's OpenAI-compatible server."""
 
-    command: str
-    health_path: str = SERVER_DEFAULTS["health_path"]
-    startup_timeout_s: float = Field(default=SERVER_DEFAULTS["startup_timeout_s"], gt=0)
-    max_concurrency: int = Field(default=SERVER_DEFAULTS["max_concurrency"], ge=1)
-    max_retries: int = Field(default=SERVER_DEFAULTS["max_retries"], ge=0)
-    timeout_s: float = Field(default=SERVER_DEFAULTS["timeout_s"], gt=0)
+    # {model}: the model directory; {host}, {port}: where the server must listen.
+    command: str = "transformers serve {model} --host {host} --port {port}"
+    health_path: str = "/health"
+    startup_timeout_s: float = Field(default=300.0, gt=0)
+    max_concurrency: int = Field(default=8, ge=1)
+    max_retries: int = Field(default=4, ge=0)
+    timeout_s: float = Field(default=600.0, gt=0)
     log_path: str | None = None
+
+    @field_validator("command")
+    @classmethod
+    def _has_fields(cls, command: str) -> str:
+        for field in ("{model}", "{port}"):
+            if field not in command:
+                raise ValueError(f"must contain {field} (and may use {{host}})")
+        return command
 
 
 class Sampling(Strict):
-    num_samples: int = PositiveInt
-    temperature: float = Field(ge=0)
-    top_p: float = Field(gt=0, le=1)
-    max_new_tokens: int = PositiveInt
-    batch_size: int = PositiveInt
-    seed: int = Field(ge=0)
+    """``sampling``: the one sampler of every stage. Library callers that give no stop
+    sequences and no ``resume_dir`` get EOS / ``max_new_tokens`` stops and no shards."""
+
+    num_samples: int = Field(default=10, ge=1)
+    temperature: float = Field(default=0.8, ge=0)  # 0: greedy
+    top_p: float = Field(default=0.95, gt=0, le=1)
+    max_new_tokens: int = Field(default=64, ge=1)
+    batch_size: int = Field(default=16, ge=1)
+    seed: int = Field(default=0, ge=0)
     resume_dir: str | None = None
-    backend: Literal["hf", "server", "ray"]
-    server: Server
-    stop_sequences: list[str]
-    compute: dict[str, Any] = {}  # ${compute}: validated as the compute section
+    backend: Literal["hf", "server", "ray"] = "hf"
+    server: Server = Server()
+    stop_sequences: list[str] = []  # null or []: EOS and max_new_tokens only
+    compute: Compute = Compute()  # ${compute}: the ray backend's cluster and replicas
+
+    @field_validator("stop_sequences", mode="before")
+    @classmethod
+    def _none_is_no_stop(cls, value: Any) -> Any:
+        return [] if value is None else value
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature <= 0.0
+
+    def generation(self) -> dict[str, Any]:
+        """What decides the samples (the sampler's shard key and an endpoint's request)."""
+        return {
+            "num_samples": self.num_samples,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_new_tokens": self.max_new_tokens,
+            "batch_size": self.batch_size,
+            "stop_sequences": [s for s in self.stop_sequences if s],
+            "seed": self.seed,
+            "backend": self.backend,
+        }
 
 
 class Lora(Strict):
-    r: int = PositiveInt
-    alpha: float = Field(gt=0)
-    dropout: float = Field(ge=0, lt=1)
-    target_modules: str | list[str]
-    save: Literal["merged", "adapter"]
+    """``finetune.lora``. ``target_modules``: ``all-linear`` or module names, each a name
+    suffix (a single name too) for both PEFT and the memory plan."""
+
+    r: int = Field(default=16, ge=1)
+    alpha: float = Field(default=32, gt=0)
+    dropout: float = Field(default=0.05, ge=0, lt=1)
+    target_modules: str | list[str] = "all-linear"
+    save: Literal["merged", "adapter"] = "merged"
 
 
 class Finetune(Strict):
-    learning_rate: float = Field(gt=0)
-    per_device_batch_size: int = PositiveInt
-    gradient_accumulation_steps: int = PositiveInt
-    num_epochs: float = Field(gt=0)
-    max_seq_length: int = PositiveInt
-    seed: int = Field(ge=0)
-    gradient_checkpointing: bool | Literal["auto"]
-    bf16: bool | Literal["auto"]
-    master_dtype: Literal["float32", "bfloat16", "float16"]
-    strategy: Literal["full", "lora"]
-    lora: Lora
-    num_processes: int = PositiveInt
-    distributed: Literal["auto", "ddp", "fsdp"]
-    compute: dict[str, Any] = {}  # ${compute}: validated as the compute section
+    """``finetune``: the one fine-tune (the paper's hyperparameters by default)."""
+
+    learning_rate: float = Field(default=5e-6, gt=0)
+    per_device_batch_size: int = Field(default=1, ge=1)
+    gradient_accumulation_steps: int = Field(default=32, ge=1)  # total over processes
+    num_epochs: float = Field(default=2, gt=0)
+    max_seq_length: int = Field(default=1024, ge=1)
+    seed: int = Field(default=0, ge=0)
+    gradient_checkpointing: bool | Literal["auto"] = "auto"  # auto: on with CUDA
+    bf16: bool | Literal["auto"] = "auto"  # auto: bf16 autocast with CUDA
+    master_dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    strategy: Literal["full", "lora"] = "full"
+    lora: Lora = Lora()
+    num_processes: int = Field(default=1, ge=1)
+    distributed: Literal["auto", "ddp", "fsdp"] = "auto"
+    compute: Compute = Compute()  # ${compute}: backend ray trains with Ray Train
 
 
 class MemoryPlan(Strict):
     device_memory_gib: float | None = Field(default=None, gt=0)
     max_prompt_tokens: int | None = Field(default=None, ge=1)
-    reserved_gib: float = Field(ge=0)
+    reserved_gib: float = Field(default=2.0, ge=0)  # GiB kept free per device
 
 
 class Perplexity(Strict):
-    refinements: Literal["passing", "all"]
+    """``reporting.perplexity``: Figure 3's perplexities under the base model."""
+
+    refinements: Literal["passing", "all"] = "passing"
     max_programs_per_source: int | None = Field(default=None, ge=1)
-    batch_size: int = PositiveInt
-    max_length: int = PositiveInt
-    seed: int = Field(ge=0)
+    batch_size: int = Field(default=8, ge=1)
+    max_length: int = Field(default=1024, ge=1)
+    seed: int = Field(default=0, ge=0)
 
 
 class Reporting(Strict):
-    paper_reference: bool | dict[str, list[float]]
-    perplexity: Perplexity
+    paper_reference: bool | dict[str, list[float]] = False
+    perplexity: Perplexity = Perplexity()
 
 
 class WorldCorpus(Strict):
@@ -257,17 +414,6 @@ class World(Strict):
     pretraining: WorldPretraining
     annotator: WorldAnnotator
 
-    @model_validator(mode="after")
-    def _families(self) -> World:
-        from ilf_kedro.world.tasks import FAMILIES
-
-        unknown = [f for f in self.families if f not in FAMILIES]
-        if unknown:
-            raise ValueError(
-                f"parameter world.families names {unknown}; allowed: {sorted(FAMILIES)}"
-            )
-        return self
-
 
 class Parameters(Strict):
     """Every parameter of ``conf/base`` (environments override values, not the shape)."""
@@ -291,7 +437,7 @@ class Parameters(Strict):
     finetune: Finetune
     memory_plan: MemoryPlan
     reporting: Reporting
-    rounds: int = PositiveInt
+    rounds: int  # 1 to max_rounds: checked with max_rounds, below
     max_rounds: int = PositiveInt
     compute: Compute = Compute()
     input_pipelines: list[str] = Field(default_factory=list)
@@ -309,42 +455,71 @@ class Parameters(Strict):
         for key, used in named.items():
             unknown = [s for s in used if s not in self.splits]
             if unknown:
-                raise ValueError(
-                    f"parameter {key} names split(s) {unknown}; allowed: {sorted(self.splits)}"
+                raise problem(key, f"names split(s) {unknown}; allowed: {sorted(self.splits)}")
+        return self
+
+    @model_validator(mode="after")
+    def _enough_shots(self) -> Parameters:
+        cap = self.max_tasks_per_split
+        refiners = {"refiner": self.refiner}
+        refiners.update({f"ablations.{name}": r for name, r in self.ablations.items()})
+        for key, refiner in refiners.items():
+            if refiner.kind == "few_shot" and cap is not None and refiner.shots > cap:
+                raise problem(
+                    f"{key}.shots",
+                    f"is {refiner.shots} but max_tasks_per_split={cap} leaves at most {cap} "
+                    f"refine-split example(s); allowed: shots <= {cap}",
                 )
         return self
 
     @model_validator(mode="after")
+    def _rounds_within_the_cap(self) -> Parameters:
+        if not 1 <= self.rounds <= self.max_rounds:
+            raise problem(
+                "rounds", f"is {self.rounds}; allowed: 1 to max_rounds ({self.max_rounds})"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _ray_settings(self) -> Parameters:
-        on_ray = [
-            f"{key}=ray"
-            for key, backend in (
-                ("compute.backend", self.compute.backend),
-                ("sampling.backend", self.sampling.backend),
-            )
-            if backend == "ray"
-        ]
-        if on_ray and not ray_available():
-            raise ValueError(
-                f"parameter {' and '.join(on_ray)} needs Ray, which is not installed; "
-                f"install the extra: {RAY_EXTRA} (or set compute.backend: local)"
-            )
+        for key, backend, other in (
+            ("compute.backend", self.compute.backend, "local"),
+            ("sampling.backend", self.sampling.backend, "hf"),
+        ):
+            if backend == "ray" and importlib.util.find_spec("ray") is None:
+                raise problem(
+                    key,
+                    f"is ray, which needs Ray, not installed here; install the extra: "
+                    f"{RAY_EXTRA} (or set {key}: {other})",
+                )
         if self.compute.backend == "ray":
             workers = self.compute.finetune.num_workers
             if self.finetune.num_processes > 1:
-                raise ValueError(
-                    "parameter finetune.num_processes is for accelerate on one machine; with "
-                    "compute.backend=ray the fine-tune runs compute.finetune.num_workers "
-                    f"Ray Train workers: set finetune.num_processes=1 (it is "
-                    f"{self.finetune.num_processes})"
+                raise problem(
+                    "finetune.num_processes",
+                    f"is {self.finetune.num_processes}, but it is for accelerate on one "
+                    "machine; with compute.backend=ray the fine-tune runs "
+                    "compute.finetune.num_workers Ray Train workers; allowed: 1",
                 )
             if self.finetune.gradient_accumulation_steps % workers:
-                raise ValueError(
-                    f"parameter finetune.gradient_accumulation_steps="
-                    f"{self.finetune.gradient_accumulation_steps} must be a multiple of "
-                    f"compute.finetune.num_workers={workers} to keep the effective batch"
+                raise problem(
+                    "finetune.gradient_accumulation_steps",
+                    f"is {self.finetune.gradient_accumulation_steps}; allowed: a multiple of "
+                    f"compute.finetune.num_workers ({workers}), to keep the effective batch",
                 )
         return self
+
+
+def check_rounds_source(source: str) -> None:
+    """``ilf_rounds`` gives each round feedback on its own model's failures: the feedback
+    source must be automatic."""
+    if source not in AUTOMATIC_SOURCES:
+        raise ParameterError(
+            f"bad parameters:\n  - parameter feedback.source is {source!r}, but ilf_rounds "
+            "gives each round feedback on its own model's failures; allowed: "
+            f"{', '.join(AUTOMATIC_SOURCES)} (for new human feedback, see README "
+            "'Collect feedback on your model')"
+        )
 
 
 def _known_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
@@ -357,29 +532,54 @@ def _known_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
     return keys
 
 
-def _describe(error: dict) -> str:
-    key = ".".join(str(part) for part in error["loc"])
+def _describe(error: dict, model: type[BaseModel], where: str) -> str:
+    path = [where] if where else []
+    path += [str(part) for part in error["loc"]]
+    if error["type"] == "parameter":
+        path.append(error["ctx"]["key"])
+        return f"parameter {'.'.join(path)} {error['ctx']['text']}"
+    key = ".".join(path)
     if error["type"] == "extra_forbidden":
-        known = [*_known_keys(Parameters), *CATALOG_URIS]
-        close = difflib.get_close_matches(key, known, n=1, cutoff=0.75)
+        known = [f"{where}.{k}" if where else k for k in _known_keys(model)]
+        close = difflib.get_close_matches(key, [*known, *CATALOG_URIS], n=1, cutoff=0.75)
         hint = f"; did you mean {close[0]}?" if close else ""
         return f"unknown parameter {key}{hint}"
     if error["type"] == "missing":
         return f"parameter {key} is missing"
-    if error["type"] == "value_error":
-        return error["msg"].removeprefix("Value error, ")
-    return f"parameter {key} is {error.get('input')!r}: {error['msg']}"
+    message = error["msg"].removeprefix("Value error, ")
+    return f"parameter {key} is {error.get('input')!r}: {message}"
 
 
-def validate_parameters(params: dict[str, Any]) -> Parameters:
-    """The run's parameters as :class:`Parameters`, or one ``ValueError`` listing every
-    unknown key (with the closest known one), wrong type and out-of-range value.
+Section = TypeVar("Section", bound=BaseModel)
+
+
+def section(
+    model: type[Section],
+    values: Section | Mapping[str, Any] | None = None,
+    where: str = "",
+    /,
+    **overrides: Any,
+) -> Section:
+    """``values`` (a validated section, a mapping or None: the defaults) with
+    ``overrides`` applied, validated as ``model``; a :class:`ParameterError` names each
+    bad key under ``where`` (e.g. ``finetune``)."""
+    if isinstance(values, model) and not overrides:
+        return values
+    if isinstance(values, BaseModel):
+        values = values.model_dump(exclude_unset=True)
+    try:
+        return model.model_validate({**(values or {}), **overrides})
+    except ValidationError as err:
+        problems = "\n  - ".join(_describe(e, model, where) for e in err.errors())
+        raise ParameterError(f"bad parameters:\n  - {problems}") from None
+
+
+def validate_parameters(params: Mapping[str, Any]) -> Parameters:
+    """The run's parameters as :class:`Parameters`, or one :class:`ParameterError` listing
+    every unknown key (with the closest known one), wrong type, out-of-range value and
+    broken rule.
 
     Top-level ``*_uri`` keys (``mbpp_uri``, ``annotations_uri``, ``humaneval_uri``, a user's
     own set's) are where ``--params`` points catalog entries, not parameters: skipped."""
     params = {k: v for k, v in params.items() if not (k.endswith("_uri") and isinstance(v, str))}
-    try:
-        return Parameters.model_validate(params)
-    except ValidationError as err:
-        problems = "\n  - ".join(_describe(e) for e in err.errors())
-        raise ValueError(f"bad parameters:\n  - {problems}") from None
+    return section(Parameters, params)

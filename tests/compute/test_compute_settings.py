@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from ilf_kedro.run_checks import check_parameters
+from ilf_kedro.parameters import validate_parameters
 from tests.kedro_project import copy_project, run_pipeline
 from tests.test_run_checks import _defaults, _with
 
@@ -16,14 +16,14 @@ def test_local_is_the_default_and_every_stage_sees_the_section():
     assert params["compute"]["backend"] == "local"
     for section in ("execution", "sampling", "finetune"):
         assert params[section]["compute"] == params["compute"]  # one source: ${compute}
-    check_parameters(params)
+    validate_parameters(params)
 
 
 def test_one_override_reaches_every_stage():
     params = _with(compute__backend="ray", compute__address="auto")
     for section in ("execution", "sampling", "finetune"):
         assert params[section]["compute"]["backend"] == "ray"
-    check_parameters(params)  # ray is installed here
+    validate_parameters(params)  # ray is installed here
 
 
 @pytest.mark.parametrize(
@@ -35,18 +35,18 @@ def test_one_override_reaches_every_stage():
         ({"compute__sampling__replica": 2}, r"unknown parameter compute.sampling.replica; did"),
         (
             {"compute__backend": "ray", "finetune__num_processes": 2},
-            r"finetune.num_processes is for accelerate on one machine",
+            r"finetune.num_processes is 2, but it is for accelerate on one machine",
         ),
         (
             {"compute__backend": "ray", "compute__finetune__num_workers": 3},
-            r"gradient_accumulation_steps=32 must be a multiple of "
-            r"compute.finetune.num_workers=3",
+            r"gradient_accumulation_steps is 32; allowed: a multiple of "
+            r"compute.finetune.num_workers \(3\)",
         ),
     ],
 )
 def test_bad_compute_settings_name_the_parameter(changes, message):
     with pytest.raises(ValueError, match=message):
-        check_parameters(_with(**changes))
+        validate_parameters(_with(**changes))
 
 
 @pytest.mark.parametrize("key", ["compute.backend", "sampling.backend"])
@@ -54,6 +54,8 @@ def test_ray_without_the_extra_stops_the_run_before_any_node(key, tmp_path, monk
     monkeypatch.setitem(sys.modules, "ray", None)  # what Python does for an absent package
     monkeypatch.setenv("ILF_KEDRO_MLFLOW", "false")
     project = copy_project(tmp_path / "project")
-    with pytest.raises(ValueError, match=rf'{key}=ray needs Ray.*pip install -e "\.\[ray\]"'):
+    with pytest.raises(
+        ValueError, match=rf'parameter {key} is ray, which needs Ray.*pip install -e "\.\[ray\]"'
+    ):
         run_pipeline(project, "ilf", params={key: "ray"})
     assert not list((project / "data").rglob("*.parquet"))  # no node ran

@@ -57,3 +57,29 @@ def test_a_failing_rank_fails_the_fine_tune_with_its_error(pairs, tmp_path):
 def test_accumulation_that_does_not_split_is_rejected_before_launch(tiny_bundle, pairs):
     with pytest.raises(ValueError, match="gradient_accumulation_steps=7 must be a multiple"):
         finetune(tiny_bundle, pairs, num_processes=2, **{**RUN, "gradient_accumulation_steps": 7})
+
+
+LORA_ADAPTER = {"strategy": "lora", "lora": {"r": 4, "alpha": 8, "dropout": 0.0, "save": "adapter"}}
+
+
+def test_an_adapter_on_a_base_only_in_memory_is_refused_before_launch(tiny_bundle, pairs):
+    in_memory = finetune(tiny_bundle, pairs.iloc[:1], **{**RUN, "num_epochs": 1})
+    with pytest.raises(ValueError, match="exist only in memory"):
+        finetune(in_memory, pairs, **LORA_ADAPTER, **RUN)
+    with pytest.raises(ValueError, match="exist only in memory"):
+        finetune(in_memory, pairs, num_processes=2, **LORA_ADAPTER, **RUN)
+
+
+def test_two_processes_return_the_adapter_one_process_returns(pairs, tmp_path):
+    from ilf_kedro.models import load_bundle, save_bundle
+
+    base = load_model("tiny-random", device="cpu", seed=0)
+    one = finetune(base, pairs, **LORA_ADAPTER, **RUN)
+    two = finetune(base, pairs, num_processes=2, **LORA_ADAPTER, **RUN)
+    assert type(two.model) is type(one.model)  # a PEFT model, not merged weights
+    assert two.info["adapter_base"] == one.info["adapter_base"]
+    assert two.info["adapter_base"]["spec"] == "tiny-random"
+    save_bundle(two, tmp_path / "adapter")  # loads again once the launch directory is gone
+    again = load_bundle(tmp_path / "adapter", device="cpu")
+    prompt = torch.tensor([[1, 2, 3]])
+    torch.testing.assert_close(again.model(prompt).logits, two.model(prompt).logits)

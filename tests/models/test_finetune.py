@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from ilf_kedro.datasets.hf_model import HFModelDataset
+from ilf_kedro.execution import evaluate_programs
 from ilf_kedro.models import IGNORE_INDEX, encode_example, finetune, load_model, sample_programs
-from ilf_kedro.models.finetune import _RightPadCollator
+from ilf_kedro.models.trainer import right_padding_collator
 
 PROMPT = '"""\nWrite a function to add two numbers.\n"""\n\ndef add(a, b):\n'
 COMPLETION = "    return a + b\n"
@@ -48,16 +49,32 @@ def test_target_longer_than_limit_keeps_its_start(tiny_bundle):
     assert ex["labels"] == completion_ids[:3]
 
 
-def test_collator_pads_right_with_ignored_labels():
-    batch = _RightPadCollator(pad_token_id=9)(
+def test_collator_pads_right_with_ignored_labels(tiny_bundle):
+    tok = tiny_bundle.tokenizer
+    assert tok.padding_side == "left"  # as sampling needs it
+    pad = tok.pad_token_id
+    batch = right_padding_collator(tok)(
         [
             {"input_ids": [1, 2, 3], "labels": [-100, 2, 3], "attention_mask": [1, 1, 1]},
             {"input_ids": [4], "labels": [4], "attention_mask": [1]},
         ]
     )
-    assert batch["input_ids"].tolist() == [[1, 2, 3], [4, 9, 9]]
+    assert batch["input_ids"].tolist() == [[1, 2, 3], [4, pad, pad]]
     assert batch["labels"].tolist() == [[-100, 2, 3], [4, -100, -100]]
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
+    assert all(t.dtype == torch.long for t in batch.values())
+    assert tok.padding_side == "left"  # the bundle's tokenizer is left as it was
+
+
+def test_collated_batches_give_the_loss_masks_of_the_examples(tiny_bundle):
+    tok = tiny_bundle.tokenizer
+    examples = [encode_example(tok, PROMPT, c, 1024) for c in (COMPLETION, "    pass\n")]
+    batch = right_padding_collator(tok)(examples)
+    for row, example in enumerate(examples):
+        n = len(example["input_ids"])
+        assert batch["labels"][row, :n].tolist() == example["labels"]
+        assert (batch["labels"][row, n:] == IGNORE_INDEX).all()
+        assert batch["attention_mask"][row].sum() == n
 
 
 def test_empty_training_set_returns_the_base_model_marked_untrained(tiny_bundle, caplog):
@@ -128,9 +145,8 @@ def test_round_trip_learns_pairs_then_samples_them_back(round_trip_pairs, tmp_pa
     assert samples["completion"].tolist() == expected
     assert (samples["finish_reason"] == "eos").all()
 
-    execution = pytest.importorskip("ilf_kedro.execution")
     tasks = round_trip_pairs[["task_id", "tests"]].assign(test_setup_code="")
-    verdicts = execution.evaluate_programs(samples, tasks, progress=False, workers=2)
+    verdicts = evaluate_programs(samples, tasks, progress=False, workers=2)
     assert verdicts["passed"].all(), verdicts.to_dict("records")
 
 
@@ -186,3 +202,24 @@ def test_lora_trains_an_adapter_and_gives_the_base_model_back_unchanged():
 def test_bad_strategy_parameters_are_named_before_training(tiny_bundle, params, named):
     with pytest.raises(ValueError, match=named.replace(".", r"\.")):
         finetune(tiny_bundle, _lora_pairs(), **params)
+
+
+def test_one_module_name_means_the_same_modules_to_the_plan_and_to_training(tiny_bundle):
+    """A single string in finetune.lora.target_modules is a module-name suffix for both
+    the memory plan and PEFT (PEFT alone would read it as a full-name regex)."""
+    import copy
+
+    from peft import get_peft_model
+
+    from ilf_kedro.models.memory_plan import load_config, model_shape
+    from ilf_kedro.models.trainer import lora_config
+
+    settings = {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": "qkv_proj"}
+    peft_model = get_peft_model(copy.deepcopy(tiny_bundle.model), lora_config(settings))
+    trainable, _ = peft_model.get_nb_trainable_parameters()
+    assert trainable == model_shape(load_config("tiny-random")).lora_params(4, "qkv_proj") > 0
+    base = load_model("tiny-random", device="cpu", seed=0)
+    before = {k: v.clone() for k, v in base.model.state_dict().items()}
+    trained = finetune(base, _lora_pairs(), lora=settings, **LORA_RUN)
+    changed = {k for k, v in trained.model.state_dict().items() if not torch.equal(before[k], v)}
+    assert changed and all("qkv_proj" in k for k in changed)

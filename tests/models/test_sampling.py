@@ -136,7 +136,7 @@ def test_bad_inputs_are_rejected(tiny_bundle, prompts):
         sample_programs(tiny_bundle, prompts.drop(columns="prompt"), num_samples=1, **FAST)
     with pytest.raises(ValueError, match="already has"):
         sample_programs(tiny_bundle, prompts.assign(completion="x"), num_samples=1, **FAST)
-    with pytest.raises(ValueError, match=">= 1"):
+    with pytest.raises(ValueError, match="sampling.num_samples is 0: .*greater than or equal to 1"):
         sample_programs(tiny_bundle, prompts, num_samples=0, **FAST)
 
 

@@ -18,7 +18,6 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-RAY_EXTRA = 'pip install -e ".[ray]"'
 # Settings the workers need to behave like this process (offline hubs, thread counts).
 FORWARDED_ENV = (
     "HF_HUB_OFFLINE",

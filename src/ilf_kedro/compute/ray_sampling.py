@@ -21,16 +21,29 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from tqdm.auto import tqdm
 
 from ilf_kedro.models.loading import ModelBundle
-from ilf_kedro.models.sampling import SamplingPlan
 
 logger = logging.getLogger(__name__)
 
 Results = dict[tuple[int, int], tuple[str, str, int]]
+
+
+class SamplingPlan(Protocol):
+    """What this module needs of ``ilf_kedro.models.sampling.SamplingPlan`` (which calls
+    here, so this module does not import it back)."""
+
+    items: list[tuple[int, int]]
+
+    @property
+    def n_batches(self) -> int: ...
+
+    def batch(self, b: int) -> list[tuple[int, int]]: ...
+
+    def generate(self, bundle: ModelBundle, b: int) -> Results: ...
 
 
 def _generate_shard(

@@ -28,8 +28,9 @@ from typing import Any
 
 import pandas as pd
 
-from ilf_kedro.models.finetune import TrainSettings, base_reference
+from ilf_kedro.models.io import base_reference
 from ilf_kedro.models.loading import ModelBundle
+from ilf_kedro.models.trainer import TrainSettings
 
 logger = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ def _judge_shard(programs: pd.DataFrame, tasks: pd.DataFrame, kwargs: dict) -> t
     """One shard's verdicts, and the Ray node that computed them (for the logs)."""
     import ray
 
-    from ilf_kedro.execution import evaluate_programs
+    from ilf_kedro.execution.harness import evaluate_programs
 
     result = evaluate_programs(programs, tasks, **kwargs)
     return result, ray.get_runtime_context().get_node_id()
@@ -54,7 +54,7 @@ def evaluate_programs_on_ray(
         if col not in programs.columns:
             raise ValueError(f"programs needs a {col!r} column")
     if len(programs) == 0:
-        from ilf_kedro.execution import evaluate_programs
+        from ilf_kedro.execution.harness import evaluate_programs
 
         return evaluate_programs(programs, tasks, **evaluate_kwargs)
     connect(settings.address)

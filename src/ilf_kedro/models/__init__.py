@@ -1,7 +1,7 @@
 """Models for ILF: loading, the one sampler, the one fine-tune, perplexity scoring (plain
 Python, no Kedro)."""
 
-from .finetune import IGNORE_INDEX, encode_example, finetune
+from .finetune import finetune
 from .io import load_bundle, save_bundle
 from .loading import (
     INFO_FILENAME,
@@ -16,6 +16,7 @@ from .loading import (
 from .perplexity import perplexity_table, program_perplexities
 from .sampling import OUTPUT_COLUMNS, sample_programs
 from .tokens import truncate_to_tokens
+from .trainer import IGNORE_INDEX, encode_example
 
 __all__ = [
     "IGNORE_INDEX",

@@ -26,8 +26,11 @@ from typing import Any
 import pandas as pd
 import torch
 
-from .finetune import TrainSettings, base_reference
+from ilf_kedro.parameters import Finetune
+
+from .io import base_reference
 from .loading import ModelBundle
+from .trainer import TrainSettings
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +87,8 @@ def resolve_distributed(
         raise ValueError("finetune.distributed=fsdp needs CUDA devices; use ddp on CPU")
     if distributed != "auto" or device != "cuda":
         return "ddp" if distributed == "auto" else distributed
-    from .memory_plan import device_memory_gib, model_shape
+    from .memory_estimate import model_shape
+    from .memory_plan import device_memory_gib
     from .memory_plan import resolve_distributed as plan_choice
 
     shape = model_shape(bundle.model.config)
@@ -130,14 +134,19 @@ def finetune_in_processes(
             f"finetune.num_processes={num_processes} but {torch.cuda.device_count()} CUDA "
             "device(s) are visible"
         )
+    planned = {"strategy": strategy, **hyper, "master_dtype": master_dtype}
     choice = resolve_distributed(
         bundle,
-        {"strategy": strategy, **hyper, "master_dtype": master_dtype},
+        {k: v for k, v in planned.items() if k in Finetune.model_fields},
         distributed,
         num_processes,
     )
     if choice == "fsdp" and strategy == "lora":
         raise ValueError("finetune.strategy=lora trains with ddp; set finetune.distributed=ddp")
+    adapter = strategy == "lora" and lora["save"] == "adapter"
+    # An adapter refers to its base: the caller's reference, not the ranks' temporary copy
+    # (raises, as one process does, for a base whose weights exist only in memory).
+    reference = base_reference(bundle) if adapter else None
     per_rank = replace(
         settings,
         gradient_accumulation_steps=accumulation // num_processes,
@@ -174,8 +183,15 @@ def finetune_in_processes(
         _launch(spec.write(tmp), num_processes, device, Path(spec.errors_dir))
         from .io import load_bundle
 
-        trained = load_bundle(spec.output_dir, device=str(bundle.device), dtype=model_dtype)
+        trained = load_bundle(
+            spec.output_dir,
+            device=str(bundle.device),
+            dtype=model_dtype,
+            merge_adapter=not adapter,  # a PEFT model, as one process returns it
+        )
     trained.info.pop("loaded_from", None)  # the temporary directory is gone
+    if adapter:
+        trained.info["adapter_base"] = reference
     trained.info["device"] = str(bundle.device)
     if settings.output_dir:
         from .io import save_bundle

@@ -21,8 +21,8 @@ import pandas as pd
 import torch
 
 from .distributed import LaunchSpec, RankError
-from .finetune import TrainSettings, _run_trainer, _with_lora, encode_pairs
 from .loading import INFO_FILENAME, load_model, resolve_dtype
+from .trainer import TrainSettings, encode_pairs, run_trainer, with_lora
 
 logger = logging.getLogger("ilf_kedro.finetune_worker")
 
@@ -56,7 +56,7 @@ def train(spec: LaunchSpec) -> None:
     )
     model = base.model
     if spec.strategy == "lora":
-        model = _with_lora(model, spec.lora, spec.settings["seed"])
+        model = with_lora(model, spec.lora, spec.settings["seed"])
     pairs = pd.read_parquet(spec.pairs_path)
     encoded, n_truncated = encode_pairs(base.tokenizer, pairs, spec.max_seq_length)
     settings = TrainSettings(
@@ -80,7 +80,7 @@ def train(spec: LaunchSpec) -> None:
         # A collective under FSDP: every rank takes part, rank 0 receives the full dict.
         gathered["state"] = trainer.accelerator.get_state_dict(trainer.model)
 
-    outcome = _run_trainer(model, encoded, base.tokenizer, settings, device, finish=gather)
+    outcome = run_trainer(model, encoded, base.tokenizer, settings, device, finish=gather)
     if _rank() != 0:
         return
     info = {

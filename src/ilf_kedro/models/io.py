@@ -6,10 +6,11 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from .loading import INFO_FILENAME, ModelBundle, _prepare_tokenizer, load_model
+from .loading import INFO_FILENAME, ModelBundle, load_model, prepare_tokenizer
 
 ADAPTER_CONFIG = "adapter_config.json"  # PEFT's: the directory holds an adapter only
 
@@ -56,26 +57,51 @@ def save_bundle(bundle: ModelBundle, path: str | Path, **save_pretrained_kwargs)
 
 
 def load_bundle(
-    path: str | Path, *, device: str = "auto", dtype: str | torch.dtype = "auto"
+    path: str | Path,
+    *,
+    device: str = "auto",
+    dtype: str | torch.dtype = "auto",
+    merge_adapter: bool = True,
 ) -> ModelBundle:
     """Load a directory written by ``save_bundle`` (or any HF model directory).
 
     An adapter directory loads its base model from ``info["adapter_base"]`` and merges the
-    adapter into it, so sampling runs at the base model's speed.
+    adapter into it, so sampling runs at the base model's speed (``merge_adapter=False``:
+    the PEFT model, as ``finetune`` returns it).
     """
     path = Path(path)
     if not path.is_dir():
         raise FileNotFoundError(f"No model directory at {path}")
     if (path / ADAPTER_CONFIG).is_file():
-        return _load_adapter(path, device=device, dtype=dtype)
+        return _load_adapter(path, device=device, dtype=dtype, merge=merge_adapter)
     return load_model(str(path), device=device, dtype=dtype)
+
+
+def base_reference(bundle: ModelBundle) -> dict[str, Any]:
+    """How to load ``bundle``'s weights again: its directory or hub id (``tiny-random``
+    with its config and seed). Raises ``ValueError`` for weights only in memory."""
+    info = bundle.info
+    spec = info.get("loaded_from") or info.get("source")
+    if info.get("adapter_base"):
+        spec = None  # itself base + adapter: no single directory holds its weights
+    if info.get("training_examples") and not info.get("loaded_from"):
+        spec = None  # fine-tuned in this process: no file holds these weights
+    if not spec:
+        raise ValueError(
+            "The base model's weights exist only in memory, so a LoRA adapter cannot refer "
+            "to them; use finetune.lora.save: merged."
+        )
+    reference = {"spec": str(spec)}
+    if spec == "tiny-random":
+        reference.update(tiny_config=info.get("tiny_config"), seed=info.get("seed", 0))
+    return reference
 
 
 def _is_peft(model) -> bool:
     return type(model).__module__.startswith("peft.")
 
 
-def _load_adapter(path: Path, *, device, dtype) -> ModelBundle:
+def _load_adapter(path: Path, *, device, dtype, merge: bool) -> ModelBundle:
     from peft import PeftModel
     from transformers import AutoTokenizer
 
@@ -90,9 +116,11 @@ def _load_adapter(path: Path, *, device, dtype) -> ModelBundle:
         tiny_config=reference.get("tiny_config"),
         seed=reference.get("seed", 0),
     )
-    model = PeftModel.from_pretrained(base.model, str(path)).merge_and_unload()
+    model = PeftModel.from_pretrained(base.model, str(path))
+    if merge:
+        model = model.merge_and_unload()
     model.eval()
     tokenizer = AutoTokenizer.from_pretrained(str(path))
-    _prepare_tokenizer(tokenizer)
+    prepare_tokenizer(tokenizer)
     info.update(loaded_from=str(path), device=base.info["device"], dtype=base.info["dtype"])
     return ModelBundle(model=model, tokenizer=tokenizer, info=info)

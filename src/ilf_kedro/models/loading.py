@@ -101,7 +101,7 @@ def warn_if_random(info: dict[str, Any]) -> None:
     )
 
 
-def _prepare_tokenizer(tokenizer) -> None:
+def prepare_tokenizer(tokenizer) -> None:
     # Causal LMs like CodeGen ship without a pad token; padding positions are masked anyway.
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -152,7 +152,7 @@ def load_model(
         }
     else:
         model, tokenizer, info = _load_pretrained(spec, torch_dtype)
-    _prepare_tokenizer(tokenizer)
+    prepare_tokenizer(tokenizer)
     model.to(device=device, dtype=torch_dtype)
     model.eval()
     info.update(device=device, dtype=_dtype_name(torch_dtype))

@@ -32,234 +32,42 @@ from typing import Any
 import pandas as pd
 import torch
 
+from .. import parameters
 from ..project_parameters import add_arguments, load_parameters
+from .memory_estimate import (
+    GIB,
+    KNOWN_CONFIGS,
+    ModelShape,
+    finetune_memory,
+    load_config,
+    model_shape,
+    sampling_memory,
+)
+
+# The estimator's names stay importable from here.
+__all__ = [
+    "GIB",
+    "KNOWN_CONFIGS",
+    "MemoryPlan",
+    "MemoryPlanError",
+    "ModelShape",
+    "finetune_memory",
+    "load_config",
+    "model_shape",
+    "paper_table",
+    "plan_run",
+    "resolve_distributed",
+    "sampling_memory",
+]
 
 logger = logging.getLogger(__name__)
 
-GIB = 1024**3
 # CUDA context, cuBLAS workspaces and allocator fragmentation: kept free on every device.
-DEFAULT_RESERVED_GIB = 2.0
-STRATEGIES = ("full", "lora")
-DISTRIBUTED = ("auto", "ddp", "fsdp")
-_BYTES = {
-    torch.float32: 4,
-    torch.bfloat16: 2,
-    torch.float16: 2,
-}
-
-# Published hyperparameters of the CodeGen checkpoints (their config.json), used when the
-# hub cannot be reached, so the paper's plan works offline.
-_CODEGEN = {
-    "350M": {"n_layer": 20, "n_embd": 1024, "n_head": 16, "rotary_dim": 32},
-    "2B": {"n_layer": 32, "n_embd": 2560, "n_head": 32, "rotary_dim": 64},
-    "6B": {"n_layer": 33, "n_embd": 4096, "n_head": 16, "rotary_dim": 64},
-    "16B": {"n_layer": 34, "n_embd": 6144, "n_head": 24, "rotary_dim": 64},
-}
-KNOWN_CONFIGS: dict[str, dict[str, Any]] = {
-    f"Salesforce/codegen-{size}-{data}": {
-        "model_type": "codegen",
-        "vocab_size": 51200,
-        "n_positions": 2048,
-        "n_ctx": 2048,
-        **shape,
-    }
-    for size, shape in _CODEGEN.items()
-    for data in ("mono", "multi", "nl")
-}
+DEFAULT_RESERVED_GIB = parameters.MemoryPlan.model_fields["reserved_gib"].default
 
 
 class MemoryPlanError(ValueError):
     """A configured GPU stage does not fit the memory of its devices."""
-
-
-@dataclass(frozen=True)
-class ModelShape:
-    """What the plan needs to know about a causal LM (from its config, no weights)."""
-
-    name: str
-    n_params: int
-    n_layer: int
-    hidden: int
-    n_head: int
-    kv_dim: int  # width of one token's keys (= values) in one layer
-    vocab: int
-    context: int
-    largest_block_params: int  # parameters of the biggest decoder layer (FSDP's unit)
-    eager_attention: bool  # attention scores materialised (no SDPA/flash kernel)
-    # (module name, in_features, out_features) of every Linear but the output embedding
-    linear_layers: tuple[tuple[str, int, int], ...] = field(repr=False)
-
-    def lora_params(self, r: int, target_modules: str | Sequence[str] = "all-linear") -> int:
-        """Trainable parameters of a LoRA adapter of rank ``r`` on ``target_modules``
-        (PEFT's matching: ``"all-linear"`` or module-name suffixes)."""
-        return sum(r * (n_in + n_out) for name, n_in, n_out in self._targets(target_modules))
-
-    def _targets(self, target_modules):
-        if target_modules in (None, "all-linear"):
-            return self.linear_layers
-        if isinstance(target_modules, str):
-            target_modules = [target_modules]
-        return [
-            layer
-            for layer in self.linear_layers
-            if any(layer[0] == t or layer[0].endswith("." + t) for t in target_modules)
-        ]
-
-
-def load_config(spec: str, tiny_config: Mapping[str, Any] | None = None):
-    """The transformers config of ``spec`` (``tiny-random``, a local directory or a hub
-    id) without loading any weights."""
-    import transformers
-
-    from .loading import TINY_RANDOM
-
-    if spec == TINY_RANDOM:
-        from .tiny import build_tiny_tokenizer, tiny_model_config
-
-        cfg = dict(tiny_config or {})
-        tokenizer = build_tiny_tokenizer(cfg.get("vocab_size", 1024))
-        return tiny_model_config(tokenizer, cfg)[0]
-    try:
-        return transformers.AutoConfig.from_pretrained(spec)
-    except (OSError, ValueError) as exc:
-        known = KNOWN_CONFIGS.get(spec)
-        if known is None:
-            raise OSError(
-                f"Cannot read the configuration of model {spec!r} for the memory plan: {exc}. "
-                "Point base_model at a local directory with a config.json, or download it."
-            ) from exc
-        logger.info("Memory plan: %r from its published hyperparameters (offline)", spec)
-        return transformers.CodeGenConfig(**{k: v for k, v in known.items() if k != "model_type"})
-
-
-def model_shape(config, name: str = "") -> ModelShape:
-    """Count parameters and layer sizes of ``config``'s model, built on the meta device."""
-    from transformers import AutoModelForCausalLM
-
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(config)
-    output = model.get_output_embeddings()
-    linears = tuple(
-        (n, m.in_features, m.out_features)
-        for n, m in model.named_modules()
-        if isinstance(m, torch.nn.Linear) and m is not output
-    )
-    blocks = [m for m in model.modules() if isinstance(m, torch.nn.ModuleList)]
-    layers = max(blocks, key=len) if blocks else [model]
-    hidden = _first(config, "hidden_size", "n_embd", "d_model")
-    n_head = _first(config, "num_attention_heads", "n_head")
-    kv_heads = getattr(config, "num_key_value_heads", None) or n_head
-    head_dim = getattr(config, "head_dim", None) or hidden // n_head
-    return ModelShape(
-        name=name or getattr(config, "_name_or_path", "") or config.model_type,
-        n_params=sum(p.numel() for p in model.parameters()),
-        n_layer=_first(config, "num_hidden_layers", "n_layer"),
-        hidden=hidden,
-        n_head=n_head,
-        kv_dim=kv_heads * head_dim,
-        vocab=config.vocab_size,
-        context=_first(config, "n_positions", "max_position_embeddings", "n_ctx"),
-        largest_block_params=max(sum(p.numel() for p in b.parameters()) for b in layers),
-        eager_attention=model.config._attn_implementation == "eager",
-        linear_layers=linears,
-    )
-
-
-def _first(config, *names):
-    for name in names:
-        value = getattr(config, name, None)
-        if value:
-            return int(value)
-    raise ValueError(f"config {type(config).__name__} has none of {names}")
-
-
-def _bytes(dtype) -> int:
-    from .loading import resolve_dtype
-
-    return _BYTES[resolve_dtype(dtype)]
-
-
-def sampling_memory(
-    shape: ModelShape, *, batch_size: int, max_new_tokens: int, max_prompt_tokens: int, dtype
-) -> dict[str, float]:
-    """Bytes on the device while sampling one batch, by component."""
-    width = _bytes(dtype)
-    seq = min(shape.context, max_prompt_tokens + max_new_tokens)
-    prompt = min(max_prompt_tokens, seq)
-    parts = {
-        "weights": shape.n_params * width,
-        "kv_cache": 2 * shape.n_layer * batch_size * seq * shape.kv_dim * width,
-        # CodeGen computes attention in float32: one layer's scores at a time.
-        "attention_scores": (
-            batch_size * shape.n_head * prompt * prompt * 4 if shape.eager_attention else 0
-        ),
-        # Prefill: the MLP's 4h-wide activation of every prompt token, one layer at a time.
-        "activations": batch_size * prompt * 4 * shape.hidden * width,
-        # Next-token logits in float32, and the sampler's processed copy.
-        "logits": 2 * batch_size * shape.vocab * 4,
-    }
-    return parts
-
-
-def finetune_memory(
-    shape: ModelShape,
-    *,
-    strategy: str = "full",
-    num_processes: int = 1,
-    distributed: str = "ddp",
-    per_device_batch_size: int = 1,
-    max_seq_length: int = 1024,
-    gradient_checkpointing: bool = True,
-    bf16: bool = True,
-    master_dtype: str = "float32",
-    dtype="bfloat16",
-    lora: Mapping[str, Any] | None = None,
-) -> dict[str, float]:
-    """Bytes on ONE device (one process) while fine-tuning, by component.
-
-    ``full``: the trained copy in ``master_dtype`` with its gradients and AdamW moments
-    (all sharded over the processes with ``fsdp``, plus one gathered layer); the base
-    model is not on the device meanwhile. ``lora``: the frozen weights in ``dtype`` and the
-    adapter's parameters, gradients and moments in float32.
-    """
-    if strategy not in STRATEGIES:
-        raise ValueError(f"finetune.strategy must be one of {STRATEGIES}, not {strategy!r}")
-    if distributed not in ("ddp", "fsdp"):
-        raise ValueError(f"distributed must be 'ddp' or 'fsdp' here, not {distributed!r}")
-    b, s, h, n = per_device_batch_size, max_seq_length, shape.hidden, num_processes
-    compute = 2 if bf16 else 4
-    parts: dict[str, float] = {}
-    if strategy == "full":
-        master = _bytes(master_dtype)
-        shard = n if distributed == "fsdp" else 1
-        state = shape.n_params * master / shard
-        parts["weights"] = state
-        parts["gradients"] = state
-        parts["optimizer"] = 2 * state
-        if distributed == "fsdp" and n > 1:
-            # The gathered current and prefetched layer.
-            parts["gathered_layers"] = 2 * shape.largest_block_params * master
-        elif n > 1:
-            parts["ddp_buckets"] = shape.n_params * master  # gradient all-reduce buckets
-        if bf16 and master > 2:
-            # Autocast keeps a bf16 copy of every weight used in the forward pass.
-            parts["autocast_copies"] = shape.n_params * 2 / shard
-    else:
-        cfg = {"r": 16, "target_modules": "all-linear", **(lora or {})}
-        trainable = shape.lora_params(int(cfg["r"]), cfg["target_modules"])
-        parts["weights"] = shape.n_params * _bytes(dtype)
-        parts["adapter"] = trainable * 4
-        parts["gradients"] = trainable * 4
-        parts["optimizer"] = 2 * trainable * 4
-    # Korthikanti et al. 2022: one layer holds s*b*h*(34 + 5*a*s/h) bytes at 16 bits.
-    layer = s * b * h * (34 + 5 * shape.n_head * s / h) * compute / 2
-    if gradient_checkpointing:
-        parts["activations"] = shape.n_layer * s * b * h * compute + layer
-    else:
-        parts["activations"] = shape.n_layer * layer
-    # Logits, log-softmax and their gradient, in float32.
-    parts["logits"] = 3 * b * s * shape.vocab * 4
-    return parts
 
 
 @dataclass(frozen=True)
@@ -345,8 +153,8 @@ class PlanInputs:
     """The parameters the plan reads (the run's ``sampling``, ``finetune``, ``model`` and
     ``memory_plan`` parameter groups)."""
 
-    sampling: Mapping[str, Any]
-    finetune: Mapping[str, Any]
+    sampling: parameters.Sampling
+    finetune: parameters.Finetune
     device: str = "cuda"
     dtype: str = "auto"
     max_prompt_tokens: int | None = None
@@ -369,18 +177,17 @@ def device_memory_gib(device: str, stated: float | None = None) -> float | None:
         return None
 
 
-def _finetune_settings(finetune: Mapping[str, Any], on_cuda: bool) -> dict[str, Any]:
-    gc = finetune.get("gradient_checkpointing", "auto")
-    bf16 = finetune.get("bf16", "auto")
+def _finetune_settings(finetune: parameters.Finetune, on_cuda: bool) -> dict[str, Any]:
+    gc, bf16 = finetune.gradient_checkpointing, finetune.bf16
     return {
-        "strategy": finetune.get("strategy", "full"),
-        "num_processes": int(finetune.get("num_processes", 1) or 1),
-        "per_device_batch_size": int(finetune.get("per_device_batch_size", 1)),
-        "max_seq_length": int(finetune.get("max_seq_length", 1024)),
+        "strategy": finetune.strategy,
+        "num_processes": finetune.num_processes,
+        "per_device_batch_size": finetune.per_device_batch_size,
+        "max_seq_length": finetune.max_seq_length,
         "gradient_checkpointing": on_cuda if gc == "auto" else bool(gc),
         "bf16": on_cuda if bf16 == "auto" else bool(bf16),
-        "master_dtype": finetune.get("master_dtype") or "float32",
-        "lora": finetune.get("lora") or {},
+        "master_dtype": finetune.master_dtype,
+        "lora": finetune.lora.model_dump(),
     }
 
 
@@ -388,7 +195,7 @@ def _setting_label(s: Mapping[str, Any], distributed: str) -> str:
     procs = s["num_processes"]
     label = s["strategy"]
     if s["strategy"] == "lora":
-        label += f" r={s['lora'].get('r', 16)}"
+        label += f" r={s['lora']['r']}"
     label += f", {procs} process{'es' if procs > 1 else ''}"
     if procs > 1:
         label += f" ({distributed})"
@@ -400,19 +207,25 @@ def _setting_label(s: Mapping[str, Any], distributed: str) -> str:
     return label
 
 
-def resolve_distributed(shape: ModelShape, finetune: Mapping[str, Any], device_gib, **kw) -> str:
+def resolve_distributed(
+    shape: ModelShape,
+    finetune: parameters.Finetune | Mapping[str, Any],
+    device_gib: float | None,
+    *,
+    on_cuda: bool = True,
+    dtype: Any = "bfloat16",
+    reserved_gib: float = DEFAULT_RESERVED_GIB,
+) -> str:
     """``finetune.distributed`` with ``auto`` resolved: DDP when one process's full state
     fits one device, else FSDP."""
-    choice = finetune.get("distributed", "auto")
-    if choice not in DISTRIBUTED:
-        raise ValueError(f"finetune.distributed must be one of {DISTRIBUTED}, not {choice!r}")
-    if choice != "auto":
-        return choice
-    settings = _finetune_settings(finetune, kw.get("on_cuda", True))
+    finetune = parameters.section(parameters.Finetune, finetune, "finetune")
+    if finetune.distributed != "auto":
+        return finetune.distributed
+    settings = _finetune_settings(finetune, on_cuda)
     if settings["num_processes"] == 1 or device_gib is None:
         return "ddp"
-    need = finetune_memory(shape, distributed="ddp", dtype=kw.get("dtype", "bfloat16"), **settings)
-    fits = sum(need.values()) / GIB + kw.get("reserved_gib", DEFAULT_RESERVED_GIB) <= device_gib
+    need = finetune_memory(shape, distributed="ddp", dtype=dtype, **settings)
+    fits = sum(need.values()) / GIB + reserved_gib <= device_gib
     return "ddp" if fits else "fsdp"
 
 
@@ -445,7 +258,7 @@ def build_plan(shape: ModelShape, inputs: PlanInputs, device_gib: float | None) 
         settings = dict(settings)
         distributed = distributed or resolve_distributed(
             shape,
-            {**inputs.finetune, **settings},
+            {**inputs.finetune.model_dump(), **settings},
             device_gib,
             on_cuda=on_cuda,
             dtype=dtype,
@@ -456,8 +269,7 @@ def build_plan(shape: ModelShape, inputs: PlanInputs, device_gib: float | None) 
             "finetune", _setting_label(settings, distributed), parts, device_gib, reserved
         )
 
-    batch = int(smp.get("batch_size", 16))
-    max_new = int(smp.get("max_new_tokens", 64))
+    batch, max_new = smp.batch_size, smp.max_new_tokens
     sampling = sampling_stage(batch, max_new)
     finetune = finetune_stage(ft)
     suggestions: dict[str, list[str]] = {}
@@ -506,10 +318,10 @@ def _fitting(options: list[tuple[str, StagePlan]], limit: int) -> list[str]:
 
 def plan_run(
     base_model: str,
-    model: Mapping[str, Any],
-    sampling: Mapping[str, Any],
-    finetune: Mapping[str, Any],
-    memory_plan: Mapping[str, Any] | None = None,
+    model: parameters.Model | Mapping[str, Any],
+    sampling: parameters.Sampling | Mapping[str, Any],
+    finetune: parameters.Finetune | Mapping[str, Any],
+    memory_plan: parameters.MemoryPlan | Mapping[str, Any] | None = None,
 ) -> MemoryPlan:
     """The plan of a run from its parameters: ``base_model``, ``model`` (device, dtype,
     tiny_config), ``sampling``, ``finetune`` and ``memory_plan`` (``device_memory_gib``:
@@ -518,26 +330,23 @@ def plan_run(
     kept free per device)."""
     from .loading import resolve_device
 
-    options = dict(memory_plan or {})
-    unknown = set(options) - {"device_memory_gib", "max_prompt_tokens", "reserved_gib"}
-    if unknown:
-        raise ValueError(
-            f"Unknown memory_plan parameter(s) {sorted(unknown)}; "
-            "use device_memory_gib, max_prompt_tokens, reserved_gib"
-        )
-    device = resolve_device(model.get("device", "auto"))
-    config = load_config(base_model, model.get("tiny_config"))
+    model = parameters.section(parameters.Model, model, "model")
+    sampling = parameters.section(parameters.Sampling, sampling, "sampling")
+    finetune = parameters.section(parameters.Finetune, finetune, "finetune")
+    options = parameters.section(parameters.MemoryPlan, memory_plan, "memory_plan")
+    device = resolve_device(model.device)
+    config = load_config(base_model, model.tiny_config)
     shape = model_shape(config, name=base_model)
     inputs = PlanInputs(
         sampling=sampling,
         finetune=finetune,
         device=device,
-        dtype=model.get("dtype", "auto"),
-        max_prompt_tokens=options.get("max_prompt_tokens"),
-        reserved_gib=float(options.get("reserved_gib", DEFAULT_RESERVED_GIB)),
+        dtype=model.dtype,
+        max_prompt_tokens=options.max_prompt_tokens,
+        reserved_gib=options.reserved_gib,
     )
-    device_gib = device_memory_gib(device, options.get("device_memory_gib"))
-    processes = int(finetune.get("num_processes", 1) or 1)
+    device_gib = device_memory_gib(device, options.device_memory_gib)
+    processes = finetune.num_processes
     if str(device).startswith("cuda") and torch.cuda.is_available():
         available = torch.cuda.device_count()
         if processes > available:
@@ -575,7 +384,12 @@ def paper_table(
         shape = model_shape(load_config(spec), name=spec)
         for _name, extra in settings:
             ft = {**base_ft, **(extra or {})}
-            inputs = PlanInputs(sampling=sampling, finetune=ft, device="cuda", dtype="bfloat16")
+            inputs = PlanInputs(
+                sampling=parameters.Sampling(**sampling),
+                finetune=parameters.Finetune(**ft),
+                device="cuda",
+                dtype="bfloat16",
+            )
             plan = build_plan(shape, inputs, device_gib=None)
             stage = plan.stages[0] if extra is None else plan.stages[1]
             row = {
@@ -611,9 +425,9 @@ def _main(argv: Sequence[str] | None = None) -> None:
         params = load_parameters(args.env, args.params)
         plan = plan_run(
             args.model,
-            {"device": "cuda", **params.get("model", {})},
-            params.get("sampling", {}),
-            params.get("finetune", {}),
+            {**params["model"], "device": "cuda"},
+            params["sampling"],
+            params["finetune"],
             {"device_memory_gib": args.device_memory_gib},
         )
         print(plan.to_frame().T.to_string())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,49 +12,14 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from ilf_kedro.parameters import Sampling, section
+
 from .loading import ModelBundle, context_length, warn_if_random
+from .samples import OUTPUT_COLUMNS, cut_completion
+
+__all__ = ["OUTPUT_COLUMNS", "assemble_output", "cut_completion", "sample_programs"]
 
 logger = logging.getLogger(__name__)
-
-BACKENDS = ("hf", "server", "ray")
-
-OUTPUT_COLUMNS = [
-    "task_id",
-    "sample_idx",
-    "prompt",
-    "completion",
-    "program",
-    "finish_reason",  # "stop" (a stop sequence), "eos" or "length" (max_new_tokens)
-    "num_new_tokens",  # tokens the model generated for this sample, stop text included
-]
-
-
-def _make_stopping_criteria(tokenizer, stop_sequences: Sequence[str], prompt_len: int):
-    from transformers import StoppingCriteria
-
-    # A stop sequence of B bytes spans at most B byte-level tokens; a margin covers other
-    # tokenizers. Only the newest window is decoded, so each step costs O(batch).
-    window = max(len(s.encode()) for s in stop_sequences) + 8
-
-    class StopOnSequences(StoppingCriteria):
-        """Per sequence: done once its generated text contains a stop sequence."""
-
-        def __call__(self, input_ids, scores, **kwargs):
-            generated = input_ids[:, prompt_len:]
-            tail = generated[:, max(0, generated.shape[1] - window) :]
-            texts = tokenizer.batch_decode(tail, skip_special_tokens=True)
-            done = [any(s in t for s in stop_sequences) for t in texts]
-            return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
-
-    return StopOnSequences()
-
-
-def cut_completion(text: str, stop_sequences: Sequence[str]) -> tuple[str, bool]:
-    """Truncate ``text`` at its earliest stop sequence; returns (text, was_cut)."""
-    hits = [i for i in (text.find(s) for s in stop_sequences) if i >= 0]
-    if not hits:
-        return text, False
-    return text[: min(hits)], True
 
 
 def _batch_seed(seed: int, batch_idx: int) -> int:
@@ -66,49 +31,33 @@ def _batch_seed(seed: int, batch_idx: int) -> int:
 def sample_programs(
     bundle: ModelBundle,
     prompts: pd.DataFrame,
+    sampling: Sampling | Mapping[str, Any] | None = None,
     *,
-    num_samples: int,
-    temperature: float = 0.8,
-    top_p: float = 0.95,
-    max_new_tokens: int = 64,
-    batch_size: int = 16,
-    stop_sequences: Sequence[str] | None = None,
-    seed: int = 0,
-    resume_dir: str | None = None,
-    backend: str = "hf",
-    server: Mapping[str, Any] | None = None,
-    compute: Mapping[str, Any] | None = None,
     progress: bool = True,
+    **overrides: Any,
 ) -> pd.DataFrame:
-    """Sample ``num_samples`` completions for every prompt.
+    """Sample ``sampling.num_samples`` completions for every prompt.
 
     Args:
         bundle: Model and tokenizer (``load_model`` / ``finetune`` / ``HFModelDataset``).
         prompts: One row per prompt with ``task_id`` and ``prompt``; other columns (ids,
             splits...) are carried into every output row. Must not already have the
             output columns ``sample_idx``, ``completion``, ``program`` etc.
-        num_samples: Samples per prompt.
-        temperature: Sampling temperature; 0 means greedy (one generation copied
-            ``num_samples`` times).
-        top_p: Nucleus sampling mass (no top-k cut).
-        max_new_tokens: Generation cap per sample.
-        batch_size: Sequences per ``generate`` call (prompts are left-padded).
-        stop_sequences: A sample stops at the first of these in its completion (or at
-            EOS); the whole batch stops when every sample has. The completion is cut
-            before the stop sequence. ``None``/empty: EOS and ``max_new_tokens`` only
-            (the pipelines pass ``sampling.stop_sequences``, the one list of them).
-        seed: Same seed, inputs and ``batch_size`` give identical output.
-        resume_dir: Write every finished batch under ``resume_dir/<key>/`` (see
-            ``shards``; the key hashes these parameters, the prompts and the model) and
-            skip the batches already there, so a killed run resumes with identical
-            output. ``None``: nothing written.
-        backend: ``hf`` generates in this process; ``server`` starts an OpenAI-compatible
-            server for the model's directory (``server.command``, e.g. ``vllm serve``)
-            and samples through it (``server_sampling``), with the same output.
-            ``ray`` generates the same batches, with the same seeds, in replicas of the
-            model on a Ray cluster (``ilf_kedro.compute.ray_sampling``).
-        server: Settings of the ``server`` backend (``server_sampling.SERVER_DEFAULTS``).
-        compute: The ``compute`` section: the cluster and replicas of the ``ray`` backend.
+        sampling: The ``sampling`` parameters (``ilf_kedro.parameters.Sampling``: their
+            defaults and rules); ``overrides`` (e.g. ``num_samples=2``) replace some of
+            them. ``temperature`` 0 is greedy (one generation copied ``num_samples``
+            times); ``top_p`` is the nucleus mass (no top-k cut); ``batch_size`` the
+            sequences per ``generate`` call (prompts are left-padded). A sample stops at
+            the first of ``stop_sequences`` in its completion (or at EOS) and is cut
+            before it. Same seed, inputs and ``batch_size`` give identical output.
+            ``resume_dir``: every finished batch is written under ``resume_dir/<key>/``
+            (see ``shards``; the key hashes the settings, the prompts and the model) and
+            the batches already there are skipped, so a killed run resumes with identical
+            output. ``backend`` ``server`` starts an OpenAI-compatible server for the
+            model's directory (``server.command``, e.g. ``vllm serve``) and samples
+            through it (``server_sampling``), with the same output; ``ray`` generates
+            the same batches, with the same seeds, in replicas of the model on the Ray
+            cluster of ``compute`` (``ilf_kedro.compute.ray_sampling``).
         progress: Show a tqdm progress bar.
 
     Returns:
@@ -116,44 +65,31 @@ def sample_programs(
         (``program = prompt + completion``) followed by the input's other columns.
         An empty input gives an empty frame with the same columns.
     """
-    _check_request(prompts, backend, num_samples, batch_size, max_new_tokens)
+    settings = section(Sampling, sampling, "sampling", **overrides)
+    _check_prompts(prompts)
     extra_cols = [c for c in prompts.columns if c not in ("task_id", "prompt")]
-    stop_sequences = [s for s in (stop_sequences or []) if s]
-    greedy = temperature is None or float(temperature) <= 0.0
-
     if prompts.empty:
         return _empty_output(prompts, extra_cols)
     warn_if_random(bundle.info)
-    params = {
-        "num_samples": num_samples,
-        "temperature": temperature,
-        "top_p": top_p,
-        "max_new_tokens": max_new_tokens,
-        "batch_size": batch_size,
-        "stop_sequences": stop_sequences,
-        "seed": seed,
-        "backend": backend,
-    }
-    if backend == "server":
+    params = settings.generation()
+    if settings.backend == "server":
         from .server_sampling import sample_with_server
 
-        results = sample_with_server(
-            bundle, prompts, params, server or {}, resume_dir=resume_dir, progress=progress
-        )
-        return assemble_output(prompts, results, num_samples, greedy)
+        results = sample_with_server(bundle, prompts, settings, progress=progress)
+        return assemble_output(prompts, results, settings.num_samples, settings.greedy)
 
-    decoding = _decoding_setup(bundle, stop_sequences, greedy, temperature, top_p, max_new_tokens)
-    encoded = _encode_prompts(bundle, prompts, max_new_tokens)
-    items = _work_items(encoded, 1 if greedy else num_samples)
-    plan = SamplingPlan(decoding, encoded, items, batch_size, seed)
-    store = _open_store(resume_dir, params, prompts, bundle, plan.n_batches)
-    if backend == "ray":
+    decoding = _decoding_setup(bundle, params["stop_sequences"], settings)
+    encoded = _encode_prompts(bundle, prompts, settings.max_new_tokens)
+    items = _work_items(encoded, 1 if settings.greedy else settings.num_samples)
+    plan = SamplingPlan(decoding, encoded, items, settings.batch_size, settings.seed)
+    store = _open_store(settings.resume_dir, params, prompts, bundle, plan.n_batches)
+    if settings.backend == "ray":
         from ilf_kedro.compute.ray_sampling import generate_on_ray
 
-        results = generate_on_ray(bundle, plan, store, compute or {}, progress)
+        results = generate_on_ray(bundle, plan, store, settings.compute.model_dump(), progress)
     else:
         results = _generate_all(bundle, plan, store, progress)
-    return assemble_output(prompts, results, num_samples, greedy)
+    return assemble_output(prompts, results, settings.num_samples, settings.greedy)
 
 
 @dataclass(frozen=True)
@@ -194,29 +130,18 @@ class SamplingPlan:
         )
 
 
-def _check_request(
-    prompts: pd.DataFrame, backend: str, num_samples: int, batch_size: int, max_new_tokens: int
-) -> None:
-    """Raise a ValueError naming the bad argument or column before anything runs."""
-    if backend not in BACKENDS:
-        raise ValueError(f"sampling.backend must be one of {BACKENDS}, not {backend!r}")
+def _check_prompts(prompts: pd.DataFrame) -> None:
+    """Raise a ValueError naming the missing or clashing columns before anything runs."""
     missing = {"task_id", "prompt"} - set(prompts.columns)
     if missing:
         raise ValueError(f"prompts is missing column(s) {sorted(missing)}")
     clash = (set(OUTPUT_COLUMNS) - {"task_id", "prompt"}) & set(prompts.columns)
     if clash:
         raise ValueError(f"prompts already has output column(s) {sorted(clash)}; drop them")
-    if num_samples < 1 or batch_size < 1 or max_new_tokens < 1:
-        raise ValueError("num_samples, batch_size and max_new_tokens must be >= 1")
 
 
 def _decoding_setup(
-    bundle: ModelBundle,
-    stop_sequences: list[str],
-    greedy: bool,
-    temperature: float,
-    top_p: float,
-    max_new_tokens: int,
+    bundle: ModelBundle, stop_sequences: list[str], settings: Sampling
 ) -> _Decoding:
     """The EOS/padding ids of the model and the generation config (greedy or nucleus)."""
     from transformers import GenerationConfig
@@ -229,18 +154,21 @@ def _decoding_setup(
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(eos_ids)
 
     gen_kwargs = {
-        "max_new_tokens": int(max_new_tokens),
+        # transformers ends each sequence at the first of these in its generated text;
+        # the completion is cut before it afterwards (``_postprocess``).
+        "stop_strings": stop_sequences or None,
+        "max_new_tokens": settings.max_new_tokens,
         "pad_token_id": pad_id,
         "eos_token_id": sorted(eos_ids),
         "use_cache": True,
     }
-    if greedy:
+    if settings.greedy:
         config = GenerationConfig(do_sample=False, **gen_kwargs)
     else:
         config = GenerationConfig(
             do_sample=True,
-            temperature=float(temperature),
-            top_p=float(top_p),
+            temperature=settings.temperature,
+            top_p=settings.top_p,
             top_k=0,
             **gen_kwargs,
         )
@@ -352,8 +280,6 @@ def _generate_batch(
     batch_seed: int,
 ) -> dict[tuple[int, int], tuple[str, str, int]]:
     """One left-padded ``generate`` call under its own RNG stream; each item's result."""
-    from transformers import StoppingCriteriaList
-
     model, tokenizer, device = bundle.model, bundle.tokenizer, bundle.device
     width = max(len(encoded[row]) for row, _ in batch)
     input_ids = torch.full((len(batch), width), decoding.pad_id, dtype=torch.long)
@@ -362,9 +288,6 @@ def _generate_batch(
         ids = encoded[row]
         input_ids[i, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
         attention[i, width - len(ids) :] = 1
-    criteria = StoppingCriteriaList()
-    if decoding.stop_sequences:
-        criteria.append(_make_stopping_criteria(tokenizer, decoding.stop_sequences, width))
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(batch_seed)
         with torch.inference_mode():
@@ -372,7 +295,7 @@ def _generate_batch(
                 input_ids=input_ids.to(device),
                 attention_mask=attention.to(device),
                 generation_config=decoding.config,
-                stopping_criteria=criteria,
+                tokenizer=tokenizer,  # stop_strings are matched on its tokens
             )
     return {
         item: _postprocess(

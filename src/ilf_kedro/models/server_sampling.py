@@ -24,40 +24,15 @@ from typing import Any
 
 import pandas as pd
 
+from ilf_kedro.endpoints import Endpoint, Request, ServedModel, generate
+from ilf_kedro.parameters import Sampling
+
 from .loading import TINY_RANDOM, ModelBundle
+from .samples import OUTPUT_COLUMNS, cut_completion
 
 logger = logging.getLogger(__name__)
 
-SERVER_DEFAULTS: dict[str, Any] = {
-    # {model}: the model directory; {host}, {port}: where the server must listen.
-    "command": "transformers serve {model} --host {host} --port {port}",
-    "health_path": "/health",
-    "startup_timeout_s": 300.0,
-    "max_concurrency": 8,
-    "max_retries": 4,
-    "timeout_s": 600.0,
-    "log_path": None,
-}
-
 Result = tuple[str, str, int]
-
-
-def check_server_params(server: Mapping[str, Any]) -> dict[str, Any]:
-    """``SERVER_DEFAULTS`` updated with ``server``; names a bad ``sampling.server`` key."""
-    unknown = set(server) - set(SERVER_DEFAULTS)
-    if unknown:
-        raise ValueError(
-            f"Unknown sampling.server key(s) {sorted(unknown)}; allowed: {sorted(SERVER_DEFAULTS)}"
-        )
-    settings = {**SERVER_DEFAULTS, **server}
-    command = str(settings["command"])
-    for field in ("{model}", "{port}"):
-        if field not in command:
-            raise ValueError(
-                f"sampling.server.command must contain {field} (and may use {{host}}), "
-                f"got {command!r}"
-            )
-    return settings
 
 
 def servable_directory(bundle: ModelBundle, scratch: Path) -> str:
@@ -80,33 +55,28 @@ def servable_directory(bundle: ModelBundle, scratch: Path) -> str:
 def sample_with_server(
     bundle: ModelBundle,
     prompts: pd.DataFrame,
-    params: Mapping[str, Any],
-    server: Mapping[str, Any],
+    sampling: Sampling,
     *,
-    resume_dir: str | None = None,
     progress: bool = True,
 ) -> dict[tuple[int, int], Result]:
     """``(prompt row, sample) -> (completion, finish_reason, num_new_tokens)`` for every
     prompt row (sample 0 only when greedy), through a served copy of ``bundle``."""
-    from ilf_kedro.endpoints import Endpoint, ServedModel, sample_from_endpoint
-
-    from .finetune import _on_cpu_meanwhile
     from .shards import ShardStore
+    from .trainer import on_cpu_meanwhile
 
-    settings = check_server_params(server)
-    greedy = params["temperature"] is None or float(params["temperature"]) <= 0.0
-    per_prompt = 1 if greedy else int(params["num_samples"])
+    server = sampling.server
+    per_prompt = 1 if sampling.greedy else sampling.num_samples
     # A shard holds about batch_size samples: whole prompt rows.
-    rows_per_shard = max(1, int(params["batch_size"]) // per_prompt)
+    rows_per_shard = max(1, sampling.batch_size // per_prompt)
     chunks = [
         (index, start, min(start + rows_per_shard, len(prompts)))
         for index, start in enumerate(range(0, len(prompts), rows_per_shard))
     ]
     store = None
-    if resume_dir:
-        key_params = {**params, "server_command": settings["command"]}
+    if sampling.resume_dir:
+        key_params = {**sampling.generation(), "server_command": server.command}
         store = ShardStore.for_sampling(
-            resume_dir, key_params, prompts, bundle.model, bundle.tokenizer
+            sampling.resume_dir, key_params, prompts, bundle.model, bundle.tokenizer
         )
     finished = store.finished() if store else set()
     results: dict[tuple[int, int], Result] = {}
@@ -126,37 +96,30 @@ def sample_with_server(
     frame = prompts[["task_id", "prompt"]].reset_index(drop=True)
     with (
         tempfile.TemporaryDirectory(prefix="ilf_serve_") as scratch,
-        _on_cpu_meanwhile(bundle.model),
+        on_cpu_meanwhile(bundle.model),
     ):
         model_dir = servable_directory(bundle, Path(scratch))
         served = ServedModel(
-            command=settings["command"],
+            command=server.command,
             model=model_dir,
-            health_path=settings["health_path"],
-            startup_timeout_s=float(settings["startup_timeout_s"]),
-            log_path=settings["log_path"],
+            health_path=server.health_path,
+            startup_timeout_s=server.startup_timeout_s,
+            log_path=server.log_path,
         )
         with served:
-            logger.info("Sampling through %s (%s)", served.base_url, settings["command"])
+            logger.info("Sampling through %s (%s)", served.base_url, server.command)
             endpoint = Endpoint(
                 base_url=served.base_url,
                 model=model_dir,
                 api="completions",
-                max_concurrency=int(settings["max_concurrency"]),
-                max_retries=int(settings["max_retries"]),
-                timeout_s=float(settings["timeout_s"]),
+                max_concurrency=server.max_concurrency,
+                max_retries=server.max_retries,
+                timeout_s=server.timeout_s,
             )
+            per_request = sampling.model_copy(update={"num_samples": per_prompt})
             for index, start, stop in pending:
                 samples = sample_from_endpoint(
-                    endpoint,
-                    frame.iloc[start:stop],
-                    num_samples=per_prompt,
-                    temperature=float(params["temperature"] or 0.0),
-                    top_p=float(params["top_p"]),
-                    max_new_tokens=int(params["max_new_tokens"]),
-                    stop_sequences=params["stop_sequences"],
-                    seed=int(params["seed"]),
-                    progress=progress,
+                    endpoint, frame.iloc[start:stop], per_request, progress=progress
                 )
                 done = {
                     (start + offset // per_prompt, int(row.sample_idx)): (
@@ -170,3 +133,46 @@ def sample_with_server(
                     store.write(index, done)
                 results.update(done)
     return results
+
+
+def sample_from_endpoint(
+    endpoint: Endpoint,
+    prompts: pd.DataFrame,
+    sampling: Sampling,
+    *,
+    credentials: Mapping[str, Any] | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """The local sampler's contract (``ilf_kedro.models.sample_programs``) through an
+    endpoint: ``num_samples`` rows per prompt row with ``completion`` cut at the first stop
+    sequence (also client-side: not every server honours ``stop``), ``program`` = prompt +
+    completion (callers that prompt with more than the task prompt rebuild it),
+    ``finish_reason`` and ``num_new_tokens`` (-1: the server does not say per sample)."""
+    request = Request(
+        n=sampling.num_samples,
+        temperature=sampling.temperature,
+        top_p=sampling.top_p,
+        max_tokens=sampling.max_new_tokens,
+        stop=tuple(s for s in sampling.stop_sequences if s),
+        seed=sampling.seed,
+    )
+    texts = list(prompts["prompt"])
+    answers = generate(
+        endpoint, texts, request, credentials=credentials, progress=progress, description="samples"
+    )
+    rows = []
+    for row, samples in zip(prompts.to_dict("records"), answers, strict=True):
+        for index, sample in enumerate(samples):
+            completion, cut = cut_completion(sample.text, request.stop)
+            rows.append(
+                {
+                    **row,
+                    "sample_idx": index,
+                    "completion": completion,
+                    "program": row["prompt"] + completion,
+                    "finish_reason": "stop" if cut else sample.finish_reason,
+                    "num_new_tokens": -1,
+                }
+            )
+    extra = [c for c in prompts.columns if c not in OUTPUT_COLUMNS]
+    return pd.DataFrame(rows, columns=OUTPUT_COLUMNS + extra)

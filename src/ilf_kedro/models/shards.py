@@ -14,14 +14,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import torch
+
+from ilf_kedro.atomic import atomic_path, write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ class ShardStore:
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / MANIFEST
         if not path.exists():
-            _write_atomic(path, json.dumps(manifest, indent=2, sort_keys=True, default=str))
+            write_text_atomic(path, json.dumps(manifest, indent=2, sort_keys=True, default=str))
 
     @classmethod
     def for_sampling(
@@ -117,18 +117,5 @@ class ShardStore:
             [(row, k, *result) for (row, k), result in results.items()],
             columns=["row", "sample", "completion", "finish_reason", "num_new_tokens"],
         )
-        fd, tmp = tempfile.mkstemp(prefix=".batch-", suffix=".tmp", dir=self.directory)
-        os.close(fd)
-        try:
+        with atomic_path(self._path(batch)) as tmp:
             frame.to_parquet(tmp, index=False)
-            os.replace(tmp, self._path(batch))
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)

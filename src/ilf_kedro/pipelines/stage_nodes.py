@@ -8,6 +8,7 @@ from ilf_kedro import tasks as task_table
 from ilf_kedro.execution import evaluate_node
 from ilf_kedro.metrics import pass_at_k_table, summarise_pass_at_k
 from ilf_kedro.models import ModelBundle, finetune, sample_programs
+from ilf_kedro.parameters import Finetune, Sampling
 
 
 def select_tasks(tasks: pd.DataFrame, splits: list[str], max_tasks_per_split) -> pd.DataFrame:
@@ -17,11 +18,11 @@ def select_tasks(tasks: pd.DataFrame, splits: list[str], max_tasks_per_split) ->
     return pd.concat(chosen, ignore_index=True)[["task_id", "split", "prompt"]]
 
 
-def sample(model: ModelBundle, prompts: pd.DataFrame, sampling: dict) -> pd.DataFrame:
-    """``sampling['num_samples']`` programs per prompt row from ``model``, generated in
+def sample(model: ModelBundle, prompts: pd.DataFrame, sampling: Sampling) -> pd.DataFrame:
+    """``sampling.num_samples`` programs per prompt row from ``model``, generated in
     this process (``sampling.backend: hf``) or through a served copy (``server``); every
     finished batch is kept under ``sampling.resume_dir`` so a killed run resumes."""
-    return sample_programs(model, prompts, **sampling)
+    return sample_programs(model, prompts, sampling)
 
 
 def run_tests(
@@ -46,11 +47,13 @@ def select_annotations(
     return chosen.assign(program=chosen["refinement"])
 
 
-def train_model(base_model: ModelBundle, training_set: pd.DataFrame, params: dict) -> ModelBundle:
+def train_model(
+    base_model: ModelBundle, training_set: pd.DataFrame, params: Finetune
+) -> ModelBundle:
     """Fine-tune ``base_model`` on (prompt, completion) pairs with ``params`` (Trainer
     hyperparameters, ``strategy`` full or lora, ``num_processes``); ``base_model`` is left
     as it was. An empty set returns the base model, marked as untrained."""
-    return finetune(base_model, training_set, **params)
+    return finetune(base_model, training_set, params)
 
 
 def summarise_pass_rates(results: pd.DataFrame, ks: list[int]) -> pd.DataFrame:

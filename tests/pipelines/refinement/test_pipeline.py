@@ -3,6 +3,7 @@
 import pandas as pd
 import pytest
 
+from ilf_kedro.parameters import Refiner
 from ilf_kedro.pipelines.refinement import (
     create_pipeline,
     few_shot_refiner,
@@ -43,7 +44,7 @@ def test_few_shot_examples_are_worked_figure_2_pairs_and_bounded_by_the_split():
 
 def test_table_2_has_one_row_per_prompt_content():
     stats = pd.DataFrame([{"pass@1": 0.5, "pass@10": 0.9, "n_tasks": 4}])
-    table = compare_feedback(stats, stats.assign(**{"pass@1": 0.1}), {"kind": "finetuned"})
+    table = compare_feedback(stats, stats.assign(**{"pass@1": 0.1}), Refiner(kind="finetuned"))
     assert table["prompt_contents"].tolist() == ["code + feedback", "code + unrelated feedback"]
     assert table["pass@1"].tolist() == [0.5, 0.1]
     assert (table["refiner"] == "fine-tuned pi_Refine").all()

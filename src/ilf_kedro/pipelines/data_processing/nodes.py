@@ -8,6 +8,7 @@ import pandas as pd
 
 from ilf_kedro import feedback, tasks, validation
 from ilf_kedro.execution import time_limits_node
+from ilf_kedro.parameters import HUMAN_SOURCES, Annotations
 
 
 def build_tasks(mbpp_raw: pd.DataFrame, splits: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -20,20 +21,20 @@ def build_human_feedback_annotations(
     load_ilf_annotations_raw: Callable[[], pd.DataFrame],
     mbpp_raw: pd.DataFrame,
     tasks_table: pd.DataFrame,
-    params: dict,
+    params: Annotations,
     feedback_source: str,
 ) -> pd.DataFrame:
     """Released-schema annotations (read only when ``feedback_source`` uses them: human,
     unrelated), validated against the raw task ids and filtered as in the paper ->
     ``human_feedback_annotations``; empty, and never read, for automatic sources."""
-    if feedback.check_source(feedback_source) not in feedback.HUMAN_SOURCES:
+    if feedback_source not in HUMAN_SOURCES:
         return feedback.empty_annotations()
     raw = validation.validate_annotations(load_ilf_annotations_raw(), mbpp_raw["task_id"])
     return feedback.normalise_annotations(
         raw,
         tasks_table,
-        max_edit_distance=params["max_edit_distance"],
-        seed=params["seed"],
+        max_edit_distance=params.max_edit_distance,
+        seed=params.seed,
     )
 
 

@@ -10,6 +10,7 @@ import pandas as pd
 from ilf_kedro import task_sets, training_sets
 from ilf_kedro.humaneval import TEST_SPLIT
 from ilf_kedro.models import ModelBundle, perplexity_table
+from ilf_kedro.parameters import Method, Perplexity
 from ilf_kedro.pipelines.stage_nodes import select_tasks, summarise_pass_rates
 
 logger = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ def method_metrics(
     test_results: pd.DataFrame,
     tasks: pd.DataFrame,
     model: ModelBundle,
-    method: dict,
+    method: Method,
     ks: list[int],
     feedback_source: str,
 ) -> pd.DataFrame:
@@ -69,12 +70,12 @@ def method_metrics(
     task, tasks, and how many examples (and whether random weights) its model had."""
     summary = summarise_pass_rates(test_results, ks)
     info = model.info
-    name = method["name"]
+    name = method.name
     if name == "source refinements":
         name = SOURCE_REFINEMENTS[feedback_source]
     summary.insert(0, "task_set", task_sets.set_of(tasks))
     summary.insert(1, "method", name)
-    summary.insert(2, "feedback_source", feedback_source if method["uses_feedback"] else "none")
+    summary.insert(2, "feedback_source", feedback_source if method.uses_feedback else "none")
     summary["training_set_size"] = int(info.get("training_examples", 0))
     summary["random_weights"] = bool(info.get("random_weights", False))
     summary["untrained_reason"] = info.get("untrained_reason") or ""
@@ -97,7 +98,7 @@ def compute_program_perplexities(
     tasks: pd.DataFrame,
     annotations_to_refine: pd.DataFrame,
     refinement_results: pd.DataFrame,
-    params: dict,
+    params: Perplexity,
 ) -> pd.DataFrame:
     """Figure 3's data: perplexity under pi_theta of the MBPP gold programs, pi_Refine's
     refinements and the feedback source's own refinements (human in the paper) of the
@@ -112,9 +113,9 @@ def compute_program_perplexities(
     writers = sorted(set(annotations_to_refine["refinement_source"])) or ["human"]
     gold = tasks[tasks["task_id"].isin(task_ids)][["task_id", "gold_code"]]
     refined = refinement_results
-    if params.get("refinements", "passing") == "passing" and len(refined):
+    if params.refinements == "passing" and len(refined):
         refined = refined[refined["passed"].astype(bool)]
-    limit, seed = params.get("max_programs_per_source"), int(params.get("seed", 0))
+    limit, seed = params.max_programs_per_source, params.seed
     sources = {
         GOLD: gold.rename(columns={"gold_code": "program"}),
         PI_REFINE: refined[["task_id", "program"]],
@@ -128,6 +129,6 @@ def compute_program_perplexities(
     return perplexity_table(
         base_model,
         sources,
-        batch_size=int(params.get("batch_size", 8)),
-        max_length=params.get("max_length", 1024),
+        batch_size=params.batch_size,
+        max_length=params.max_length,
     )

@@ -14,13 +14,14 @@ it knows the run's parameters, so the project's hook hands the run's configurati
 pipelines, as ``ilf_rounds`` does for its rounds (Kedro issue #3093's pattern).
 """
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection
 from functools import partial, update_wrapper
 from typing import Any
 
 from kedro.pipeline import Node, Pipeline
 
 from ilf_kedro.execution import time_limits_node
+from ilf_kedro.parameters import Evaluation
 from ilf_kedro.pipelines import model_loading, shared_parameters
 from ilf_kedro.pipelines.stage_nodes import run_tests, sample, select_tasks, train_model
 from ilf_kedro.task_sets import PAPER_SET, TaskSet, build_set_tasks, parse_task_sets
@@ -52,16 +53,11 @@ _planned = {"task_sets": [TaskSet(PAPER_SET, PAPER_SET)]}
 
 
 def plan_task_sets(
-    params: Mapping[str, Any], catalog_entries: Collection[str] | None = None
+    evaluation: Evaluation, catalog_entries: Collection[str] | None = None
 ) -> list[TaskSet]:
     """Check ``evaluation.task_sets`` / ``task_set_formats`` (against the catalog's entry
     names when given) and remember them for the next ``create_pipeline`` (from the hook)."""
-    evaluation = params.get("evaluation") or {}
-    sets = parse_task_sets(
-        evaluation.get("task_sets", [PAPER_SET]),
-        evaluation.get("task_set_formats"),
-        catalog_entries,
-    )
+    sets = parse_task_sets(evaluation.task_sets, evaluation.task_set_formats, catalog_entries)
     _planned["task_sets"] = sets
     return sets
 

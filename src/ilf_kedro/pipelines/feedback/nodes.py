@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ilf_kedro import feedback
+from ilf_kedro.parameters import Feedback
 from ilf_kedro.pipelines.stage_nodes import run_tests
 
 
@@ -12,20 +13,20 @@ def write_feedback(
     human_feedback_annotations: pd.DataFrame,
     failing_programs: pd.DataFrame,
     tasks: pd.DataFrame,
-    params: dict,
+    params: Feedback,
     seed: int,
     credentials: dict,
 ) -> pd.DataFrame:
-    """Feedback (and a refinement) per failing program from ``params['source']``:
+    """Feedback (and a refinement) per failing program from ``params.source``:
 
     - ``human``: the filtered human annotations as they are;
     - ``unrelated``: the same, each feedback text moved to another task (seeded);
     - ``interpreter``: sentences from each failing program's verdict, gold as refinement;
-    - ``llm``: ``params['llm']``'s model writes feedback, then a refinement.
+    - ``llm``: ``params.llm``'s model writes feedback, then a refinement.
 
     Returns ``written_feedback`` in the annotation schema (``feedback.ANNOTATION_COLUMNS``).
     """
-    source = feedback.check_source(params["source"])
+    source = params.source
     if source == "human":
         return human_feedback_annotations
     if source == "unrelated":
@@ -33,7 +34,7 @@ def write_feedback(
     if source == "interpreter":
         return feedback.interpreter_annotations(failing_programs, tasks)
     return feedback.llm_annotations(
-        failing_programs, tasks, params["llm"], credentials=credentials, seed=seed
+        failing_programs, tasks, params.llm, credentials=credentials, seed=seed
     )
 
 

@@ -7,8 +7,7 @@ named on the command line, so ``kedro run --pipeline=ilf`` must find an ``ilf`` 
 """
 
 import importlib
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Sequence
 
 from kedro.pipeline import Pipeline
 
@@ -28,10 +27,10 @@ FEW_SHOT_REFINERS = ("one_shot_refiner", "two_shot_refiner")
 _planned: dict[str, tuple[str, ...]] = {"input_pipelines": ()}
 
 
-def plan_input_pipelines(params: Mapping[str, Any]) -> None:
+def plan_input_pipelines(input_pipelines: Sequence[str]) -> None:
     """Remember the run's ``input_pipelines`` (from the hook, before Kedro builds the
     pipelines): project pipelines that write ilf's inputs, e.g. ``world``."""
-    names = tuple(params.get("input_pipelines") or ())
+    names = tuple(input_pipelines or ())
     for name in names:
         try:
             importlib.import_module(f"ilf_kedro.pipelines.{name}")

@@ -13,9 +13,6 @@ happens before Kedro first builds the pipelines (Kedro issue #3093's pattern).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from kedro.pipeline import Node, Pipeline
 
 from ilf_kedro.pipelines import (
@@ -43,17 +40,10 @@ SHARED = (
 _planned = {"rounds": 1}
 
 
-def check_rounds(params: Mapping[str, Any]) -> int:
-    """The run's ``rounds``: an integer from 1 to ``max_rounds``, else an error naming it."""
-    rounds, most = params.get("rounds"), params.get("max_rounds")
-    if not isinstance(rounds, int) or isinstance(rounds, bool) or not 1 <= rounds <= most:
-        raise ValueError(f"parameter rounds is {rounds!r}; allowed: 1 to max_rounds ({most})")
-    return rounds
-
-
-def plan_rounds(params: Mapping[str, Any]) -> None:
-    """Remember how many rounds the next ``create_pipeline`` builds (from the hook)."""
-    _planned["rounds"] = check_rounds(params)
+def plan_rounds(rounds: int) -> None:
+    """Remember how many rounds the next ``create_pipeline`` builds (from the hook, with
+    the validated ``rounds``: 1 to ``max_rounds``)."""
+    _planned["rounds"] = rounds
 
 
 def round_template() -> Pipeline:

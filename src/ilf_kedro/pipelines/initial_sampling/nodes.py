@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ilf_kedro import feedback, label_studio, training_sets
+from ilf_kedro import label_studio, training_sets
+from ilf_kedro.parameters import AUTOMATIC_SOURCES
 from ilf_kedro.pipelines.stage_nodes import select_tasks
 
 
@@ -14,7 +15,7 @@ def select_tasks_for_feedback(
     """The tasks of ``splits`` to sample when the feedback source is automatic
     (interpreter, llm); none for human feedback, which comes with its own programs."""
     chosen = select_tasks(tasks, splits, max_tasks_per_split)
-    if feedback.check_source(feedback_source) in feedback.AUTOMATIC_SOURCES:
+    if feedback_source in AUTOMATIC_SOURCES:
         return chosen
     return chosen.iloc[0:0]
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ilf_kedro import feedback, refiners, training_sets
-from ilf_kedro.endpoints import SAMPLING_SETTINGS, Endpoint, sample_from_endpoint
+from ilf_kedro import feedback, training_sets
+from ilf_kedro.endpoints import Endpoint
 from ilf_kedro.models import ModelBundle, sample_programs, truncate_to_tokens
+from ilf_kedro.models.server_sampling import sample_from_endpoint
+from ilf_kedro.parameters import Refiner, Sampling
 
 
 def build_refinement_prompts(
@@ -14,18 +16,17 @@ def build_refinement_prompts(
     tasks: pd.DataFrame,
     refiner_model: ModelBundle,
     refiner_training_set: pd.DataFrame,
-    refiner: dict,
+    refiner: Refiner,
     max_old_code_tokens: int,
     seed: int,
 ) -> pd.DataFrame:
     """Annotations -> Figure 2 prompts (old code cut to ``max_old_code_tokens`` tokens of
     pi_Refine's tokenizer), with the task prompt the refinement will start with; a
-    ``few_shot`` refiner gets ``refiner['shots']`` worked examples from
+    ``few_shot`` refiner gets ``refiner.shots`` worked examples from
     ``refiner_training_set`` before each query."""
-    refiners.check_refiner(refiner)
     prefix = ""
-    if refiner["kind"] == "few_shot":
-        prefix = training_sets.few_shot_prefix(refiner_training_set, refiner["shots"], seed)
+    if refiner.kind == "few_shot":
+        prefix = training_sets.few_shot_prefix(refiner_training_set, refiner.shots, seed)
     tokenizer = refiner_model.tokenizer
     return training_sets.refinement_prompts(
         annotations,
@@ -40,26 +41,22 @@ def build_refinement_prompts(
 def generate_refinements(
     refiner_model: ModelBundle,
     refinement_prompts: pd.DataFrame,
-    sampling: dict,
-    refiner: dict,
+    sampling: Sampling,
+    refiner: Refiner,
     credentials: dict,
 ) -> pd.DataFrame:
     """``num_samples`` refinements per prompt, from ``refiner_model`` or, when
-    ``refiner['endpoint']`` is set, from the model behind it; ``program`` is the task
+    ``refiner.endpoint`` is set, from the model behind it; ``program`` is the task
     prompt plus what the refiner wrote after it, i.e. the refined program the tests judge."""
-    endpoint = refiner.get("endpoint")
-    if endpoint:
-        settings = {key: sampling[key] for key in SAMPLING_SETTINGS}
+    if refiner.endpoint is not None:
+        endpoint = Endpoint.from_settings(refiner.endpoint)
         samples = sample_from_endpoint(
-            Endpoint.from_params(endpoint, "refiner.endpoint"),
-            refinement_prompts,
-            credentials=credentials,
-            **settings,
+            endpoint, refinement_prompts, sampling, credentials=credentials
         )
     else:
-        samples = sample_programs(refiner_model, refinement_prompts, **sampling)
+        samples = sample_programs(refiner_model, refinement_prompts, sampling)
     samples["program"] = samples["task_prompt"] + samples["completion"]
-    samples["refiner"] = refiners.describe(refiner)
+    samples["refiner"] = refiner.describe()
     return samples.drop(columns="task_prompt")
 
 
@@ -82,7 +79,7 @@ def build_ilf_training_set(
 
 
 def compare_feedback(
-    with_feedback: pd.DataFrame, with_unrelated_feedback: pd.DataFrame, refiner: dict
+    with_feedback: pd.DataFrame, with_unrelated_feedback: pd.DataFrame, refiner: Refiner
 ) -> pd.DataFrame:
     """Table 2: pass@k of the same refiner on the same tasks, prompted with each task's
     own feedback vs with feedback written for another task -> ``refinement_ablation``."""
@@ -93,6 +90,6 @@ def compare_feedback(
         ],
         ignore_index=True,
     )
-    rows.insert(0, "refiner", refiners.describe(refiner))
+    rows.insert(0, "refiner", refiner.describe())
     first = ["refiner", "prompt_contents"]
     return rows[first + [c for c in rows.columns if c not in first]]

@@ -6,8 +6,9 @@ import logging
 
 import pandas as pd
 
-from ilf_kedro import refiners, tasks, training_sets
+from ilf_kedro import tasks, training_sets
 from ilf_kedro.models import ModelBundle, truncate_to_tokens
+from ilf_kedro.parameters import Finetune, Refiner
 from ilf_kedro.pipelines.stage_nodes import train_model
 
 logger = logging.getLogger(__name__)
@@ -43,18 +44,18 @@ def build_refiner_training_set(
 
 
 def train_refiner(
-    base_model: ModelBundle, refiner_training_set: pd.DataFrame, finetune_params: dict, refiner
+    base_model: ModelBundle,
+    refiner_training_set: pd.DataFrame,
+    finetune_params: Finetune,
+    refiner: Refiner,
 ) -> ModelBundle:
     """pi_Refine: ``finetuned`` -> the base model fine-tuned on ``refiner_training_set``;
     ``few_shot`` -> the base model untouched (its examples go into each prompt)."""
-    refiners.check_refiner(refiner)
-    if refiner["kind"] == "finetuned":
+    if refiner.kind == "finetuned":
         model = train_model(base_model, refiner_training_set, finetune_params)
     else:
-        logger.info(
-            "refiner.kind few_shot: pi_Refine is %s, not trained", refiners.describe(refiner)
-        )
+        logger.info("refiner.kind few_shot: pi_Refine is %s, not trained", refiner.describe())
         info = {**base_model.info, "untrained_reason": "few-shot refiner: no training"}
         model = ModelBundle(base_model.model, base_model.tokenizer, info)
-    model.info["refiner"] = refiners.describe(refiner)
+    model.info["refiner"] = refiner.describe()
     return model

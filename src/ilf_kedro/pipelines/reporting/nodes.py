@@ -6,16 +6,17 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ilf_kedro import refiners, reporting
+from ilf_kedro import reporting
 from ilf_kedro.metrics import pass_at_k_table
+from ilf_kedro.parameters import Refiner, Reporting
 
 
-def build_comparison_table(eval_metrics: pd.DataFrame, ks: list[int], params: dict) -> pd.DataFrame:
-    """``eval_metrics`` -> Table 4 (one row per method); ``params['paper_reference']``
+def build_comparison_table(
+    eval_metrics: pd.DataFrame, ks: list[int], params: Reporting
+) -> pd.DataFrame:
+    """``eval_metrics`` -> Table 4 (one row per method); ``params.paper_reference``
     (true, or {method: [pass@1 %, pass@10 %]}) adds the paper's numbers beside."""
-    return reporting.comparison_table(
-        eval_metrics, ks=ks, paper_reference=params.get("paper_reference", False)
-    )
+    return reporting.comparison_table(eval_metrics, ks=ks, paper_reference=params.paper_reference)
 
 
 def render_comparison_markdown(comparison_table: pd.DataFrame) -> str:
@@ -30,7 +31,7 @@ def build_refinement_report(
     ks: list[int],
     refinement_split: str,
     feedback_source: str,
-    refiner: dict,
+    refiner: Refiner,
 ) -> pd.DataFrame:
     """Table 3 (pi_Refine, from ``refinement_stats``) and Table 1 (zero-shot pi_theta's
     pass rates per split, from the per-task pass rates of its test-split verdicts); the
@@ -41,7 +42,7 @@ def build_refinement_report(
     )
     table_3 = report["table"] == "Table 3"
     report.insert(2, "feedback_source", table_3.map({True: feedback_source, False: "none"}))
-    report.insert(3, "refiner", table_3.map({True: refiners.describe(refiner), False: "none"}))
+    report.insert(3, "refiner", table_3.map({True: refiner.describe(), False: "none"}))
     return report
 
 

@@ -7,6 +7,7 @@ import pandas as pd
 from ilf_kedro import training_sets
 from ilf_kedro.metrics import pass_at_k_table
 from ilf_kedro.models import ModelBundle
+from ilf_kedro.parameters import Sampling
 from ilf_kedro.pipelines.stage_nodes import run_tests, sample, select_tasks
 from ilf_kedro.world import annotator, generate, pretrain
 
@@ -40,12 +41,13 @@ def pretrain_world_model(world_corpus: pd.DataFrame, world: dict) -> ModelBundle
 
 
 def sample_for_annotation(
-    model: ModelBundle, tasks: pd.DataFrame, world: dict, sampling: dict, max_tasks_per_split
+    model: ModelBundle, tasks: pd.DataFrame, world: dict, sampling: Sampling, max_tasks_per_split
 ) -> pd.DataFrame:
     """The base model's samples on the annotated splits (``world.annotator``)."""
     params = world["annotator"]
     prompts = select_tasks(tasks, params["splits"], max_tasks_per_split)
-    return sample(model, prompts, {**sampling, "num_samples": params["num_samples"]})
+    annotator_sampling = sampling.model_copy(update={"num_samples": params["num_samples"]})
+    return sample(model, prompts, annotator_sampling)
 
 
 def annotate_failures(

@@ -1,0 +1,178 @@
+"""The package's import graph against the layout the README states (Developer guide,
+"Package layout"): one line per folder (or top-level module), lowest layer first. A module
+may import its own layer and the layers below, never one above; the graph has no cycle
+(imports inside functions count: they are dependencies too); no module imports another
+package's private (``_name``) names or modules."""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PROJECT_ROOT
+
+PACKAGE = PROJECT_ROOT / "src/ilf_kedro"
+LAYOUT_HEADING = "### Package layout"
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _imports(name: str, path: Path) -> list[tuple[str, str]]:
+    """(imported module, imported name or "") for every import in ``name``'s source."""
+    found = []
+    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, "") for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            found += [(target, alias.name) for alias in node.names]
+    return found
+
+
+def _edges() -> dict[str, set[str]]:
+    """Project module -> the project modules it imports."""
+    edges = {}
+    for name, path in MODULES.items():
+        targets = set()
+        for module, imported in _imports(name, path):
+            full = f"{module}.{imported}"
+            target = full if full in MODULES else module
+            if target in MODULES and target != name:
+                targets.add(target)
+        edges[name] = targets
+    return edges
+
+
+def _layout() -> list[list[str]]:
+    """The README's layout block: per line, the entries it names (``models/``,
+    ``parameters.py``, ``hooks.py, settings.py``)."""
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    after = readme.split(LAYOUT_HEADING, 1)[1]
+    block = re.search(r"```\n(.*?)```", after, flags=re.DOTALL).group(1)
+    lines = [line for line in block.splitlines() if line.strip()]
+    assert lines[0].strip() == "src/ilf_kedro/", "the block starts with the package"
+    return [re.split(r"\s{2,}", line.strip())[0].split(", ") for line in lines[1:]]
+
+
+def _layer_of(module: str, layout: list[list[str]]) -> int:
+    relative = module.removeprefix("ilf_kedro").lstrip(".").replace(".", "/")
+    for index, entries in enumerate(layout):
+        for entry in entries:
+            if entry.endswith("/") and (relative + "/").startswith(entry):
+                return index
+            if entry.endswith(".py") and relative == entry.removesuffix(".py"):
+                return index
+    if relative == "":
+        return 0  # the package's own __init__ (its version, its location) is for everyone
+    if relative == "__main__":
+        return len(layout)  # ``python -m ilf_kedro`` sits on top
+    raise AssertionError(f"{module} is in no folder of the README's package layout")
+
+
+def test_every_folder_and_top_level_module_is_in_the_readme_layout():
+    layout = _layout()
+    listed = [entry for entries in layout for entry in entries]
+    for entry in listed:
+        assert (PACKAGE / entry).exists(), f"the README lists {entry}, which does not exist"
+    for path in PACKAGE.iterdir():
+        if path.name.startswith(("_", ".")) or path.name == "py.typed":
+            continue
+        if path.is_dir() or path.suffix == ".py":
+            name = f"{path.name}/" if path.is_dir() else path.name
+            assert name in listed, f"{name} is missing from the README's package layout"
+
+
+def test_no_layer_imports_a_layer_above_it():
+    layout = _layout()
+    upward = [
+        f"{module} -> {target}"
+        for module, targets in _edges().items()
+        for target in targets
+        if _layer_of(target, layout) > _layer_of(module, layout)
+    ]
+    assert not upward, "imports of a higher layer:\n" + "\n".join(sorted(upward))
+
+
+def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in sorted(edges[node]):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(edges):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_the_import_graph_has_no_cycle():
+    assert _cycles(_edges()) == []
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    edges = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert _cycles(edges) == [["a", "b", "c"]]
+
+
+def _private(dotted: str) -> bool:
+    return any(part.startswith("_") and not part.startswith("__") for part in dotted.split("."))
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_no_module_imports_private_names_of_another(name):
+    """``from x import _y`` nowhere (a module's private helpers are its own business,
+    a third-party package's too); a private module (``execution/_sandbox.py``) only from
+    its own package."""
+    package = name if MODULES[name].name == "__init__.py" else name.rsplit(".", 1)[0]
+    private = []
+    for module, imported in _imports(name, MODULES[name]):
+        if module.split(".")[0] in sys.stdlib_module_names:
+            continue  # the standard library's business (``_sitebuiltins``, ``os._exit``)
+        if f"{module}.{imported}" in MODULES:  # ``from . import _sandbox``: a module
+            module, imported = f"{module}.{imported}", ""
+        if _private(imported):
+            private.append(f"{module}.{imported}")
+        elif _private(module):
+            parts = module.split(".")
+            owner = ".".join(parts[: next(i for i, p in enumerate(parts) if _private(p))])
+            if not (package == owner or package.startswith(owner + ".")):
+                private.append(module)
+    assert not private, f"{name} imports private names: {private}"
