@@ -2,7 +2,7 @@
 
 For each seed, in a fresh copy of the project (so ./data is never touched):
 
-1. ``kedro run --pipeline=ilf --params=seed=S``: the world (tasks, corpus, base model
+1. ``kedro run --pipelines=ilf --params=seed=S``: the world (tasks, corpus, base model
    trained from scratch, annotations) and Algorithm 1 -> Table 4's rows on the test split
    (zero-shot, ILF, fine-tuned on gold programs of the same tasks, on the annotator's own
    refinements), pass@1 and pass@10; its wall and CPU time (the default run's cost);
@@ -234,7 +234,7 @@ def report(rows: list[dict], plot: str | None) -> dict:
         ilf = spread([p["ilf"] * pct for p in points])
         gold = spread([p["gold"] * pct for p in points])
         print(f"  {fraction:>4.0%}: annotations {ann}  ILF {ilf}  gold {gold}")
-    print("\nDefault run (kedro run --pipeline=ilf) per seed:")
+    print("\nDefault run (kedro run --pipelines=ilf) per seed:")
     for r in rows:
         print(
             f"  seed {r['seed']}: wall {r['default_run_wall_s']:.0f} s, "

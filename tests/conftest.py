@@ -71,7 +71,7 @@ def mbpp_tasks(mbpp_raw):
 
 @pytest.fixture(scope="session")
 def default_ilf_run(tmp_path_factory):
-    """A copy of the project after the offline default `kedro run --pipeline=ilf`."""
+    """A copy of the project after the offline default `kedro run --pipelines=ilf`."""
     from tests.kedro_project import copy_project, run_pipeline
 
     project = copy_project(tmp_path_factory.mktemp("ilf_default") / "project")

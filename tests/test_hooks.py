@@ -1,4 +1,4 @@
-"""ilf_kedro.hooks in real runs: the shared default `kedro run --pipeline=ilf` (conftest's
+"""ilf_kedro.hooks in real runs: the shared default `kedro run --pipelines=ilf` (conftest's
 ``default_ilf_run``) is tracked in the SQLite store of its project, and `reporting` re-run
 on copies of it shows the parameter checks coming first, tracking switched off and a store
 out of reach (a warning, never a failed run)."""

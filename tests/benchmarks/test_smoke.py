@@ -30,7 +30,7 @@ def _run(script: str, *args: str) -> dict:
 def test_sampling_benchmark_reads_the_run_parameters_and_reports_ratios():
     # --params goes through Kedro's loader: ${seed} resolves and runtime params apply.
     # The demo environment's base model (tiny-random); conf/base's is the miniature world's,
-    # which exists only after `kedro run --pipeline=world`.
+    # which exists only after `kedro run --pipelines=world`.
     out = _run("bench_sampling.py", "--env", "demo", "--params", "seed=5,sampling.top_p=0.9")
     assert out["ours_tokens"] > 0 and out["baseline_tokens"] > 0
     assert out["ratio"] == pytest.approx(out["baseline_s"] / out["ours_s"], rel=0.05)

@@ -20,7 +20,10 @@ def test_local_is_the_default_and_every_stage_sees_the_section():
 
 
 def test_one_override_reaches_every_stage():
-    params = _with(compute__backend="ray", compute__address="auto")
+    # The accumulation is stated: it must divide over the Ray Train workers (2 by default).
+    params = _with(
+        compute__backend="ray", compute__address="auto", finetune__gradient_accumulation_steps=4
+    )
     for section in ("execution", "sampling", "finetune"):
         assert params[section]["compute"]["backend"] == "ray"
     validate_parameters(params)  # ray is installed here
@@ -38,7 +41,11 @@ def test_one_override_reaches_every_stage():
             r"finetune.num_processes is 2, but it is for accelerate on one machine",
         ),
         (
-            {"compute__backend": "ray", "compute__finetune__num_workers": 3},
+            {
+                "compute__backend": "ray",
+                "compute__finetune__num_workers": 3,
+                "finetune__gradient_accumulation_steps": 32,
+            },
             r"gradient_accumulation_steps is 32; allowed: a multiple of "
             r"compute.finetune.num_workers \(3\)",
         ),

@@ -1,4 +1,4 @@
-"""`kedro run --pipeline=ilf` with ``compute.backend: ray`` on the 2-node loopback
+"""`kedro run --pipelines=ilf` with ``compute.backend: ray`` on the 2-node loopback
 cluster: work runs on both nodes, every Parquet output equals a local run's, and the
 second node killed in the middle of a verdict stage costs only its unfinished shards."""
 

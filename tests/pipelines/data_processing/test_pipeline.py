@@ -1,4 +1,4 @@
-"""`kedro run --pipeline=data_processing` end to end, in a copy of the project."""
+"""`kedro run --pipelines=data_processing` end to end, in a copy of the project."""
 
 import json
 

@@ -20,7 +20,7 @@ METHODS = ["zero-shot", "ILF", "MBPP gold", "human refinements"]
 
 @pytest.fixture(scope="module")
 def both_sets_run(tmp_path_factory):
-    """`kedro run --pipeline=ilf` on MBPP and the HumanEval-schema demo set."""
+    """`kedro run --pipelines=ilf` on MBPP and the HumanEval-schema demo set."""
     project = copy_project(tmp_path_factory.mktemp("task_sets") / "project")
     run_pipeline(project, "ilf", params=BOTH_SETS)
     return project

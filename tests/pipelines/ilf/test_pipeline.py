@@ -1,4 +1,4 @@
-"""`kedro run --pipeline=ilf` end to end: the offline default and the paper's data at toy
+"""`kedro run --pipelines=ilf` end to end: the offline default and the paper's data at toy
 scale. Each run happens once per session (see conftest's ``default_ilf_run``)."""
 
 import json
@@ -99,7 +99,7 @@ def test_paper_environment_at_toy_scale_from_the_command_line(
         "kedro",
         "run",
         "--env=paper",
-        "--pipeline=ilf",
+        "--pipelines=ilf",
         f"--params={params}",
     ]
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "HF_HUB_OFFLINE": "1"}

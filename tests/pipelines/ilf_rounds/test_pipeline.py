@@ -1,4 +1,4 @@
-"""`kedro run --pipeline=ilf_rounds --params=rounds=N`: rounds chained through their
+"""`kedro run --pipelines=ilf_rounds --params=rounds=N`: rounds chained through their
 models, a report per round, resuming without recomputing a finished round."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The reports of the shared default `kedro run --pipeline=ilf` (conftest's
+"""The reports of the shared default `kedro run --pipelines=ilf` (conftest's
 ``default_ilf_run``), and `reporting` alone on a copy of it (no model loaded). Its MLflow
 run: tests/test_hooks.py."""
 

@@ -1,7 +1,7 @@
 """ilf: Algorithm 1 from the raw data to Table 4 and its reports.
 
 A package of its own (not a sum in the registry) because Kedro loads only the pipelines
-named on the command line, so ``kedro run --pipeline=ilf`` must find an ``ilf`` module.
+named on the command line, so ``kedro run --pipelines=ilf`` must find an ``ilf`` module.
 ``initial_sampling`` is part of it but samples only when ``feedback.source`` is automatic
 (interpreter, llm): human feedback comes with its own failing programs.
 """

@@ -1,7 +1,7 @@
 """ilf_ablations: ``ilf`` plus the paper's ablations (Table 2, Table 4's few-shot refiners).
 
 A package of its own because Kedro imports only the pipeline modules named on the
-command line (``kedro run --pipeline=ilf_ablations``)."""
+command line (``kedro run --pipelines=ilf_ablations``)."""
 
 from kedro.pipeline import Pipeline
 

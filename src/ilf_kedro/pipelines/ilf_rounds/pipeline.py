@@ -1,4 +1,4 @@
-"""ilf_rounds: ``kedro run --pipeline=ilf_rounds --params=rounds=N`` runs Algorithm 1 N
+"""ilf_rounds: ``kedro run --pipelines=ilf_rounds --params=rounds=N`` runs Algorithm 1 N
 times. Round k+1 starts from round k's pi_theta*: it samples that model's failures on the
 refine and train splits, gets feedback from the configured (automatic) source, trains
 pi_Refine, refines, filters, fine-tunes and evaluates. Each round is one namespace
