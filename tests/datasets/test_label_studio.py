@@ -168,12 +168,15 @@ def label_studio_server(tmp_path_factory):
 
 
 def _point_annotations_at(project: Path, source: dict, credentials: dict | None = None) -> None:
-    """conf/local: ``ilf_annotations_raw`` read through LabelStudioDataset from ``source``."""
+    """The run's environment (demo, which the tests run in): ``ilf_annotations_raw`` read
+    through LabelStudioDataset from ``source``."""
     dataset = {"type": "ilf_kedro.datasets.LabelStudioDataset", **source}
     entry = {"type": "ilf_kedro.datasets.DeferredDataset", "dataset": dataset}
-    local = project / "conf/local"
-    (local / "catalog.yml").write_text(yaml.safe_dump({"ilf_annotations_raw": entry}))
-    (local / "credentials.yml").write_text(yaml.safe_dump(credentials or {}))
+    env = project / "conf/demo"
+    catalog = yaml.safe_load((env / "catalog.yml").read_text())
+    catalog["ilf_annotations_raw"] = entry
+    (env / "catalog.yml").write_text(yaml.safe_dump(catalog))
+    (env / "credentials.yml").write_text(yaml.safe_dump(credentials or {}))
 
 
 def _catalog_load(project: Path, name: str):

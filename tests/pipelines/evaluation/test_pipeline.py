@@ -106,11 +106,12 @@ def test_a_users_own_set_needs_only_a_catalog_entry_and_parameters(tmp_path):
         }
     ]
     mine.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    (project / "conf/local/catalog.yml").write_text(
+    # In the environment the run uses (demo): a catalog entry and parameters, no code.
+    (project / "conf/demo/catalog_mine.yml").write_text(
         "mine_raw:\n  type: ilf_kedro.datasets.JSONLinesDataset\n"
         "  filepath: data/01_raw/mine.jsonl\n"
     )
-    (project / "conf/local/parameters.yml").write_text(
+    (project / "conf/demo/parameters_mine.yml").write_text(
         "evaluation:\n  task_sets: [mbpp, mine]\n  task_set_formats: {mine: mbpp}\n"
     )
     from kedro.framework.session import KedroSession
