@@ -9,13 +9,7 @@ import pytest
 from ilf_kedro.compute.ray_verdicts import evaluate_programs_on_ray
 from ilf_kedro.execution import evaluate_node, evaluate_programs
 from tests.execution.conftest import make_tasks
-from tests.execution.test_isolation import (
-    EXPECTED,
-    HANG_LIMIT_S,
-    HANG_TASK,
-    PASS_TASK,
-    hostile_programs,
-)
+from tests.execution.test_isolation import EXPECTED, hostile_programs, hostile_workload
 
 KWARGS = {"progress": False, "memory_mb": 512, "max_processes": 32}
 COMPUTE = {"backend": "ray", "verdicts": {"programs_per_task": 4}}
@@ -29,22 +23,9 @@ def toy_tasks() -> pd.DataFrame:
 def _hostile(tmp_path):
     victim_dir = tmp_path / "victim"
     victim_dir.mkdir()
-    (victim_dir / "victim.txt").write_text("intact")
-    progs = hostile_programs(victim_dir)
-    tasks = make_tasks(
-        {
-            PASS_TASK: (["assert f(1) == 2", "assert f(5) == 6"], "", 30.0),
-            HANG_TASK: (["assert f(1) == 2"], "", HANG_LIMIT_S),
-        }
-    )
-    programs = pd.DataFrame(
-        {
-            "name": list(progs),
-            "task_id": [t for t, _ in progs.values()],
-            "program": [p for _, p in progs.values()],
-        },
-        index=pd.RangeIndex(100, 100 + len(progs)),  # not 0..n-1: the index must survive
-    )
+    # Index not 0..n-1: it must survive the trip through the cluster.
+    n = len(hostile_programs(victim_dir))
+    programs, tasks = hostile_workload(victim_dir, index=pd.RangeIndex(100, 100 + n))
     return programs, tasks, victim_dir
 
 

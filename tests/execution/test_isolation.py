@@ -253,8 +253,9 @@ EXPECTED = {
 }
 
 
-def _run_hostile(tmp_path_factory, namespaces: bool):
-    victim_dir = tmp_path_factory.mktemp("victim")
+def hostile_workload(victim_dir: Path, index=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The hostile programs (one row each, named) and their tasks, with a victim file in
+    ``victim_dir`` that must stay intact."""
     (victim_dir / "victim.txt").write_text("intact")
     progs = hostile_programs(victim_dir)
     tasks = make_tasks(
@@ -268,8 +269,15 @@ def _run_hostile(tmp_path_factory, namespaces: bool):
             "name": list(progs),
             "task_id": [t for t, _ in progs.values()],
             "program": [p for _, p in progs.values()],
-        }
+        },
+        index=index,
     )
+    return programs, tasks
+
+
+def _run_hostile(tmp_path_factory, namespaces: bool):
+    victim_dir = tmp_path_factory.mktemp("victim")
+    programs, tasks = hostile_workload(victim_dir)
     started = time.monotonic()
     res = evaluate_programs(
         programs, tasks, progress=False, memory_mb=512, max_processes=32, namespaces=namespaces
