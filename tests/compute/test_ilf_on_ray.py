@@ -117,7 +117,7 @@ def _ran_on(since_ms: int) -> dict[str, set[str]]:
         return {t.node_id for t in tasks if t.name == name and (t.start_time_ms or 0) >= since_ms}
 
     return {
-        "verdicts": task_nodes("_judge_shard"),
+        "verdicts": task_nodes("_run_shard"),
         "sampling": task_nodes("_generate_shard"),
         "finetune": {a.node_id for a in actors if a.class_name == "RayTrainWorker"},
     }

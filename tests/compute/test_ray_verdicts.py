@@ -1,14 +1,17 @@
 """Verdicts on the 2-node loopback cluster equal the local harness's, hostile programs
-included, in input order."""
+included, in input order; the nodes are never given an expected value."""
 
 from __future__ import annotations
+
+import pickle
 
 import pandas as pd
 import pytest
 
-from ilf_kedro.compute.ray_verdicts import evaluate_programs_on_ray
+from ilf_kedro.compute.ray_verdicts import evaluate_programs_on_ray, verdict_shards
 from ilf_kedro.execution import evaluate_node, evaluate_programs
 from tests.execution.conftest import make_tasks
+from tests.execution.test_harness import JUDGED, SECRET, secret_workload
 from tests.execution.test_isolation import EXPECTED, hostile_programs, hostile_workload
 
 KWARGS = {"progress": False, "memory_mb": 512, "max_processes": 32}
@@ -33,7 +36,7 @@ def _shard_nodes(since_ms: int) -> set[str]:
     """Nodes that ran verdict shards since ``since_ms`` (Ray's state API)."""
     from ray.util.state import list_tasks
 
-    tasks = list_tasks(filters=[("name", "=", "_judge_shard")], detail=True, limit=10_000)
+    tasks = list_tasks(filters=[("name", "=", "_run_shard")], detail=True, limit=10_000)
     return {t.node_id for t in tasks if t.node_id and (t.start_time_ms or 0) >= since_ms}
 
 
@@ -64,6 +67,28 @@ def test_hostile_programs_get_the_local_verdicts_in_input_order(ray_cluster, tmp
     # Ray's own task state: shards ran on both nodes.
     time.sleep(2)  # task events reach the GCS about once a second
     assert ray_cluster.node_ids() <= _shard_nodes(started_ms)
+
+
+def test_the_nodes_are_given_no_expected_value(ray_cluster):
+    programs, tasks = secret_workload()
+    compute = {"backend": "ray", "address": ray_cluster.address}
+    compute["verdicts"] = {"programs_per_task": 1}
+    # What is sent to the nodes, one Ray task per shard: no expected value in any.
+    _, shards = verdict_shards(programs[programs["task_id"] == JUDGED], tasks, compute)
+    assert len(shards) == 2
+    assert all(SECRET.encode() not in pickle.dumps(shard) for shard in shards)
+
+    on_ray = evaluate_programs_on_ray(programs, tasks, compute, **KWARGS)
+    local = evaluate_programs(programs, tasks, **KWARGS)
+    pd.testing.assert_frame_equal(
+        on_ray.drop(columns="duration_s"), local.drop(columns="duration_s")
+    )
+    verdicts = on_ray.set_index("name")
+    # The hunter, on a node, finds the value only where an untrusted assert hands it over.
+    assert verdicts.loc["honest", "passed"] and verdicts.loc["honest", "trusted"]
+    assert verdicts.loc["hunter", "status"] == "failed"
+    assert verdicts.loc["hunter_in_program", "passed"]
+    assert not verdicts.loc["hunter_in_program", "trusted"]
 
 
 def test_evaluate_node_dispatches_on_the_compute_section(ray_cluster, toy_tasks):

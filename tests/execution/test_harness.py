@@ -279,3 +279,76 @@ def test_a_program_may_name_its_function_like_a_builtin():
     wrong = "def sum(a, b):\n    return a + b\n"
     res = run([{"task_id": 1, "program": p} for p in (program, wrong)], tasks)
     assert res["status"].tolist() == ["passed", "failed"] and res["trusted"].all()
+
+
+# An expected value no program is told: the honest program builds it, the hunter looks
+# for it everywhere it can read (its own interpreter's memory, which is the sandbox
+# server's, forked; files; other processes) and returns what it finds. An assert that runs
+# in the program's process (``or``: untrusted) hands the program its text: there the
+# hunter finds the value, which shows that it would find it anywhere it can read.
+SECRET = "expected-" + "7f3a9c"
+HUNTER = r"""
+import gc, os, re
+PATTERN = re.compile("expected-" + "[0-9a-f]{6}")
+def hunt():
+    for obj in gc.get_objects():
+        items = [*obj.keys(), *obj.values()] if isinstance(obj, dict) else obj
+        for text in items if isinstance(obj, (list, tuple, dict)) else [obj]:
+            found = PATTERN.search(text) if isinstance(text, str) else None
+            if found:
+                return found.group()
+    for top in ("/proc", "/tmp", "/dev/shm", "/run", "/var", "/root", "/home", "/work"):
+        for root, dirs, files in os.walk(top):
+            if root.count("/") > 3:
+                dirs[:] = []
+            for name in files:
+                try:
+                    with open(os.path.join(root, name), "rb") as handle:
+                        found = PATTERN.search(handle.read(1 << 20).decode("latin-1"))
+                except OSError:
+                    continue
+                if found:
+                    return found.group()
+FOUND = hunt()
+def f(x):
+    return FOUND
+"""
+JUDGED, IN_PROGRAM = 7, 8  # the task judged in the harness; the one whose assert is not
+
+
+def secret_workload() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Tasks whose asserts hold an expected value no program knows, and the honest
+    program and the hunter for each."""
+    tasks = make_tasks(
+        {
+            JUDGED: ([f"assert f(1) == {SECRET!r}", f"assert len(f(2)) == {len(SECRET)}"], "", 30),
+            IN_PROGRAM: ([f"assert f(1) == {SECRET!r} or f(1) == 0"], "", 30),
+        }
+    )
+    honest = 'def f(x):\n    return "expected-" + "7f3a9c"\n'
+    programs = pd.DataFrame(
+        {
+            "name": ["honest", "hunter", "honest_in_program", "hunter_in_program"],
+            "task_id": [JUDGED, JUDGED, IN_PROGRAM, IN_PROGRAM],
+            "program": [honest, HUNTER] * 2,
+        }
+    )
+    return programs, tasks
+
+
+def test_the_sandbox_is_given_no_expected_value():
+    import pickle
+
+    programs, tasks = secret_workload()
+    judged = programs[programs["task_id"] == JUDGED]
+    evaluation = harness.prepare_evaluation(judged, tasks)
+    assert SECRET.encode() in pickle.dumps(tasks)  # the check sees it where it is
+    assert SECRET.encode() not in pickle.dumps(evaluation.work)
+    assert all(SECRET.encode() not in pickle.dumps(s) for s in evaluation.work.shards(1))
+    res = run(programs, tasks).set_index("name")
+    assert res.loc["honest", "passed"] and res.loc["honest", "trusted"]
+    assert res.loc["hunter", "status"] == "failed"
+    assert res.loc["hunter", "error_message"].endswith("the call returned None")
+    # The hunter finds the value where it is in its reach, and forges an untrusted pass.
+    assert res.loc["hunter_in_program", "passed"]
+    assert not res.loc["hunter_in_program", "trusted"]

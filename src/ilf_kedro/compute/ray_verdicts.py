@@ -1,11 +1,21 @@
-"""Verdicts on a Ray cluster: the programs split into shards, one Ray task per shard.
+"""Verdicts on a Ray cluster: the sandbox runs on the nodes, the judging stays here.
 
-Each task runs :func:`ilf_kedro.execution.evaluate_programs`, the project's own harness,
-on its node: the same fork-server sandbox, rlimits and namespaces, and the same judging
-in the harness process, outside the programs' reach (the programs never see the asserts'
-expected values, as on one machine). The driver keeps the row order: shard ``i`` holds
-rows ``[i * size, (i + 1) * size)`` and the shards' results are concatenated in that
-order, so the result equals a local run's row for row (``duration_s`` aside, a clock).
+The driver prepares the evaluation as a local run does
+(:func:`ilf_kedro.execution.harness.prepare_evaluation`): the tasks' plans, which hold the
+asserts' expected values, stay in this process, and only the
+:class:`~ilf_kedro.execution.harness.SandboxWork` (the programs, the setup code, the calls
+each assert makes, the limits: what a local sandbox server is given) is split into shards
+of consecutive rows, one Ray task each. A task runs the project's own sandbox on its node
+(:func:`~ilf_kedro.execution.harness.run_sandbox`: the same fork server, rlimits,
+namespaces and re-runs of programs the sandbox could not run) and returns what the
+sandbox saw of each program: the text its process wrote, the calls' values encoded by
+their contents (:mod:`ilf_kedro.execution.sandbox.wire`, decoded here into the driver's
+own types, never unpickled), and how it ended. The driver judges every program with the
+same code and the same Python ``==`` as a local run, so the result equals a local run's
+row for row (``duration_s`` aside, a clock), in input order; neither the nodes nor the
+programs ever hold an expected value of an assert judged in the harness. (Asserts that
+cannot be judged there run in the program's process, on one machine as on the cluster;
+their verdicts are marked untrusted.)
 
 A node that dies takes only its unfinished shards with it: Ray re-runs them on the nodes
 that are left (``compute.verdicts.max_retries`` times each).
@@ -20,17 +30,43 @@ from typing import Any
 
 import pandas as pd
 
+from ilf_kedro.execution.harness import Evaluation, SandboxWork, prepare_evaluation, run_sandbox
+from ilf_kedro.execution.sandbox.records import ProgramRun
+
 logger = logging.getLogger(__name__)
 
 
-def _judge_shard(programs: pd.DataFrame, tasks: pd.DataFrame, kwargs: dict) -> tuple:
-    """One shard's verdicts, and the Ray node that computed them (for the logs)."""
+def _run_shard(work: SandboxWork) -> tuple[list[tuple], dict, str]:
+    """One shard in this node's sandbox: each program's run as a plain tuple of strings
+    and numbers, the sandbox's isolation report, and the Ray node (for the logs)."""
     import ray
 
-    from ilf_kedro.execution.harness import evaluate_programs
+    runs: list[tuple] = []
+    report = run_sandbox(work, lambda run: runs.append(tuple(run)))
+    return runs, report, ray.get_runtime_context().get_node_id()
 
-    result = evaluate_programs(programs, tasks, **kwargs)
-    return result, ray.get_runtime_context().get_node_id()
+
+def _program_run(fields: tuple) -> ProgramRun:
+    """A node's record of one run, checked field by field before it is judged here."""
+    row, reports, ended, code, duration_s, time_limit_s = fields
+    if not (type(row) is int and type(reports) is str and type(ended) is str):
+        raise ValueError("a Ray verdict shard returned a malformed run")
+    return ProgramRun(row, reports, ended, int(code), float(duration_s), float(time_limit_s))
+
+
+def verdict_shards(
+    programs: pd.DataFrame, tasks: pd.DataFrame, compute: Mapping[str, Any], **evaluate_kwargs
+) -> tuple[Evaluation, list[SandboxWork]]:
+    """The evaluation of ``programs`` (kept by the driver) and the shards of its sandbox
+    work that :func:`evaluate_programs_on_ray` sends to the cluster, one per Ray task
+    (``compute.verdicts.programs_per_task`` programs each, run
+    ``compute.verdicts.num_cpus`` at once)."""
+    from ilf_kedro.parameters import Compute
+
+    verdicts = Compute.model_validate(dict(compute)).verdicts
+    kwargs = {k: v for k, v in evaluate_kwargs.items() if k != "progress"}
+    evaluation = prepare_evaluation(programs, tasks, **{**kwargs, "workers": verdicts.num_cpus})
+    return evaluation, evaluation.work.shards(verdicts.programs_per_task)
 
 
 def evaluate_programs_on_ray(
@@ -39,55 +75,59 @@ def evaluate_programs_on_ray(
     compute: Mapping[str, Any],
     **evaluate_kwargs: Any,
 ) -> pd.DataFrame:
-    """:func:`~ilf_kedro.execution.evaluate_programs` spread over the Ray cluster of
-    ``compute`` (the ``compute`` section); ``evaluate_kwargs`` are that function's
-    keywords. ``workers`` becomes ``compute.verdicts.num_cpus`` per task (the CPUs Ray
-    reserves for it). Same columns, rows and order as a local run."""
+    """:func:`~ilf_kedro.execution.evaluate_programs` with its sandbox work spread over
+    the Ray cluster of ``compute`` (the ``compute`` section) and its judging here;
+    ``evaluate_kwargs`` are that function's keywords. ``workers`` becomes
+    ``compute.verdicts.num_cpus`` per task (the CPUs Ray reserves for it). Same columns,
+    rows and order as a local run."""
     import ray
 
     from ilf_kedro.compute.cluster import connect
     from ilf_kedro.parameters import Compute
 
     settings = Compute.model_validate(dict(compute))
-    verdicts = settings.verdicts
-    for col in ("task_id", "program"):
-        if col not in programs.columns:
-            raise ValueError(f"programs needs a {col!r} column")
-    if len(programs) == 0:
-        from ilf_kedro.execution.harness import evaluate_programs
-
-        return evaluate_programs(programs, tasks, **evaluate_kwargs)
+    evaluation, shards = verdict_shards(programs, tasks, compute, **evaluate_kwargs)
+    if not shards:
+        return evaluation.results()
     connect(settings.address)
-    kwargs = {**evaluate_kwargs, "workers": verdicts.num_cpus, "progress": False}
-    used = tasks[tasks["task_id"].isin(set(programs["task_id"]))]
-    tasks_ref = ray.put(used)  # one copy in the object store, read by every shard
-    judge = ray.remote(_judge_shard).options(
+    verdicts = settings.verdicts
+    run = ray.remote(_run_shard).options(
         num_cpus=verdicts.num_cpus,
         max_retries=verdicts.max_retries,
         retry_exceptions=False,
         scheduling_strategy=verdicts.placement,
     )
-    size = verdicts.programs_per_task
-    starts = range(0, len(programs), size)
+    bar = None
+    if evaluate_kwargs.get("progress", True):
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(programs), desc="Running tests (ray)", unit="prog", mininterval=0.5)
     started = time.monotonic()
-    pending = {
-        judge.remote(programs.iloc[start : start + size], tasks_ref, kwargs): i
-        for i, start in enumerate(starts)
-    }
-    shards: list[pd.DataFrame | None] = [None] * len(pending)
+    pending = {run.remote(shard): len(shard.jobs) for shard in shards}
     nodes: dict[str, int] = {}
-    while pending:
-        done, _ = ray.wait(list(pending), num_returns=1)
-        for ref in done:
-            result, node = ray.get(ref)
-            shards[pending.pop(ref)] = result
-            nodes[node] = nodes.get(node, 0) + len(result)
+    try:
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                n = pending.pop(ref)
+                runs, report, node = ray.get(ref)
+                for fields in runs:
+                    evaluation.record(_program_run(fields))
+                evaluation.note_isolation(report)
+                nodes[node] = nodes.get(node, 0) + n
+                if bar is not None:
+                    bar.update(n)
+    finally:
+        if bar is not None:
+            bar.close()
+        for ref in pending:
+            ray.cancel(ref, force=True)
     logger.info(
-        "Judged %d programs in %d shard(s) on %d Ray node(s) in %.1f s: %s",
+        "Judged %d programs in %d shard(s) run on %d Ray node(s) in %.1f s: %s",
         len(programs),
         len(shards),
         len(nodes),
         time.monotonic() - started,
         {node[:8]: n for node, n in nodes.items()},
     )
-    return pd.concat(shards)
+    return evaluation.results()

@@ -16,14 +16,21 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pandas as pd
 
 from ilf_kedro.execution.asserts import bound_names
-from ilf_kedro.execution.sandbox.records import UID_BLOCK, Config, Job, ProgramRun
-from ilf_kedro.execution.verdicts import ProgramNotRun, TaskPlan, Verdict, judge, plan_task
+from ilf_kedro.execution.sandbox.records import UID_BLOCK, Config, Job, ProgramRun, TaskSpec
+from ilf_kedro.execution.verdicts import (
+    ProgramNotRun,
+    TaskPlan,
+    Verdict,
+    judge,
+    not_run,
+    plan_task,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -103,28 +110,28 @@ class SandboxError(RuntimeError):
 
 
 def _run_server(
-    jobs: list[Job], plans: dict[str, TaskPlan], config: Config, on_result, stall_s: float
+    jobs: list[Job], specs: dict[str, TaskSpec], config: Config, on_result, stall_s: float
 ) -> dict:
     """Start one fork server for ``jobs`` and feed each :class:`ProgramRun` it reports to
-    ``on_result``. Only the plans' :class:`TaskSpec` (no expected values) are sent.
+    ``on_result``. Only the tasks' :class:`TaskSpec` (no expected values) are sent.
 
     Returns the server's isolation report. Raises _ServerDied if the server exits or stalls
     before reporting every job (the caller retries the rest).
     """
     fd, path = tempfile.mkstemp(prefix="ilf-jobs-", suffix=".json")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
-        specs = {
+        sent = {
             tid: {
-                "setup": plans[tid].spec.setup,
-                "checks": [c._asdict() for c in plans[tid].spec.checks],
-                "tolerant": plans[tid].spec.tolerant,
+                "setup": specs[tid].setup,
+                "checks": [c._asdict() for c in specs[tid].checks],
+                "tolerant": specs[tid].tolerant,
             }
             for tid in {j.task_id for j in jobs}
         }
         json.dump(
             {
                 "config": dataclasses.asdict(config),
-                "tasks": specs,
+                "tasks": sent,
                 "jobs": [j._asdict() for j in jobs],
             },
             f,
@@ -256,17 +263,127 @@ def evaluate_programs(
             the program's process failed before the program started) even when run
             again: such a program has no verdict, so none is made up.
     """
+    evaluation = prepare_evaluation(
+        programs,
+        tasks,
+        timeout_s=timeout_s,
+        workers=workers,
+        memory_mb=memory_mb,
+        max_processes=max_processes,
+        max_file_mb=max_file_mb,
+        max_message_chars=max_message_chars,
+        keep_output=keep_output,
+        max_output_chars=max_output_chars,
+        max_result_bytes=max_result_bytes,
+        namespaces=namespaces,
+    )
+    if not evaluation.work.jobs:
+        return evaluation.results()
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(programs), desc="Running tests", unit="prog", mininterval=0.5)
+
+    def on_run(run: ProgramRun) -> None:
+        evaluation.record(run)
+        if bar is not None:
+            bar.update(1)
+
+    try:
+        evaluation.note_isolation(run_sandbox(evaluation.work, on_run))
+    finally:
+        if bar is not None:
+            bar.close()
+    return evaluation.results()
+
+
+@dataclasses.dataclass(frozen=True)
+class SandboxWork:
+    """All a sandbox is given to run some programs: the jobs, their tasks' specs (setup
+    code and checks: for an assert judged in the harness, only the calls to make; no
+    expected value) and the limits. What ``compute.backend: ray`` sends to a node."""
+
+    jobs: tuple[Job, ...]  # the longest time limit first
+    specs: dict[str, TaskSpec]  # by the jobs' task_id
+    config: Config
+    stall_s: float  # a server silent this long is dead
+
+    def shards(self, size: int) -> list[SandboxWork]:
+        """The jobs in shards of ``size`` consecutive rows, each with only its tasks'
+        specs (and the jobs of each still longest time limit first)."""
+        by_row = sorted(self.jobs, key=lambda j: j.row)
+        shards = []
+        for start in range(0, len(by_row), size):
+            jobs = _longest_first(by_row[start : start + size])
+            specs = {tid: self.specs[tid] for tid in {j.task_id for j in jobs}}
+            shards.append(dataclasses.replace(self, jobs=tuple(jobs), specs=specs))
+        return shards
+
+
+class Evaluation:
+    """One evaluation split where the expected values must not go: :attr:`work` for the
+    sandbox (it holds none), and the tasks' plans, which judge what the sandbox reports
+    (:meth:`record`) in this process. Made by :func:`prepare_evaluation`."""
+
+    def __init__(
+        self,
+        programs: pd.DataFrame,
+        plans: dict[str, TaskPlan],
+        work: SandboxWork,
+        keep_output: bool,
+    ) -> None:
+        self.programs, self.work, self.keep_output = programs, work, keep_output
+        self._plans = plans
+        self._tasks = {j.row: j.task_id for j in work.jobs}
+        self._verdicts: list[Verdict | None] = [None] * len(programs)
+
+    def record(self, run: ProgramRun) -> Verdict:
+        """Judge ``run`` (what the sandbox saw of one program) and keep its verdict."""
+        plan = self._plans[self._tasks[run.row]]
+        try:
+            verdict = judge(plan, run, self.work.config.max_message_chars)
+        except ProgramNotRun as exc:  # the sandbox's side re-runs these; it did not
+            raise SandboxError(f"row {run.row}: {exc}") from exc
+        self._verdicts[run.row] = verdict
+        return verdict
+
+    def note_isolation(self, report: dict) -> None:
+        """Warn (once per process) when a sandbox said its isolation is weaker."""
+        _warn_once(report)
+
+    def results(self) -> pd.DataFrame:
+        """``programs`` plus the verdict columns, rows in order (see
+        :func:`evaluate_programs`); SandboxError if some program has no verdict."""
+        missing = [row for row, v in enumerate(self._verdicts) if v is None]
+        if missing:
+            raise SandboxError(f"{len(missing)} program(s) have no verdict (e.g. row {missing[0]})")
+        return _with_verdicts(self.programs, self._verdicts, self.keep_output)
+
+
+def prepare_evaluation(
+    programs: pd.DataFrame,
+    tasks: pd.DataFrame,
+    *,
+    timeout_s: float = 3.0,
+    workers: int | None = None,
+    memory_mb: int = DEFAULT_MEMORY_MB,
+    max_processes: int = DEFAULT_MAX_PROCESSES,
+    max_file_mb: int = DEFAULT_MAX_FILE_MB,
+    max_message_chars: int = DEFAULT_MAX_MESSAGE,
+    keep_output: bool = False,
+    max_output_chars: int = DEFAULT_MAX_OUTPUT,
+    max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
+    namespaces: bool = True,
+) -> Evaluation:
+    """The :class:`Evaluation` of ``programs``, with :func:`evaluate_programs`'s
+    arguments (``workers``: programs at once in each sandbox server). Nothing runs yet:
+    :func:`run_sandbox` runs its ``work``, here or on another machine, and what it
+    reports is judged by :meth:`Evaluation.record` here."""
     for col in ("task_id", "program"):
         if col not in programs.columns:
             raise ValueError(f"programs needs a {col!r} column")
-    if len(programs) == 0:
-        return _with_verdicts(programs, [], keep_output)
     workers = available_workers() if workers is None else max(1, int(workers))
-    task_ids = programs["task_id"].tolist()
-    plans = _task_plans(tasks, task_ids)
-    limits = _time_limits(tasks, set(task_ids), timeout_s)
-    jobs = _make_jobs(task_ids, programs["program"].tolist(), limits)
-    jobs = _own_builtins(jobs, plans)
     config = Config(
         workers=workers,
         max_inflight=min(4 * workers, UID_BLOCK),
@@ -278,9 +395,16 @@ def evaluate_programs(
         max_result_bytes=int(max_result_bytes),
         namespaces=bool(namespaces),
     )
-    stall_s = max(limits.values()) + 60.0
-    verdicts = _run_jobs(jobs, plans, config, stall_s, progress)
-    return _with_verdicts(programs, verdicts, keep_output)
+    if len(programs) == 0:
+        return Evaluation(programs, {}, SandboxWork((), {}, config, 60.0), keep_output)
+    task_ids = programs["task_id"].tolist()
+    plans = _task_plans(tasks, task_ids)
+    limits = _time_limits(tasks, set(task_ids), timeout_s)
+    jobs = _make_jobs(task_ids, programs["program"].tolist(), limits)
+    jobs = _own_builtins(jobs, plans)
+    specs = {tid: plans[tid].spec for tid in {j.task_id for j in jobs}}
+    work = SandboxWork(tuple(jobs), specs, config, stall_s=max(limits.values()) + 60.0)
+    return Evaluation(programs, plans, work, keep_output)
 
 
 def _own_builtins(jobs: list[Job], plans: dict[str, TaskPlan]) -> list[Job]:
@@ -304,74 +428,64 @@ def _own_builtins(jobs: list[Job], plans: dict[str, TaskPlan]) -> list[Job]:
 def _make_jobs(task_ids: list, texts: list, limits: dict[str, float]) -> list[Job]:
     """One :class:`Job` per program row (a non-string program runs as empty text), the
     longest time limit first."""
-    jobs = [
+    return _longest_first(
         Job(row, str(tid), text if isinstance(text, str) else "", limits[str(tid)])
         for row, (tid, text) in enumerate(zip(task_ids, texts, strict=True))
-    ]
+    )
+
+
+def _longest_first(jobs: Iterable[Job]) -> list[Job]:
     # Longest limit (slowest gold program) first, so a slow task does not end up alone at
     # the end of the run while the other CPUs idle.
-    jobs.sort(key=lambda j: -j.time_limit_s)
-    return jobs
+    return sorted(jobs, key=lambda j: -j.time_limit_s)
 
 
-def _run_jobs(
-    jobs: list[Job], plans: dict[str, TaskPlan], config: Config, stall_s: float, progress: bool
-) -> list[Verdict]:
-    """The verdict of every job, by row, judged as the fork server reports each run.
+def run_sandbox(work: SandboxWork, on_run: Callable[[ProgramRun], None]) -> dict:
+    """Run every job of ``work`` in a sandbox fork server and hand ``on_run`` the
+    :class:`ProgramRun` of each program that ran, once per row, as it ends. Needs no
+    plan (no expected value): what it hands on is what the programs' processes wrote,
+    their values encoded by :mod:`~ilf_kedro.execution.sandbox.wire`, plus how they ended.
 
     A program the sandbox could not run (its server died or stalled, or its process failed
-    before the program started) has no verdict: it is run again in a new server, up to
-    ``_MAX_RESTARTS`` times, after which :class:`SandboxError` names the cause.
+    before the program started) is run again in a new server, up to ``_MAX_RESTARTS``
+    times, after which :class:`SandboxError` names the cause. Returns the server's
+    isolation report.
     """
-    verdicts: list[Verdict | None] = [None] * len(jobs)
+    ran: set[int] = set()
     causes: dict[int, str] = {}
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(jobs), desc="Running tests", unit="prog", mininterval=0.5)
-    jobs_by_row = {j.row: j for j in jobs}
 
     def on_result(run: ProgramRun) -> None:
-        plan = plans[jobs_by_row[run.row].task_id]
-        try:
-            verdict = judge(plan, run, config.max_message_chars)
-        except ProgramNotRun as exc:
-            causes[run.row] = str(exc)
-            return
-        if verdicts[run.row] is None and bar is not None:
-            bar.update(1)
-        verdicts[run.row] = verdict
+        reason = not_run(run)
+        if reason is not None:
+            causes[run.row] = reason
+        elif run.row not in ran:
+            ran.add(run.row)
+            on_run(run)
 
-    cause = ""
-    try:
-        for attempt in range(_MAX_RESTARTS + 1):
-            todo = [j for j in jobs if verdicts[j.row] is None]
-            if not todo:
-                break
-            if attempt:
-                logger.warning(
-                    "%s (attempt %d); running %d program(s) again", cause, attempt, len(todo)
-                )
-            causes.clear()
-            try:
-                report = _run_server(todo, plans, config, on_result, stall_s)
-                _warn_once(report)
-            except _ServerDied as exc:
-                cause = str(exc)
-            else:
-                cause = next(iter(causes.values()), "")
-    finally:
-        if bar is not None:
-            bar.close()
-    missing = [j for j in jobs if verdicts[j.row] is None]
+    cause, report = "", {}
+    for attempt in range(_MAX_RESTARTS + 1):
+        todo = [j for j in work.jobs if j.row not in ran]
+        if not todo:
+            break
+        if attempt:
+            logger.warning(
+                "%s (attempt %d); running %d program(s) again", cause, attempt, len(todo)
+            )
+        causes.clear()
+        try:
+            report = _run_server(todo, work.specs, work.config, on_result, work.stall_s)
+        except _ServerDied as exc:
+            cause = str(exc)
+        else:
+            cause = next(iter(causes.values()), "")
+    missing = [j for j in work.jobs if j.row not in ran]
     if missing:
         raise SandboxError(
-            f"the sandbox could not run {len(missing)} of {len(jobs)} program(s) in "
+            f"the sandbox could not run {len(missing)} of {len(work.jobs)} program(s) in "
             f"{_MAX_RESTARTS + 1} attempts (e.g. row {missing[0].row}, task "
             f"{missing[0].task_id!r}): {cause}"
         )
-    return verdicts
+    return report
 
 
 def _time_limits(tasks: pd.DataFrame, task_ids: set, timeout_s: float) -> dict[str, float]:

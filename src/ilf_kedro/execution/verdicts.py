@@ -108,9 +108,22 @@ class ProgramNotRun(RuntimeError):
     """The sandbox could not run a program: no verdict exists (the message says why)."""
 
 
+def not_run(run: ProgramRun) -> str | None:
+    """Why the sandbox could not run the program of ``run`` (so no verdict exists), or
+    None when it ran. Read from what the sandbox wrote before the program started, so it
+    needs no plan: the side that runs the sandbox decides re-runs with it."""
+    if run.ended == "unknown_task":
+        return "the sandbox server did not know the program's task"
+    first = _record(run.reports.partition("\n")[0]) if run.reports else None
+    if first == READY:
+        return None
+    cause = first.get("sandbox") if type(first) is dict else None
+    if type(cause) is str:
+        return cause
+    return f"the sandboxed process ended ({run.ended}, code {run.code}) before the program started"
+
+
 class _Reports(NamedTuple):
-    ready: bool  # the child's first record said the program was about to run
-    not_run: str | None  # else why it did not (the child's own account, if any)
     stage: dict | None  # the program or setup code raised
     checks: dict  # check index -> its first record
     end: bool
@@ -119,15 +132,11 @@ class _Reports(NamedTuple):
 
 
 def _read_reports(text: str) -> _Reports:
-    """The program's records, each a claim; only well-formed ones count, and for each
-    check only the first (the program could write more, but gains nothing by it)."""
+    """The program's records after the child's own first one (:func:`not_run` read it),
+    each a claim; only well-formed ones count, and for each check only the first (the
+    program could write more, but gains nothing by it)."""
     stage, checks, end, sig, output = None, {}, False, None, ""
-    lines = text.splitlines()
-    first = _record(lines[0]) if lines else None
-    if first != READY:  # written before the program could write anything: honest
-        cause = first.get("sandbox") if type(first) is dict else None
-        return _Reports(False, cause if type(cause) is str else None, None, {}, False, None, "")
-    for line in lines[1:]:
+    for line in text.splitlines()[1:]:
         rec = _record(line)
         if rec is None:
             continue
@@ -141,7 +150,7 @@ def _read_reports(text: str) -> _Reports:
             sig = rec["signal"][:40]
         elif type(rec.get("output")) is str and not output:
             output = rec["output"]
-    return _Reports(True, None, stage, checks, end, sig, output)
+    return _Reports(stage, checks, end, sig, output)
 
 
 def _record(line: str) -> dict | None:
@@ -176,6 +185,9 @@ def judge(plan: TaskPlan, run: ProgramRun, max_message_chars: int) -> Verdict:
     """The verdict on one program: the first check that did not hold decides it, in the
     order the asserts run (as if the program stopped there); all held and the process
     reached the end: passed; else how the process ended (timeout, crash, early exit)."""
+    reason = not_run(run)
+    if reason is not None:
+        raise ProgramNotRun(reason)
     reports = _read_reports(run.reports)
     trusted = plan.trusted
 
@@ -186,14 +198,6 @@ def judge(plan: TaskPlan, run: ProgramRun, max_message_chars: int) -> Verdict:
             status == "passed", status, etype, message, run.duration_s, trusted, reports.output
         )
 
-    if run.ended == "unknown_task":
-        raise ProgramNotRun("the sandbox server did not know the program's task")
-    if not reports.ready:
-        raise ProgramNotRun(
-            reports.not_run
-            or f"the sandboxed process ended ({run.ended}, code {run.code}) before the program "
-            "started"
-        )
     if reports.stage is not None:
         stage = reports.stage.get("stage")
         stage = stage if stage in ("program", "test_setup_code") else "program"
