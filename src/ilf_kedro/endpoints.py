@@ -14,6 +14,7 @@ No Kedro import: plain library code.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
 import json
 import logging
@@ -262,6 +263,13 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
+def _die_with_parent() -> None:
+    """In a server's process before it starts: SIGTERM when the thread that started it
+    ends, so a killed run, or a lost Ray replica, leaves no server holding a GPU."""
+    with contextlib.suppress(OSError, AttributeError):  # Linux only (prctl)
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 @dataclass
 class ServedModel:
     """A local OpenAI-compatible server for a model, as a context manager.
@@ -301,7 +309,11 @@ class ServedModel:
             sink, self._temporary_log = os.fdopen(fd, "ab"), self.log_path
         with sink:
             self.process = subprocess.Popen(
-                argv, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+                argv,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,  # one prctl call: safe between fork and exec
             )
         try:
             self._wait_until_healthy()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
+import shlex
 import string
 from collections.abc import Mapping
 from typing import Any, Literal, TypeVar
@@ -79,9 +80,12 @@ class RayVerdicts(Strict):
 
 
 class RaySampling(Strict):
-    """``compute.sampling``: model replicas (Ray tasks over shards of batches) for
-    ``sampling.backend: ray``."""
+    """``compute.sampling``: model replicas for ``sampling.backend: ray``. ``engine``:
+    ``hf``, the project's sampler in Ray tasks over shards of batches; ``server``, one Ray
+    actor per replica running ``sampling.server.command`` on its node (``vllm serve`` on
+    GPUs, ``transformers serve`` on CPU), sampled through the endpoint client."""
 
+    engine: Literal["hf", "server"] = "hf"
     replicas: int = Field(default=2, ge=1)  # shards generated at once
     num_cpus: float = Field(default=1, gt=0)  # per replica
     num_gpus: float = Field(default=0, ge=0)  # per replica; > 0 samples on CUDA
@@ -285,6 +289,15 @@ class Server(Strict):
         return command
 
 
+def runs_vllm(command: str) -> bool:
+    """Whether a server command starts vLLM (``vllm serve``, ``python -m vllm...``)."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return False
+    return any(w.rsplit("/", 1)[-1] == "vllm" or w.startswith("vllm.") for w in words)
+
+
 class Sampling(Strict):
     """``sampling``: the one sampler of every stage. Library callers that give no stop
     sequences and no ``resume_dir`` get EOS / ``max_new_tokens`` stops and no shards."""
@@ -305,6 +318,20 @@ class Sampling(Strict):
     @classmethod
     def _none_is_no_stop(cls, value: Any) -> Any:
         return [] if value is None else value
+
+    @model_validator(mode="after")
+    def _vllm_replicas_have_gpus(self) -> Sampling:
+        replicas = self.compute.sampling
+        serving = self.backend == "ray" and replicas.engine == "server"
+        if serving and replicas.num_gpus <= 0 and runs_vllm(self.server.command):
+            raise problem(
+                "compute.sampling.num_gpus",
+                f"is {replicas.num_gpus}, but each replica runs sampling.server.command "
+                f"`{self.server.command}`, and vLLM needs a GPU per replica; allowed: "
+                "compute.sampling.num_gpus > 0, or a CPU server (transformers serve), or "
+                "compute.sampling.engine: hf",
+            )
+        return self
 
     @property
     def greedy(self) -> bool:

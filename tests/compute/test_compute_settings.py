@@ -49,11 +49,33 @@ def test_one_override_reaches_every_stage():
             r"gradient_accumulation_steps is 32; allowed: a multiple of "
             r"compute.finetune.num_workers \(3\)",
         ),
+        (
+            {
+                "sampling__backend": "ray",
+                "compute__sampling__engine": "server",
+                "sampling__server__command": "vllm serve {model} --host {host} --port {port}",
+            },
+            r"compute.sampling.num_gpus is 0, but each replica runs sampling.server.command "
+            r"`vllm serve .*`, and vLLM needs a GPU per replica; allowed: "
+            r"compute.sampling.num_gpus > 0",
+        ),
+        ({"compute__sampling__engine": "vllm"}, r"compute.sampling.engine is 'vllm'.*'hf'"),
     ],
 )
 def test_bad_compute_settings_name_the_parameter(changes, message):
     with pytest.raises(ValueError, match=message):
         validate_parameters(_with(**changes))
+
+
+def test_vllm_replicas_with_gpus_pass_the_checks():
+    command = "python -m vllm.entrypoints.openai.api_server --model {model} --port {port}"
+    params = _with(
+        sampling__backend="ray",
+        compute__sampling__engine="server",
+        compute__sampling__num_gpus=1,
+        sampling__server__command=command,
+    )
+    assert validate_parameters(params).sampling.compute.sampling.engine == "server"
 
 
 @pytest.mark.parametrize("key", ["compute.backend", "sampling.backend"])

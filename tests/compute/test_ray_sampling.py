@@ -3,6 +3,7 @@ backend's rows, seeds and stops, and write the same resumable shards."""
 
 from __future__ import annotations
 
+import shutil
 import time
 
 import pandas as pd
@@ -33,13 +34,6 @@ def prompts():
     return ROUND_TRIP[["task_id", "prompt"]].assign(split="test")
 
 
-def _replica_nodes(since_ms: int) -> set[str]:
-    from ray.util.state import list_tasks
-
-    tasks = list_tasks(filters=[("name", "=", "_generate_shard")], detail=True, limit=10_000)
-    return {t.node_id for t in tasks if t.node_id and (t.start_time_ms or 0) >= since_ms}
-
-
 def test_replicas_give_the_hf_samples_and_resume_from_shards(
     ray_cluster, bundle, prompts, tmp_path
 ):
@@ -57,8 +51,7 @@ def test_replicas_give_the_hf_samples_and_resume_from_shards(
     assert len(on_ray) == len(prompts) * SETTINGS["num_samples"]
     assert set(on_ray["finish_reason"]) <= {"stop", "eos", "length"}
     time.sleep(2)  # actor events reach the GCS about once a second
-    # Replicas ran as Ray tasks (which nodes: test_ilf_on_ray checks both nodes take part).
-    assert _replica_nodes(started_ms)
+    assert ray_cluster.node_ids() <= ray_cluster.task_nodes("_generate_shard", started_ms)
 
     # A lost worker costs only its batches: drop two shards, the rest are read back.
     (shard_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
@@ -72,4 +65,41 @@ def test_replicas_give_the_hf_samples_and_resume_from_shards(
     )
     pd.testing.assert_frame_equal(resumed, hf)
     assert all(p.stat().st_mtime_ns == t for p, t in kept.items())  # not regenerated
+    assert all(p.exists() for p in shards[:2])
+
+
+@pytest.mark.skipif(
+    shutil.which("transformers") is None, reason="the transformers CLI is not installed"
+)
+def test_server_replicas_give_the_server_backends_rows_and_resume_from_shards(
+    ray_cluster, bundle, prompts, tmp_path
+):
+    # Each replica serves the model with `transformers serve` (sampling.server.command's
+    # default; `vllm serve` on GPU nodes) on its own node; greedy, as in the server
+    # backend's own test, so the rows do not hang on the server's sampling streams.
+    settings = {**SETTINGS, "temperature": 0, "batch_size": 1}  # 3 shards of one row
+    compute = {
+        "backend": "ray",
+        "address": ray_cluster.address,
+        "sampling": {"engine": "server", "replicas": 2},  # one CPU each: both nodes
+    }
+    served = sample_programs(bundle, prompts, backend="server", **settings)
+    on_ray = sample_programs(
+        bundle, prompts, backend="ray", compute=compute, resume_dir=str(tmp_path), **settings
+    )
+    pd.testing.assert_frame_equal(on_ray, served)
+    time.sleep(2)  # actor events reach the GCS about once a second
+    assert ray_cluster.node_ids() <= ray_cluster.actor_nodes("ServerReplica")
+
+    (shard_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    shards = sorted(shard_dir.glob("batch-*.parquet"))
+    assert len(shards) == len(prompts)
+    kept = {p: p.stat().st_mtime_ns for p in shards[2:]}
+    for lost in shards[:2]:
+        lost.unlink()
+    resumed = sample_programs(
+        bundle, prompts, backend="ray", compute=compute, resume_dir=str(tmp_path), **settings
+    )
+    pd.testing.assert_frame_equal(resumed, served)
+    assert all(p.stat().st_mtime_ns == t for p, t in kept.items())
     assert all(p.exists() for p in shards[:2])

@@ -21,13 +21,6 @@ def pairs():
     return rows[["prompt", "completion"]]
 
 
-def _train_worker_nodes() -> set[str]:
-    from ray.util.state import list_actors
-
-    actors = list_actors(filters=[("class_name", "=", "RayTrainWorker")], detail=True)
-    return {a.node_id for a in actors if a.node_id}
-
-
 @pytest.mark.parametrize("strategy", ["full", "lora"])
 def test_two_ray_workers_give_the_loss_curve_of_one_process(ray_cluster, pairs, strategy):
     base = load_model("tiny-random", device="cpu", seed=0)
@@ -45,7 +38,7 @@ def test_two_ray_workers_give_the_loss_curve_of_one_process(ray_cluster, pairs, 
         torch.testing.assert_close(two.model.state_dict()[name], weight, rtol=1e-4, atol=1e-5)
     assert two.info["finetune"]["ray_workers"] == 2
     assert two.info["training_examples"] == 8
-    assert ray_cluster.node_ids() <= _train_worker_nodes()
+    assert ray_cluster.node_ids() <= ray_cluster.actor_nodes("RayTrainWorker")
 
 
 def test_accumulation_that_does_not_split_over_workers_is_rejected(pairs):

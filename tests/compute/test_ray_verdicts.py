@@ -32,14 +32,6 @@ def _hostile(tmp_path):
     return programs, tasks, victim_dir
 
 
-def _shard_nodes(since_ms: int) -> set[str]:
-    """Nodes that ran verdict shards since ``since_ms`` (Ray's state API)."""
-    from ray.util.state import list_tasks
-
-    tasks = list_tasks(filters=[("name", "=", "_run_shard")], detail=True, limit=10_000)
-    return {t.node_id for t in tasks if t.node_id and (t.start_time_ms or 0) >= since_ms}
-
-
 def test_hostile_programs_get_the_local_verdicts_in_input_order(ray_cluster, tmp_path):
     import time
 
@@ -66,7 +58,7 @@ def test_hostile_programs_get_the_local_verdicts_in_input_order(ray_cluster, tmp
     assert (victim_dir / "victim.txt").read_text() == "intact"
     # Ray's own task state: shards ran on both nodes.
     time.sleep(2)  # task events reach the GCS about once a second
-    assert ray_cluster.node_ids() <= _shard_nodes(started_ms)
+    assert ray_cluster.node_ids() <= ray_cluster.task_nodes("_run_shard", started_ms)
 
 
 def test_the_nodes_are_given_no_expected_value(ray_cluster):

@@ -10,8 +10,10 @@ ends. Workers run this process's own ``ilf_kedro`` source (shipped with the job 
 from __future__ import annotations
 
 import importlib.util
+import io
 import logging
 import os
+import tarfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -81,3 +83,19 @@ def connect(address: str | None) -> None:
         ray.cluster_resources().get("CPU", 0),
         ray.cluster_resources().get("GPU", 0),
     )
+
+
+def pack(directory: Path) -> bytes:
+    """``directory`` as tar bytes, to send a model directory with a job (nodes need no
+    shared disk); :func:`unpack` restores it on a node."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        tar.add(directory, arcname=".")
+    return buffer.getvalue()
+
+
+def unpack(packed: bytes, directory: Path) -> Path:
+    """The directory :func:`pack` packed, written to ``directory``."""
+    with tarfile.open(fileobj=io.BytesIO(packed)) as tar:
+        tar.extractall(directory, filter="data")
+    return directory

@@ -50,6 +50,8 @@ class LoopbackCluster:
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.processes: dict[str, subprocess.Popen] = {}
+        self.ports: dict[str, int] = {}  # node name -> its raylet's port: how Ray names it
+        self.killed: set[int] = set()  # raylet ports of killed nodes
 
     def __enter__(self) -> LoopbackCluster:
         return self.start()
@@ -60,10 +62,10 @@ class LoopbackCluster:
     def start(self) -> LoopbackCluster:
         try:
             self.start_node(HEAD)
-            self.wait_for_nodes(1)
+            self.wait_for_nodes()
             for i in range(1, self.n_nodes):
                 self.start_node(f"node{i}")
-            self.wait_for_nodes(self.n_nodes)
+            self.wait_for_nodes()
         except BaseException:
             self.stop()
             raise
@@ -71,8 +73,10 @@ class LoopbackCluster:
 
     def start_node(self, name: str) -> None:
         """Start node ``name`` (the head when ``name`` is ``"head"``) and return at once."""
+        self.ports[name] = free_port()
         args = [
             "--node-ip-address=127.0.0.1",
+            f"--node-manager-port={self.ports[name]}",
             f"--num-cpus={self.num_cpus}",
             f"--object-store-memory={self.object_store_mb * 10**6}",
             "--disable-usage-stats",
@@ -98,6 +102,9 @@ class LoopbackCluster:
             # would switch token authentication on for these nodes but not for drivers
             # that lack the token; loopback nodes are this machine's only.
             "RAY_AUTH_MODE": "disabled",
+            # The GCS finds a killed node dead after 5 missed health checks: 5 s apart
+            # of 15, so the tests that kill one wait less for the cluster to settle.
+            "RAY_health_check_period_ms": "1000",
         }
         log = open(self.log_dir / f"{name}.log", "wb")  # noqa: SIM115 - lives with the node
         self.processes[name] = subprocess.Popen(
@@ -108,12 +115,16 @@ class LoopbackCluster:
             start_new_session=True,  # the node's own process group: killpg ends it alone
         )
 
-    def wait_for_nodes(self, count: int) -> list[str]:
-        """The ids of the alive nodes once there are ``count``; connects this process."""
+    def wait_for_nodes(self, count: int | None = None) -> set[str]:
+        """The ids of this cluster's nodes once every node started (at least ``count``:
+        all of them by default) is alive and every killed one is known dead to Ray (a
+        SIGKILLed node stays "alive" to Ray until its health checks fail, and Ray may
+        schedule work on it meanwhile); connects this process."""
         import ray
 
         from ilf_kedro.compute.cluster import connect
 
+        count = len(self.processes) if count is None else count
         deadline = time.monotonic() + self.start_timeout_s
         last_error = "no connection attempt"
         while time.monotonic() < deadline:
@@ -121,9 +132,11 @@ class LoopbackCluster:
                 if proc.poll() is not None:
                     raise RuntimeError(self._report(f"ray node {name!r} exited"))
             if ray.is_initialized():
-                alive = [n["NodeID"] for n in ray.nodes() if n["Alive"]]
-                if len(alive) >= count:
-                    return alive
+                alive = self._alive()
+                ours = {alive[port] for port in self._current() if port in alive}
+                if len(ours) >= count and not self.killed & set(alive):
+                    return ours
+                last_error = f"alive: {sorted(alive)}, started: {sorted(self._current())}"
             else:
                 try:
                     socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
@@ -136,14 +149,47 @@ class LoopbackCluster:
         )
 
     def node_ids(self) -> set[str]:
-        """The Ray ids of the alive nodes."""
+        """The Ray ids of this cluster's alive nodes (killed ones excluded, even while Ray
+        still counts them alive)."""
+        alive = self._alive()
+        return {alive[port] for port in self._current() if port in alive}
+
+    def _current(self) -> set[int]:
+        return {self.ports[name] for name in self.processes}
+
+    @staticmethod
+    def _alive() -> dict[int, str]:
+        """Raylet port -> node id of each node Ray counts alive."""
         import ray
 
-        return {n["NodeID"] for n in ray.nodes() if n["Alive"]}
+        return {n["NodeManagerPort"]: n["NodeID"] for n in ray.nodes() if n["Alive"]}
+
+    def task_nodes(self, name: str, since_ms: int = 0) -> set[str]:
+        """The nodes where Ray tasks of function ``name`` started since ``since_ms``
+        (epoch milliseconds), from this cluster's own state API (by its address: the
+        API's default finds "the" cluster of the machine, which may be another one)."""
+        from ray.util.state import list_tasks
+
+        tasks = list_tasks(
+            address=self.address, filters=[("name", "=", name)], detail=True, limit=10_000
+        )
+        return {t.node_id for t in tasks if t.node_id and (t.start_time_ms or 0) >= since_ms}
+
+    def actor_nodes(self, class_name: str) -> set[str]:
+        """The nodes where actors of class ``class_name`` ran, from this cluster's own
+        state API."""
+        from ray.util.state import list_actors
+
+        actors = list_actors(
+            address=self.address, filters=[("class_name", "=", class_name)], detail=True
+        )
+        return {a.node_id for a in actors if a.node_id}
 
     def kill(self, name: str) -> None:
-        """SIGKILL node ``name``'s process group, as when its machine dies."""
+        """SIGKILL node ``name``'s process group, as when its machine dies
+        (:meth:`wait_for_nodes` waits until Ray knows)."""
         proc = self.processes.pop(name)
+        self.killed.add(self.ports[name])
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()

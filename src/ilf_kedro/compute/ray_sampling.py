@@ -11,16 +11,28 @@ So the output equals the ``hf`` backend's on the same model, and a run killed mi
 resumes from its shards. A shard whose node dies runs again on another node
 (``compute.sampling.max_retries``): losing a node costs only its shards in flight.
 
-On GPU nodes each replica takes ``compute.sampling.num_gpus`` and samples on CUDA. (vLLM
-replicas are not part of this backend: for vLLM use ``sampling.backend: server`` with
-``vllm serve``, which spans GPUs and nodes itself.)
+On GPU nodes each replica takes ``compute.sampling.num_gpus`` and samples on CUDA.
+
+``compute.sampling.engine: server`` (:func:`sample_on_replicas`) replaces the in-process
+sampler with a server per replica: each replica is a Ray actor that starts
+``sampling.server.command`` on its node (``vllm serve`` with the actor's GPUs, or
+``transformers serve`` on CPU) through the project's ``ServedModel``, and the driver
+samples shards of prompt rows from the replicas with the ``server`` backend's own client
+and shards, so the rows are the ``server`` backend's. A replica whose node dies is
+restarted by Ray on another node and its shard asked again (``max_retries``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import shutil
+import tempfile
+import threading
 import time
-from collections.abc import Mapping
+from collections import Counter, deque
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, Protocol
 
 from tqdm.auto import tqdm
@@ -143,3 +155,149 @@ def generate_on_ray(
         {node[:8]: n for node, n in nodes.items()},
     )
     return results
+
+
+class ServerReplica:
+    """One replica of ``compute.sampling.engine: server``, as a Ray actor: the model's
+    server (``sampling.server``'s command, health path and start-up timeout) started on
+    this actor's node with the GPUs Ray gave the actor, listening on the node's address.
+    ``packed``: the model directory when it exists only on the driver (see
+    :func:`~ilf_kedro.compute.cluster.pack`), else None and ``model`` is a hub id."""
+
+    def __init__(self, server: dict[str, Any], model: str, packed: bytes | None) -> None:
+        import ray
+
+        from ilf_kedro.compute.cluster import unpack
+        from ilf_kedro.endpoints import ServedModel
+        from ilf_kedro.parameters import Server
+
+        settings = Server.model_validate(server)
+        self.scratch = Path(tempfile.mkdtemp(prefix="ilf_replica_"))
+        self.model = str(unpack(packed, self.scratch / "model")) if packed else model
+        self.node = ray.get_runtime_context().get_node_id()
+        self.served = ServedModel(
+            command=settings.command,
+            model=self.model,
+            host=ray.util.get_node_ip_address(),
+            health_path=settings.health_path,
+            startup_timeout_s=settings.startup_timeout_s,
+        )
+        try:
+            self.served.__enter__()
+        except BaseException:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            raise
+
+    def address(self) -> tuple[str, str, str]:
+        """(base URL, model name to ask for, Ray node id); raises when the server died."""
+        code = self.served.process.poll()
+        if code is not None:
+            raise RuntimeError(f"the replica's server exited with code {code}")
+        return self.served.base_url, self.model, self.node
+
+    def stop(self) -> None:
+        self.served.stop()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def sample_on_replicas(
+    model: str,
+    sampling,
+    chunks: list[tuple[int, int, int]],
+    sample_chunk: Callable,
+    keep: Callable,
+    progress: bool,
+) -> None:
+    """Sample every chunk (shard) of prompt rows from server replicas on the Ray cluster
+    of ``sampling.compute`` (``compute.sampling``: ``replicas``, ``num_cpus`` and
+    ``num_gpus`` each, ``max_retries``, ``placement``). ``sample_chunk(endpoint, chunk,
+    progress)`` samples one chunk through an endpoint, ``keep(chunk, samples)`` stores it
+    (called here, one chunk at a time, as each arrives): the ``server`` backend's own.
+
+    One thread per replica asks its replica for one chunk after another. A chunk that
+    fails goes back to the queue for any replica, at most ``max_retries`` times; a replica
+    whose node died is restarted by Ray (``max_retries`` times) before its next chunk.
+    Raises the last failure when a chunk runs out of tries or every replica is gone;
+    chunks already kept stay kept (the shard store resumes from them).
+    """
+    import ray
+    from ray.exceptions import RayActorError
+
+    from ilf_kedro.compute.cluster import connect, pack
+    from ilf_kedro.models.server_sampling import server_endpoint
+
+    settings = sampling.compute
+    replicas = settings.sampling
+    connect(settings.address)
+    packed = pack(Path(model)) if Path(model).is_dir() else None
+    replica = ray.remote(ServerReplica).options(
+        num_cpus=replicas.num_cpus,
+        num_gpus=replicas.num_gpus,
+        max_restarts=replicas.max_retries,
+        max_task_retries=0,  # a failed chunk is re-queued here, for any replica
+        scheduling_strategy=replicas.placement,
+    )
+    packed_ref = ray.put(packed)
+    server = sampling.server.model_dump()
+    actors = [
+        replica.remote(server, model, packed_ref)
+        for _ in range(min(replicas.replicas, len(chunks)))
+    ]
+    queue, tries, lock = deque(chunks), Counter(), threading.Lock()
+    failures: list[BaseException] = []
+    gave_up = threading.Event()
+    nodes: Counter = Counter()
+    bar = tqdm(total=len(chunks), desc="sampling (ray servers)", unit="shard", disable=not progress)
+
+    def drive(actor) -> None:
+        while not gave_up.is_set():
+            with lock:
+                if not queue:
+                    return
+                chunk = queue.popleft()
+            try:
+                base_url, name, node = ray.get(actor.address.remote())
+                endpoint = server_endpoint(base_url, name, sampling.server)
+                samples = sample_chunk(endpoint, chunk, False)
+            except Exception as exc:  # the replica, its node or its server failed
+                with lock:
+                    queue.appendleft(chunk)
+                    failures.append(exc)
+                    tries[chunk] += 1
+                    if tries[chunk] > replicas.max_retries:
+                        gave_up.set()
+                logger.warning("a replica failed on shard %d: %s", chunk[0], exc)
+                if isinstance(exc, RayActorError):
+                    return  # out of restarts
+                continue
+            with lock:
+                keep(chunk, samples)
+                nodes[node] += 1
+                bar.update(1)
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=drive, args=(a,), daemon=True) for a in actors]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        bar.close()
+        with contextlib.suppress(Exception):  # a lost replica has nothing left to stop
+            ray.get([a.stop.remote() for a in actors], timeout=60)
+        for actor in actors:
+            ray.kill(actor)
+    if queue:
+        raise RuntimeError(
+            f"{len(queue)} sampling shard(s) could not be sampled on the Ray server "
+            f"replicas: {failures[-1]}"
+        ) from failures[-1]
+    logger.info(
+        "Sampled %d shard(s) on %d server replica(s) on %d Ray node(s) in %.1f s: %s",
+        len(chunks),
+        len(actors),
+        len(nodes),
+        time.monotonic() - started,
+        {node[:8]: n for node, n in nodes.items()},
+    )

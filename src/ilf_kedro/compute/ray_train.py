@@ -17,9 +17,7 @@ lost midway restarts the job from the start on the nodes left
 
 from __future__ import annotations
 
-import io
 import logging
-import tarfile
 import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, replace
@@ -28,18 +26,12 @@ from typing import Any
 
 import pandas as pd
 
+from ilf_kedro.compute.cluster import connect, pack, unpack
 from ilf_kedro.models.io import base_reference
 from ilf_kedro.models.loading import ModelBundle
 from ilf_kedro.models.trainer import TrainSettings
 
 logger = logging.getLogger(__name__)
-
-
-def _pack(directory: Path) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        tar.add(directory, arcname=".")
-    return buffer.getvalue()
 
 
 def _base_for_workers(bundle: ModelBundle) -> tuple[dict[str, Any], bytes | None]:
@@ -55,7 +47,7 @@ def _base_for_workers(bundle: ModelBundle) -> tuple[dict[str, Any], bytes | None
 
     with tempfile.TemporaryDirectory(prefix="ilf_ray_base_") as tmp:
         save_bundle(bundle, Path(tmp))
-        return {"spec": None}, _pack(Path(tmp))
+        return {"spec": None}, pack(Path(tmp))
 
 
 def _train_loop(config: dict[str, Any]) -> None:
@@ -71,9 +63,7 @@ def _train_loop(config: dict[str, Any]) -> None:
         tmp = Path(tmp)
         base = dict(config["base"])
         if config["packed_base"] is not None:
-            with tarfile.open(fileobj=io.BytesIO(config["packed_base"])) as tar:
-                tar.extractall(tmp / "base", filter="data")
-            base["spec"] = str(tmp / "base")
+            base["spec"] = str(unpack(config["packed_base"], tmp / "base"))
         pairs_path = tmp / "pairs.parquet"
         config["pairs"].to_parquet(pairs_path)
         spec = LaunchSpec(
@@ -118,7 +108,6 @@ def finetune_on_ray(
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    from ilf_kedro.compute.cluster import connect
     from ilf_kedro.parameters import Compute
 
     cluster = Compute.model_validate(dict(compute))

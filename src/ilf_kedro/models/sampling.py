@@ -57,7 +57,9 @@ def sample_programs(
             model's directory (``server.command``, e.g. ``vllm serve``) and samples
             through it (``server_sampling``), with the same output; ``ray`` generates
             the same batches, with the same seeds, in replicas of the model on the Ray
-            cluster of ``compute`` (``ilf_kedro.compute.ray_sampling``).
+            cluster of ``compute`` (``ilf_kedro.compute.ray_sampling``), or, with
+            ``compute.sampling.engine: server``, samples as ``server`` does from a
+            server replica on each of several Ray nodes.
         progress: Show a tqdm progress bar.
 
     Returns:
@@ -72,7 +74,8 @@ def sample_programs(
         return _empty_output(prompts, extra_cols)
     warn_if_random(bundle.info)
     params = settings.generation()
-    if settings.backend == "server":
+    served_on_ray = settings.backend == "ray" and settings.compute.sampling.engine == "server"
+    if settings.backend == "server" or served_on_ray:
         from .server_sampling import sample_with_server
 
         results = sample_with_server(bundle, prompts, settings, progress=progress)

@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 from ilf_kedro.endpoints import Endpoint, Request, ServedModel, generate
-from ilf_kedro.parameters import Sampling
+from ilf_kedro.parameters import Sampling, Server
 
 from .loading import TINY_RANDOM, ModelBundle
 from .samples import OUTPUT_COLUMNS, cut_completion
@@ -33,6 +33,7 @@ from .samples import OUTPUT_COLUMNS, cut_completion
 logger = logging.getLogger(__name__)
 
 Result = tuple[str, str, int]
+Chunk = tuple[int, int, int]  # shard index, first prompt row, end row
 
 
 def servable_directory(bundle: ModelBundle, scratch: Path) -> str:
@@ -60,7 +61,9 @@ def sample_with_server(
     progress: bool = True,
 ) -> dict[tuple[int, int], Result]:
     """``(prompt row, sample) -> (completion, finish_reason, num_new_tokens)`` for every
-    prompt row (sample 0 only when greedy), through a served copy of ``bundle``."""
+    prompt row (sample 0 only when greedy), through a served copy of ``bundle``: one
+    server here (``sampling.backend: server``), or replicas on a Ray cluster
+    (``sampling.backend: ray`` with ``compute.sampling.engine: server``)."""
     from .shards import ShardStore
     from .trainer import on_cpu_meanwhile
 
@@ -94,11 +97,35 @@ def sample_with_server(
         return results
 
     frame = prompts[["task_id", "prompt"]].reset_index(drop=True)
+    per_request = sampling.model_copy(update={"num_samples": per_prompt})
+
+    def sample_chunk(endpoint: Endpoint, chunk: Chunk, bar: bool) -> dict:
+        _, start, stop = chunk
+        samples = sample_from_endpoint(endpoint, frame.iloc[start:stop], per_request, progress=bar)
+        return {
+            (start + offset // per_prompt, int(row.sample_idx)): (
+                row.completion,
+                row.finish_reason,
+                int(row.num_new_tokens),
+            )
+            for offset, row in enumerate(samples.itertuples(index=False))
+        }
+
+    def keep(chunk: Chunk, done: dict) -> None:
+        if store:
+            store.write(chunk[0], done)
+        results.update(done)
+
     with (
         tempfile.TemporaryDirectory(prefix="ilf_serve_") as scratch,
         on_cpu_meanwhile(bundle.model),
     ):
         model_dir = servable_directory(bundle, Path(scratch))
+        if sampling.backend == "ray":  # compute.sampling.engine: server
+            from ilf_kedro.compute.ray_sampling import sample_on_replicas
+
+            sample_on_replicas(model_dir, sampling, pending, sample_chunk, keep, progress)
+            return results
         served = ServedModel(
             command=server.command,
             model=model_dir,
@@ -108,31 +135,23 @@ def sample_with_server(
         )
         with served:
             logger.info("Sampling through %s (%s)", served.base_url, server.command)
-            endpoint = Endpoint(
-                base_url=served.base_url,
-                model=model_dir,
-                api="completions",
-                max_concurrency=server.max_concurrency,
-                max_retries=server.max_retries,
-                timeout_s=server.timeout_s,
-            )
-            per_request = sampling.model_copy(update={"num_samples": per_prompt})
-            for index, start, stop in pending:
-                samples = sample_from_endpoint(
-                    endpoint, frame.iloc[start:stop], per_request, progress=progress
-                )
-                done = {
-                    (start + offset // per_prompt, int(row.sample_idx)): (
-                        row.completion,
-                        row.finish_reason,
-                        int(row.num_new_tokens),
-                    )
-                    for offset, row in enumerate(samples.itertuples(index=False))
-                }
-                if store:
-                    store.write(index, done)
-                results.update(done)
+            endpoint = server_endpoint(served.base_url, model_dir, server)
+            for chunk in pending:
+                keep(chunk, sample_chunk(endpoint, chunk, progress))
     return results
+
+
+def server_endpoint(base_url: str, model: str, server: Server) -> Endpoint:
+    """The endpoint of a server the project started for ``model`` (``sampling.server``:
+    its concurrency, retries and timeout)."""
+    return Endpoint(
+        base_url=base_url,
+        model=model,
+        api="completions",
+        max_concurrency=server.max_concurrency,
+        max_retries=server.max_retries,
+        timeout_s=server.timeout_s,
+    )
 
 
 def sample_from_endpoint(
