@@ -3,8 +3,13 @@ backend's rows, seeds and stops, and write the same resumable shards."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import signal
+import threading
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -103,3 +108,65 @@ def test_server_replicas_give_the_server_backends_rows_and_resume_from_shards(
     pd.testing.assert_frame_equal(resumed, served)
     assert all(p.stat().st_mtime_ns == t for p, t in kept.items())
     assert all(p.exists() for p in shards[:2])
+
+
+def _replica_servers() -> set[int]:
+    """Pids of the replicas' servers still running on this machine (every loopback node)."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        with contextlib.suppress(OSError):
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            if b"serve" in cmdline and b"ilf_replica_" in cmdline:
+                found.add(int(entry))
+    return found
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+@pytest.mark.skipif(
+    shutil.which("transformers") is None, reason="the transformers CLI is not installed"
+)
+def test_lost_server_replicas_cost_only_their_shards(ray_cluster, bundle, prompts):
+    from ray.util.state import list_actors
+
+    settings = {**SETTINGS, "temperature": 0, "batch_size": 1}
+    more = pd.concat([prompts.assign(task_id=prompts["task_id"] + 10 * i) for i in range(4)])
+    compute = {"backend": "ray", "address": ray_cluster.address}
+    compute["sampling"] = {"engine": "server", "replicas": 2}
+    killed: dict[str, int] = {}
+
+    def kill_replicas() -> None:
+        # Once both replicas serve: one replica's process SIGKILLed (as when its node
+        # dies: Ray restarts it), and the other one's server alone (it is replaced).
+        deadline = time.monotonic() + 300
+        while len(killed) < 2 and time.monotonic() < deadline:
+            alive = list_actors(
+                address=ray_cluster.address,
+                filters=[("class_name", "=", "ServerReplica"), ("state", "=", "ALIVE")],
+                detail=True,
+            )
+            if len(alive) == 2:
+                first, second = alive
+                servers = [p for p in _replica_servers() if _parent(p) == second.pid]
+                os.kill(first.pid, signal.SIGKILL)
+                killed["replica"] = first.pid
+                for pid in servers:
+                    os.kill(pid, signal.SIGKILL)
+                    killed["server"] = pid
+            time.sleep(0.2)
+
+    killer = threading.Thread(target=kill_replicas, daemon=True)
+    killer.start()
+    on_ray = sample_programs(bundle, more, backend="ray", compute=compute, **settings)
+    killer.join()
+    served = sample_programs(bundle, more, backend="server", **settings)
+    assert set(killed) == {"replica", "server"}, f"killed only {killed}"
+    pd.testing.assert_frame_equal(on_ray, served)
+    # The killed replica's server went with it (it dies with its parent), and the others
+    # were stopped: no server is left holding a device.
+    deadline = time.monotonic() + 30
+    while _replica_servers() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not _replica_servers()

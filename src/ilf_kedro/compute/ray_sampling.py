@@ -160,11 +160,14 @@ def generate_on_ray(
 class ServerReplica:
     """One replica of ``compute.sampling.engine: server``, as a Ray actor: the model's
     server (``sampling.server``'s command, health path and start-up timeout) started on
-    this actor's node with the GPUs Ray gave the actor, listening on the node's address.
-    ``packed``: the model directory when it exists only on the driver (see
-    :func:`~ilf_kedro.compute.cluster.pack`), else None and ``model`` is a hub id."""
+    this actor's node with the GPUs Ray gave the actor, listening on the node's address,
+    and started again (``restarts`` times) when it dies. ``packed``: the model directory
+    when it exists only on the driver (see :func:`~ilf_kedro.compute.cluster.pack`),
+    else None and ``model`` is a hub id."""
 
-    def __init__(self, server: dict[str, Any], model: str, packed: bytes | None) -> None:
+    def __init__(
+        self, server: dict[str, Any], model: str, packed: bytes | None, restarts: int
+    ) -> None:
         import ray
 
         from ilf_kedro.compute.cluster import unpack
@@ -172,6 +175,7 @@ class ServerReplica:
         from ilf_kedro.parameters import Server
 
         settings = Server.model_validate(server)
+        self.restarts = restarts
         self.scratch = Path(tempfile.mkdtemp(prefix="ilf_replica_"))
         self.model = str(unpack(packed, self.scratch / "model")) if packed else model
         self.node = ray.get_runtime_context().get_node_id()
@@ -189,10 +193,15 @@ class ServerReplica:
             raise
 
     def address(self) -> tuple[str, str, str]:
-        """(base URL, model name to ask for, Ray node id); raises when the server died."""
+        """(base URL, model name to ask for, Ray node id) of the running server; a
+        server that died is started again first. Raises once out of restarts."""
         code = self.served.process.poll()
         if code is not None:
-            raise RuntimeError(f"the replica's server exited with code {code}")
+            if self.restarts <= 0:
+                raise RuntimeError(f"the replica's server exited with code {code}")
+            self.restarts -= 1
+            logger.warning("the replica's server exited with code %s: starting it again", code)
+            self.served.__enter__()
         return self.served.base_url, self.model, self.node
 
     def stop(self) -> None:
@@ -216,12 +225,14 @@ def sample_on_replicas(
 
     One thread per replica asks its replica for one chunk after another. A chunk that
     fails goes back to the queue for any replica, at most ``max_retries`` times; a replica
-    whose node died is restarted by Ray (``max_retries`` times) before its next chunk.
-    Raises the last failure when a chunk runs out of tries or every replica is gone;
-    chunks already kept stay kept (the shard store resumes from them).
+    whose node or process died is restarted by Ray, and a replica's server that died is
+    started again by the replica, at most ``max_retries`` times each. Raises the last
+    failure when a chunk runs out of tries or every replica is lost; chunks already kept
+    stay kept (the shard store resumes from them). A server dies with its replica's
+    process (``ServedModel``), so a lost replica leaves none holding a device.
     """
     import ray
-    from ray.exceptions import RayActorError
+    from ray.exceptions import ActorDiedError, RayTaskError
 
     from ilf_kedro.compute.cluster import connect, pack
     from ilf_kedro.models.server_sampling import server_endpoint
@@ -234,44 +245,69 @@ def sample_on_replicas(
         num_cpus=replicas.num_cpus,
         num_gpus=replicas.num_gpus,
         max_restarts=replicas.max_retries,
-        max_task_retries=0,  # a failed chunk is re-queued here, for any replica
+        max_task_retries=replicas.max_retries,  # address() waits out a restart
         scheduling_strategy=replicas.placement,
     )
     packed_ref = ray.put(packed)
     server = sampling.server.model_dump()
     actors = [
-        replica.remote(server, model, packed_ref)
+        replica.remote(server, model, packed_ref, replicas.max_retries)
         for _ in range(min(replicas.replicas, len(chunks)))
     ]
-    queue, tries, lock = deque(chunks), Counter(), threading.Lock()
+    queue, tries, changed = deque(chunks), Counter(), threading.Condition()
     failures: list[BaseException] = []
-    gave_up = threading.Event()
+    fatal: list[BaseException] = []  # not the replicas' failure: raised as it is
+    in_flight = [0]
     nodes: Counter = Counter()
     bar = tqdm(total=len(chunks), desc="sampling (ray servers)", unit="shard", disable=not progress)
 
+    def next_chunk():
+        """The next chunk to sample, or None once every chunk is kept or one ran out of
+        tries (a chunk in flight elsewhere may still come back: wait for it)."""
+        with changed:
+            while not queue and in_flight[0] and not failures_exhausted():
+                changed.wait()
+            if not queue or failures_exhausted():
+                return None
+            in_flight[0] += 1
+            return queue.popleft()
+
+    def failures_exhausted() -> bool:
+        return bool(fatal) or any(n > replicas.max_retries for n in tries.values())
+
+    def give_back(chunk, failure: BaseException | None) -> None:
+        with changed:
+            queue.appendleft(chunk)
+            in_flight[0] -= 1
+            if failure is not None:  # the chunk's own try, not its replica's loss
+                failures.append(failure)
+                tries[chunk] += 1
+            changed.notify_all()
+
     def drive(actor) -> None:
-        while not gave_up.is_set():
-            with lock:
-                if not queue:
-                    return
-                chunk = queue.popleft()
-            try:
+        while (chunk := next_chunk()) is not None:
+            try:  # waits while Ray restarts a replica whose node or process died
                 base_url, name, node = ray.get(actor.address.remote())
+            except (ActorDiedError, RayTaskError) as exc:  # out of restarts
+                logger.warning("a sampling replica is lost: %s", exc)
+                failures.append(exc)
+                give_back(chunk, None)
+                return
+            try:
                 endpoint = server_endpoint(base_url, name, sampling.server)
                 samples = sample_chunk(endpoint, chunk, False)
-            except Exception as exc:  # the replica, its node or its server failed
-                with lock:
-                    queue.appendleft(chunk)
-                    failures.append(exc)
-                    tries[chunk] += 1
-                    if tries[chunk] > replicas.max_retries:
-                        gave_up.set()
-                logger.warning("a replica failed on shard %d: %s", chunk[0], exc)
-                if isinstance(exc, RayActorError):
-                    return  # out of restarts
+            except Exception as exc:  # e.g. the server or its node died meanwhile
+                logger.warning("a sampling replica failed on shard %d: %s", chunk[0], exc)
+                give_back(chunk, exc)
                 continue
-            with lock:
-                keep(chunk, samples)
+            with changed:
+                in_flight[0] -= 1
+                changed.notify_all()
+                try:
+                    keep(chunk, samples)
+                except BaseException as exc:  # e.g. a full disk: stop every replica's loop
+                    fatal.append(exc)
+                    return
                 nodes[node] += 1
                 bar.update(1)
 
@@ -288,6 +324,8 @@ def sample_on_replicas(
             ray.get([a.stop.remote() for a in actors], timeout=60)
         for actor in actors:
             ray.kill(actor)
+    if fatal:
+        raise fatal[0]
     if queue:
         raise RuntimeError(
             f"{len(queue)} sampling shard(s) could not be sampled on the Ray server "
