@@ -219,8 +219,8 @@ def sample_on_replicas(
 ) -> None:
     """Sample every chunk (shard) of prompt rows from server replicas on the Ray cluster
     of ``sampling.compute`` (``compute.sampling``: ``replicas``, ``num_cpus`` and
-    ``num_gpus`` each, ``max_retries``, ``placement``). ``sample_chunk(endpoint, chunk,
-    progress)`` samples one chunk through an endpoint, ``keep(chunk, samples)`` stores it
+    ``num_gpus`` each, ``max_retries``, ``placement``). ``sample_chunk(base_url, model,
+    chunk, progress)`` samples one chunk from a server, ``keep(chunk, samples)`` stores it
     (called here, one chunk at a time, as each arrives): the ``server`` backend's own.
 
     One thread per replica asks its replica for one chunk after another. A chunk that
@@ -235,7 +235,6 @@ def sample_on_replicas(
     from ray.exceptions import ActorDiedError, RayTaskError
 
     from ilf_kedro.compute.cluster import connect, pack
-    from ilf_kedro.models.server_sampling import server_endpoint
 
     settings = sampling.compute
     replicas = settings.sampling
@@ -294,8 +293,7 @@ def sample_on_replicas(
                 give_back(chunk, None)
                 return
             try:
-                endpoint = server_endpoint(base_url, name, sampling.server)
-                samples = sample_chunk(endpoint, chunk, False)
+                samples = sample_chunk(base_url, name, chunk, False)
             except Exception as exc:  # e.g. the server or its node died meanwhile
                 logger.warning("a sampling replica failed on shard %d: %s", chunk[0], exc)
                 give_back(chunk, exc)

@@ -258,6 +258,10 @@ def evaluate_programs(
     only while they use it: one that sleeps or blocks, or still runs after half its limit
     (reniced), lets others start, up to 4x ``workers`` programs in flight.
 
+    In steps: :func:`prepare_evaluation` plans the tasks here and makes the sandbox's
+    work, which holds no expected value; :func:`run_sandbox` runs it (here; on a Ray
+    node with ``compute.backend: ray``); :meth:`Evaluation.record` judges each run here.
+
     Raises:
         SandboxError: the sandbox could not run some program (its server kept dying, or
             the program's process failed before the program started) even when run

@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 from ilf_kedro.endpoints import Endpoint, Request, ServedModel, generate
-from ilf_kedro.parameters import Sampling, Server
+from ilf_kedro.parameters import Sampling
 
 from .loading import TINY_RANDOM, ModelBundle
 from .samples import OUTPUT_COLUMNS, cut_completion
@@ -99,7 +99,16 @@ def sample_with_server(
     frame = prompts[["task_id", "prompt"]].reset_index(drop=True)
     per_request = sampling.model_copy(update={"num_samples": per_prompt})
 
-    def sample_chunk(endpoint: Endpoint, chunk: Chunk, bar: bool) -> dict:
+    def sample_chunk(base_url: str, model: str, chunk: Chunk, bar: bool) -> dict:
+        """One chunk's samples from the server at ``base_url`` serving ``model``."""
+        endpoint = Endpoint(
+            base_url=base_url,
+            model=model,
+            api="completions",
+            max_concurrency=server.max_concurrency,
+            max_retries=server.max_retries,
+            timeout_s=server.timeout_s,
+        )
         _, start, stop = chunk
         samples = sample_from_endpoint(endpoint, frame.iloc[start:stop], per_request, progress=bar)
         return {
@@ -135,23 +144,9 @@ def sample_with_server(
         )
         with served:
             logger.info("Sampling through %s (%s)", served.base_url, server.command)
-            endpoint = server_endpoint(served.base_url, model_dir, server)
             for chunk in pending:
-                keep(chunk, sample_chunk(endpoint, chunk, progress))
+                keep(chunk, sample_chunk(served.base_url, model_dir, chunk, progress))
     return results
-
-
-def server_endpoint(base_url: str, model: str, server: Server) -> Endpoint:
-    """The endpoint of a server the project started for ``model`` (``sampling.server``:
-    its concurrency, retries and timeout)."""
-    return Endpoint(
-        base_url=base_url,
-        model=model,
-        api="completions",
-        max_concurrency=server.max_concurrency,
-        max_retries=server.max_retries,
-        timeout_s=server.timeout_s,
-    )
 
 
 def sample_from_endpoint(
