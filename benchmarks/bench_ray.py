@@ -151,6 +151,16 @@ def main() -> None:
             ),
         )
     same = local.drop(columns="duration_s").equals(on_ray.drop(columns="duration_s"))
+    # Verdicts that differ (a gold program near its time limit on a loaded machine can
+    # time out in one run and not the other): which, so a difference can be judged.
+    columns = [c for c in local.columns if c != "duration_s"]
+    differ = [
+        f"task {local.at[i, 'task_id']}: local {local.at[i, 'status']} "
+        f"({local.at[i, 'duration_s']:.2f} s), ray {on_ray.at[i, 'status']} "
+        f"({on_ray.at[i, 'duration_s']:.2f} s)"
+        for i in local.index
+        if local.loc[i, columns].tolist() != on_ray.loc[i, columns].tolist()
+    ]
     n = len(programs)
     local_s, ray_s = statistics.mean(local_walls), statistics.mean(ray_walls)
     overhead = (ray_s - local_s) / n
@@ -160,6 +170,8 @@ def main() -> None:
     print(f"  local, {cpus} workers  : {spread(local_walls)}  {n / local_s:.1f} programs/s")
     print(f"  ray, 2 nodes       : {spread(ray_walls)}  {n / ray_s:.1f} programs/s")
     print(f"  Ray adds {overhead * 1000:.2f} ms per program; verdicts identical: {same}")
+    for line in differ[:10]:
+        print(f"    differs: {line}")
     print(f"  driver CPU {driver_cpu * 1000:.2f} ms per program (ceiling {1 / driver_cpu:.0f}/s)")
     hf_s, rs_s = statistics.mean(hf_walls), statistics.mean(rs_walls)
     print(f"sampling ({n_seqs} sequences):")
