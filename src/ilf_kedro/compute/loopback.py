@@ -28,6 +28,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _node_id() -> str:
+    import ray
+
+    return ray.get_runtime_context().get_node_id()
+
+
 class LoopbackCluster:
     """``nodes`` Ray nodes on 127.0.0.1 (the first is the head, with the dashboard that
     serves Ray's state API), ``num_cpus`` CPUs and ``object_store_mb`` of object store
@@ -102,9 +108,6 @@ class LoopbackCluster:
             # would switch token authentication on for these nodes but not for drivers
             # that lack the token; loopback nodes are this machine's only.
             "RAY_AUTH_MODE": "disabled",
-            # The GCS finds a killed node dead after 5 missed health checks: 5 s apart
-            # of 15, so the tests that kill one wait less for the cluster to settle.
-            "RAY_health_check_period_ms": "1000",
         }
         log = open(self.log_dir / f"{name}.log", "wb")  # noqa: SIM115 - lives with the node
         self.processes[name] = subprocess.Popen(
@@ -117,9 +120,14 @@ class LoopbackCluster:
 
     def wait_for_nodes(self, count: int | None = None) -> set[str]:
         """The ids of this cluster's nodes once every node started (at least ``count``:
-        all of them by default) is alive and every killed one is known dead to Ray (a
-        SIGKILLed node stays "alive" to Ray until its health checks fail, and Ray may
-        schedule work on it meanwhile); connects this process."""
+        all of them by default) is alive, has run a task for this driver, and every
+        killed one is known dead to Ray; connects this process.
+
+        A SIGKILLed node stays "alive" to Ray until its health checks fail (about 15 s),
+        and Ray may schedule work on it meanwhile. A node that just joined runs this
+        driver's first task only once it has set up the job's environment and started a
+        worker (seconds); until then Ray hands a short run's tasks to the workers it
+        already has elsewhere, so the new node would get none of them."""
         import ray
 
         from ilf_kedro.compute.cluster import connect
@@ -135,6 +143,7 @@ class LoopbackCluster:
                 alive = self._alive()
                 ours = {alive[port] for port in self._current() if port in alive}
                 if len(ours) >= count and not self.killed & set(alive):
+                    self._run_a_task_on(ours, deadline)
                     return ours
                 last_error = f"alive: {sorted(alive)}, started: {sorted(self._current())}"
             else:
@@ -147,6 +156,20 @@ class LoopbackCluster:
         raise RuntimeError(
             self._report(f"fewer than {count} node(s) after the timeout; {last_error}")
         )
+
+    @staticmethod
+    def _run_a_task_on(nodes: set[str], deadline: float) -> None:
+        import ray
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        task = ray.remote(_node_id)
+        refs = [
+            task.options(
+                num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)
+            ).remote()
+            for node in nodes
+        ]
+        ray.get(refs, timeout=max(1.0, deadline - time.monotonic()))
 
     def node_ids(self) -> set[str]:
         """The Ray ids of this cluster's alive nodes (killed ones excluded, even while Ray
