@@ -39,7 +39,7 @@ MBPP = ROOT / ".." / "shared" / "data" / "mbpp" / "mbpp.jsonl"
 sys.path.insert(0, str(ROOT / "src"))
 
 from ilf_kedro.compute.loopback import LoopbackCluster  # noqa: E402
-from ilf_kedro.compute.ray_verdicts import evaluate_programs_on_ray  # noqa: E402
+from ilf_kedro.compute.ray_verdicts import evaluate_programs_on_ray, verdict_shards  # noqa: E402
 from ilf_kedro.execution import evaluate_programs  # noqa: E402
 from ilf_kedro.models import load_model, sample_programs  # noqa: E402
 from ilf_kedro.project_parameters import add_arguments, load_parameters  # noqa: E402
@@ -165,6 +165,12 @@ def main() -> None:
     local_s, ray_s = statistics.mean(local_walls), statistics.mean(ray_walls)
     overhead = (ray_s - local_s) / n
     driver_cpu = statistics.mean(ray_cpus) / n
+    # The driver plans each task's asserts once (they hold the expected values, so this
+    # stays on the driver), however many programs the task has; the rest is per program.
+    _, plan_cpus, _ = timed(repeats, lambda: verdict_shards(programs, tasks, compute, **judge))
+    plan_per_task = statistics.mean(plan_cpus) / tasks["task_id"].nunique()
+    per_program = driver_cpu - plan_per_task * tasks["task_id"].nunique() / n
+    ilf_driver = per_program + plan_per_task / 10  # ILF: 10 samples per task
     per_core = local_s * cpus / n  # CPU-seconds one program needs in the harness
     print(f"\nverdicts ({n} programs, {repeats} repeat(s)):")
     print(f"  local, {cpus} workers  : {spread(local_walls)}  {n / local_s:.1f} programs/s")
@@ -173,6 +179,11 @@ def main() -> None:
     for line in differ[:10]:
         print(f"    differs: {line}")
     print(f"  driver CPU {driver_cpu * 1000:.2f} ms per program (ceiling {1 / driver_cpu:.0f}/s)")
+    print(
+        f"  of which planning {plan_per_task * 1000:.2f} ms per task (once per task), "
+        f"{per_program * 1000:.2f} ms per program; with 10 programs per task "
+        f"{ilf_driver * 1000:.2f} ms per program (ceiling {1 / ilf_driver:.0f}/s)"
+    )
     hf_s, rs_s = statistics.mean(hf_walls), statistics.mean(rs_walls)
     print(f"sampling ({n_seqs} sequences):")
     print(f"  hf, local          : {spread(hf_walls)}  {n_seqs / hf_s:.2f} seq/s")
@@ -192,6 +203,8 @@ def main() -> None:
                 "ray_programs_per_s": n / ray_s,
                 "ray_overhead_ms_per_program": overhead * 1000,
                 "driver_cpu_ms_per_program": driver_cpu * 1000,
+                "driver_planning_ms_per_task": plan_per_task * 1000,
+                "driver_ms_per_program_at_10_per_task": ilf_driver * 1000,
                 "cpu_ms_per_program": per_core * 1000,
                 "verdicts_identical": bool(same),
                 "sequences": n_seqs,
