@@ -16,7 +16,8 @@ import pytest
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.pipeline import Node, Pipeline
 
-from ilf_kedro import hooks, tracking
+from ilf_kedro import hooks
+from ilf_kedro.tracking.metrics import metric_key
 from tests.conftest import NUM_SAMPLES
 from tests.kedro_project import mlflow_runs, run_pipeline
 
@@ -72,7 +73,7 @@ def test_the_default_run_is_tracked_in_mlflow(default_ilf_run):
     eval_metrics = pd.read_parquet(default_ilf_run / REPORTS / "eval_metrics.parquet")
     for row in eval_metrics.to_dict("records"):
         for column in ("pass@1", "pass@10"):
-            key = tracking.metric_key(row["method"], column)
+            key = metric_key(row["method"], column)
             if math.isnan(row[column]):
                 assert key not in logged
             else:

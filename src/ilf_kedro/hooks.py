@@ -7,7 +7,7 @@ settings.py disables the copy the plugin registers by itself) with three additio
 - it never fails a run: a store that cannot be reached or written logs one warning and
   the run goes on untracked (the catalog's MLflow datasets then only write their files);
 - ``MLFLOW_TRACKING_URI`` wins over ``mlflow.yml``, a relative SQLite store lives under
-  the project root (``ilf_kedro.tracking.resolve_store``), and ``ILF_KEDRO_MLFLOW=false``
+  the project root (``ilf_kedro.tracking.runs.resolve_store``), and ``ILF_KEDRO_MLFLOW=false``
   switches tracking off for every pipeline (``tracking.disable_tracking.pipelines`` in
   ``mlflow.yml`` does it per pipeline);
 - the run is named after the pipeline, base model and feedback source, tagged with the
@@ -145,7 +145,7 @@ class MLflowTrackingHooks(MlflowHook):
         self._safely("set up tracking", self._set_up, context)
 
     def _set_up(self, context) -> None:
-        from ilf_kedro.tracking import resolve_store
+        from ilf_kedro.tracking.runs import resolve_store
 
         loader = context.config_loader
         loader.config_patterns.setdefault("mlflow", MLFLOW_CONFIG_PATTERNS)
@@ -170,7 +170,7 @@ class MLflowTrackingHooks(MlflowHook):
     def _start(self, run_params, pipeline, catalog) -> None:
         import mlflow
 
-        from ilf_kedro.tracking import run_name, run_tags
+        from ilf_kedro.tracking.runs import run_name, run_tags
 
         params = self._raw_params
         run = self.mlflow_config.tracking.run

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ilf_kedro import tasks as task_table
 from ilf_kedro.execution import evaluate_node
-from ilf_kedro.metrics import pass_at_k_table, summarise_pass_at_k
+from ilf_kedro.ilf.metrics import pass_at_k_table, summarise_pass_at_k
+from ilf_kedro.ingest import tasks as task_table
 from ilf_kedro.models import ModelBundle, finetune, sample_programs
 from ilf_kedro.parameters import Finetune, Sampling
 

@@ -21,11 +21,11 @@ from typing import Any
 from kedro.pipeline import Node, Pipeline
 
 from ilf_kedro.execution import time_limits_node
+from ilf_kedro.ingest.task_sets import PAPER_SET, TaskSet, build_set_tasks, parse_task_sets
 from ilf_kedro.parameters import Evaluation
 from ilf_kedro.pipelines import model_loading, shared_parameters
 from ilf_kedro.pipelines.stage_nodes import run_tests, sample, select_tasks, train_model
-from ilf_kedro.task_sets import PAPER_SET, TaskSet, build_set_tasks, parse_task_sets
-from ilf_kedro.tracking import eval_metric_values
+from ilf_kedro.tracking.metrics import eval_metric_values
 
 from .nodes import (
     build_gold_training_set,
