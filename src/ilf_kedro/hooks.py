@@ -40,23 +40,24 @@ MLFLOW_CONFIG_PATTERNS = ["mlflow*", "mlflow*/**", "**/mlflow*"]  # as kedro-mlf
 class ParameterCheckHooks:
     """Validates the run's parameters against the schema (``ilf_kedro.parameters``) when
     the context is created, before Kedro builds any pipeline or validates node inputs,
-    and tells ``ilf_rounds`` how many rounds and ``evaluation`` which test sets to build.
-    Before the pipeline runs: an ``ilf_rounds`` run needs an automatic feedback source,
-    and every test set it reads must have well-formed rows."""
+    and keeps the run's :class:`~ilf_kedro.pipelines.run_plan.RunPlan` (how many rounds
+    ``ilf_rounds`` chains, which test sets ``evaluation`` builds, which pipelines run before
+    ``ilf``), from which ``register_pipelines()`` builds those pipelines. Before the
+    pipeline runs: an ``ilf_rounds`` run needs an automatic feedback source, and every test
+    set it reads must have well-formed rows."""
+
+    def __init__(self) -> None:
+        self.plan = None  # no context created yet: the default plan (RunPlan())
 
     @hook_impl
     def after_context_created(self, context) -> None:
         from ilf_kedro.parameters import validate_parameters
-        from ilf_kedro.pipelines.evaluation import plan_task_sets
-        from ilf_kedro.pipelines.ilf.pipeline import plan_input_pipelines
-        from ilf_kedro.pipelines.ilf_rounds import plan_rounds
+        from ilf_kedro.pipelines.run_plan import RunPlan
 
         # The config loader, not context.params: reading those builds every pipeline
         # (Kedro validates them against node type hints), before the plan is known.
         params = validate_parameters(context.config_loader["parameters"])
-        plan_rounds(params.rounds)
-        plan_input_pipelines(params.input_pipelines)
-        plan_task_sets(params.evaluation, catalog_entries=context.config_loader["catalog"].keys())
+        self.plan = RunPlan.from_parameters(params, context.config_loader["catalog"].keys())
 
     @hook_impl
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
@@ -66,7 +67,7 @@ class ParameterCheckHooks:
         if any((node.namespace or "").startswith("round_") for node in pipeline.nodes):
             check_rounds_source(catalog.load("params:feedback.source"))
         # Malformed test-set rows stop the run before any node (or model) runs.
-        check_test_sets(pipeline.inputs(), catalog.load)
+        check_test_sets(self.plan.task_sets, pipeline.inputs(), catalog.load)
 
 
 class RunSummaryHooks:
