@@ -99,6 +99,9 @@ class MLflowTrackingHooks(MlflowHook):
         # The parameters as configured: nodes get validated models (Kedro's parameter
         # validation), MLflow gets the values as written, so both logs of one key agree.
         self._raw_params: dict[str, Any] = {}
+        # An MLflow run was open before the session (an orchestrator's): the run is
+        # kedro-mlflow's to reuse and not ours to end.
+        self._run_was_active = False
 
     def _safely(self, what: str, func, *args, catalog=None) -> Any:
         """``func(*args)``; an error warns once and switches tracking off for the run."""
@@ -115,8 +118,8 @@ class MLflowTrackingHooks(MlflowHook):
             return None
 
     def _switch_off(self, reason: str, catalog=None) -> None:
+        # No kedro-mlflow hook is called once ``_off`` is set, so its own switch stays as is.
         self._off = self._off or reason
-        self._is_mlflow_enabled = False
         if self.run_id is not None:
             try:
                 _end_runs(self.run_id, "FAILED")
@@ -137,7 +140,7 @@ class MLflowTrackingHooks(MlflowHook):
 
     @hook_impl
     def after_context_created(self, context) -> None:
-        self._off, self.run_id, self._is_mlflow_enabled = None, None, True
+        self._off, self.run_id = None, None
         self._raw_params = context.config_loader["parameters"]
         if not tracking_switched_on():
             self._switch_off(f"{ENV_SWITCH}={os.environ.get(ENV_SWITCH)}")
@@ -146,6 +149,8 @@ class MLflowTrackingHooks(MlflowHook):
         self._safely("set up tracking", self._set_up, context)
 
     def _set_up(self, context) -> None:
+        import mlflow
+
         from ilf_kedro.tracking.runs import resolve_store
 
         loader = context.config_loader
@@ -158,6 +163,7 @@ class MLflowTrackingHooks(MlflowHook):
         loader["mlflow"] = resolve_store(
             config, os.environ.get("MLFLOW_TRACKING_URI"), context.project_path
         )
+        self._run_was_active = mlflow.active_run() is not None
         super().after_context_created(context)
 
     @hook_impl
@@ -179,7 +185,8 @@ class MLflowTrackingHooks(MlflowHook):
             pipelines = run_params.get("pipeline_names") or ["__default__"]
             run.name = run_name("+".join(pipelines), params)
         super().before_pipeline_run(run_params, pipeline, catalog)
-        if not self._is_mlflow_enabled:  # mlflow.yml's tracking.disable_tracking.pipelines
+        if self.run_id is None:  # kedro-mlflow started no run: mlflow.yml's
+            # tracking.disable_tracking.pipelines names every pipeline of this run
             self._switch_off("disabled for this pipeline in mlflow.yml", catalog)
             return
         mlflow.set_tags(run_tags(params))
@@ -196,10 +203,28 @@ class MLflowTrackingHooks(MlflowHook):
         for key, value in (flat if self.flatten else params).items():
             name = self.sanitize_param_name(key)
             if len(str(value)) > MAX_PARAM_VAL_LENGTH:
-                self._log_param(name, value)  # mlflow.yml's long_params_strategy
+                self._log_long_parameter(name, str(value))
             else:
                 batch[name] = value
         mlflow.log_params(batch)
+
+    def _log_long_parameter(self, name: str, value: str) -> None:
+        """A value longer than MLflow takes, as mlflow.yml's ``long_params_strategy``
+        says (kedro-mlflow's documented ``fail``, ``tag`` or ``truncate``)."""
+        import mlflow
+        from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
+
+        strategy = self.mlflow_config.tracking.params.long_params_strategy
+        if strategy == "fail":
+            raise ValueError(
+                f"parameter {name} is {len(value)} characters long, MLflow takes up to "
+                f"{MAX_PARAM_VAL_LENGTH}: set tracking.params.long_params_strategy in "
+                "mlflow.yml to tag or truncate"
+            )
+        if strategy == "tag":
+            mlflow.set_tag(name, value)
+        else:
+            mlflow.log_param(name, value[:MAX_PARAM_VAL_LENGTH])
 
     @hook_impl
     def before_node_run(self, node, catalog, inputs, is_async) -> None:
@@ -236,7 +261,7 @@ class MLflowTrackingHooks(MlflowHook):
     def _end(self, run_params, pipeline, catalog) -> None:
         run_id = self.run_id
         super().after_pipeline_run(run_params, pipeline, catalog)
-        if run_id is not None and not self._already_active_mlflow:
+        if run_id is not None and not self._run_was_active:
             # kedro-mlflow reopens the run before each node (for threaded runners); with
             # mlflow 3 each reopening in the same thread nests it once more, and one
             # end_run leaves it active for the next session of this process.
