@@ -9,7 +9,7 @@ import pandas as pd
 from ilf_kedro.execution import time_limits_node
 from ilf_kedro.feedback import sources
 from ilf_kedro.ingest import tasks, validation
-from ilf_kedro.parameters import HUMAN_SOURCES, Annotations
+from ilf_kedro.parameters import HUMAN_SOURCES, Annotations, Execution
 
 
 def build_tasks(mbpp_raw: pd.DataFrame, splits: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -39,7 +39,7 @@ def build_human_feedback_annotations(
     )
 
 
-def calibrate_time_limits(tasks_table: pd.DataFrame, execution: dict) -> pd.DataFrame:
+def calibrate_time_limits(tasks_table: pd.DataFrame, execution: Execution) -> pd.DataFrame:
     """``task_time_limits``: per task, the wall-clock limit behind every verdict
     (``time_limit_s``) and the gold program's run time it was derived from
     (``gold_duration_s``), timed in the sandbox itself."""
