@@ -171,8 +171,8 @@ class ServerReplica:
         import ray
 
         from ilf_kedro.compute.cluster import unpack
-        from ilf_kedro.endpoints import ServedModel
         from ilf_kedro.parameters import Server
+        from ilf_kedro.serving.server import ServedModel
 
         settings = Server.model_validate(server)
         self.restarts = restarts

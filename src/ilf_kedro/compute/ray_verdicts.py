@@ -32,6 +32,7 @@ import pandas as pd
 
 from ilf_kedro.execution.harness import Evaluation, SandboxWork, prepare_evaluation, run_sandbox
 from ilf_kedro.execution.sandbox.records import ProgramRun
+from ilf_kedro.parameters import Compute
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,10 @@ def _run_shard(work: SandboxWork) -> tuple[list[tuple], dict, str]:
     return runs, report, ray.get_runtime_context().get_node_id()
 
 
+def _settings(compute: Compute | Mapping[str, Any]) -> Compute:
+    return compute if isinstance(compute, Compute) else Compute.model_validate(dict(compute))
+
+
 def _program_run(fields: tuple) -> ProgramRun:
     """A node's record of one run, checked field by field before it is judged here."""
     row, reports, ended, code, duration_s, time_limit_s = fields
@@ -55,15 +60,16 @@ def _program_run(fields: tuple) -> ProgramRun:
 
 
 def verdict_shards(
-    programs: pd.DataFrame, tasks: pd.DataFrame, compute: Mapping[str, Any], **evaluate_kwargs
+    programs: pd.DataFrame,
+    tasks: pd.DataFrame,
+    compute: Compute | Mapping[str, Any],
+    **evaluate_kwargs: Any,
 ) -> tuple[Evaluation, list[SandboxWork]]:
     """The evaluation of ``programs`` (kept by the driver) and the shards of its sandbox
     work that :func:`evaluate_programs_on_ray` sends to the cluster, one per Ray task
     (``compute.verdicts.programs_per_task`` programs each, run
     ``compute.verdicts.num_cpus`` at once)."""
-    from ilf_kedro.parameters import Compute
-
-    verdicts = Compute.model_validate(dict(compute)).verdicts
+    verdicts = _settings(compute).verdicts
     kwargs = {k: v for k, v in evaluate_kwargs.items() if k != "progress"}
     evaluation = prepare_evaluation(programs, tasks, **{**kwargs, "workers": verdicts.num_cpus})
     return evaluation, evaluation.work.shards(verdicts.programs_per_task)
@@ -72,7 +78,7 @@ def verdict_shards(
 def evaluate_programs_on_ray(
     programs: pd.DataFrame,
     tasks: pd.DataFrame,
-    compute: Mapping[str, Any],
+    compute: Compute | Mapping[str, Any],
     **evaluate_kwargs: Any,
 ) -> pd.DataFrame:
     """:func:`~ilf_kedro.execution.evaluate_programs` with its sandbox work spread over
@@ -83,9 +89,8 @@ def evaluate_programs_on_ray(
     import ray
 
     from ilf_kedro.compute.cluster import connect
-    from ilf_kedro.parameters import Compute
 
-    settings = Compute.model_validate(dict(compute))
+    settings = _settings(compute)
     evaluation, shards = verdict_shards(programs, tasks, compute, **evaluate_kwargs)
     if not shards:
         return evaluation.results()
