@@ -18,8 +18,9 @@ sampler with a server per replica: each replica is a Ray actor that starts
 ``sampling.server.command`` on its node (``vllm serve`` with the actor's GPUs, or
 ``transformers serve`` on CPU) through the project's ``ServedModel``, and the driver
 samples shards of prompt rows from the replicas with the ``server`` backend's own client
-and shards, so the rows are the ``server`` backend's. A replica whose node dies is
-restarted by Ray on another node and its shard asked again (``max_retries``).
+and shards, so the rows are the ``server`` backend's. A replica whose node or process
+dies is restarted by Ray on a node that is left, a server that dies is started again by
+its replica, and the shard is asked again (``max_retries`` each).
 """
 
 from __future__ import annotations
@@ -176,9 +177,14 @@ class ServerReplica:
 
         settings = Server.model_validate(server)
         self.restarts = restarts
-        self.scratch = Path(tempfile.mkdtemp(prefix="ilf_replica_"))
+        context = ray.get_runtime_context()
+        # Named after the actor: a replica Ray restarts on this node replaces the model
+        # copy of the one that was killed instead of leaving it on disk.
+        self.scratch = Path(tempfile.gettempdir()) / f"ilf_replica_{context.get_actor_id()}"
+        shutil.rmtree(self.scratch, ignore_errors=True)
+        self.scratch.mkdir(parents=True)
         self.model = str(unpack(packed, self.scratch / "model")) if packed else model
-        self.node = ray.get_runtime_context().get_node_id()
+        self.node = context.get_node_id()
         self.served = ServedModel(
             command=settings.command,
             model=self.model,
