@@ -211,7 +211,7 @@ class ServerReplica:
         return self.served.base_url, self.model, self.node
 
     def stop(self) -> None:
-        self.served.stop()
+        self.served.__exit__(None, None, None)  # and its log, kept only when it failed
         shutil.rmtree(self.scratch, ignore_errors=True)
 
 
