@@ -357,7 +357,9 @@ def main() -> int:
         keep = {*programs["task_id"], 123}  # 123: the slow task the log line reports
         tasks = tasks[tasks["task_id"].isin(keep)].reset_index(drop=True)
     workers = args.workers or available_workers()
-    limits = calibrate_time_limits(tasks, floor_s=3.0, factor=4.0, workers=workers)
+    limits = calibrate_time_limits(
+        tasks, time_limit_floor_s=3.0, time_limit_factor=4.0, workers=workers
+    )
     tasks = tasks.merge(limits, on="task_id", validate="one_to_one")
     by_id = tasks.set_index("task_id")
     n = len(programs)

@@ -16,14 +16,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from ilf_kedro.execution.asserts import bound_names
 from ilf_kedro.execution.sandbox.records import UID_BLOCK, Config, Job, ProgramRun
 from ilf_kedro.execution.verdicts import ProgramNotRun, TaskPlan, Verdict, judge, plan_task
+from ilf_kedro.parameters import Execution, section
 
 logger = logging.getLogger(__name__)
 
@@ -35,12 +37,9 @@ STATUSES = ("passed", "failed", "error", "timeout", "crashed")
 EQUALITIES = ("tolerant", "exact")
 RESULT_COLUMNS = ("passed", "status", "error_type", "error_message", "duration_s", "trusted")
 
-DEFAULT_MEMORY_MB = 2048
-DEFAULT_MAX_PROCESSES = 64
-DEFAULT_MAX_FILE_MB = 16
-DEFAULT_MAX_MESSAGE = 500
-DEFAULT_MAX_OUTPUT = 2000
-DEFAULT_MAX_RESULT_BYTES = 1 << 16
+# The harness's own bounds (the settings a run configures are the ``Execution`` model's).
+MAX_MESSAGE_CHARS = 500
+MAX_OUTPUT_CHARS = 2000
 _MAX_RESTARTS = 2
 
 _warned = False
@@ -195,18 +194,13 @@ def _warn_once(report: dict) -> None:
 def evaluate_programs(
     programs: pd.DataFrame,
     tasks: pd.DataFrame,
+    execution: Execution | Mapping[str, Any] | None = None,
     *,
-    timeout_s: float = 3.0,
-    workers: int | None = None,
-    progress: bool = True,
-    memory_mb: int = DEFAULT_MEMORY_MB,
-    max_processes: int = DEFAULT_MAX_PROCESSES,
-    max_file_mb: int = DEFAULT_MAX_FILE_MB,
-    max_message_chars: int = DEFAULT_MAX_MESSAGE,
     keep_output: bool = False,
-    max_output_chars: int = DEFAULT_MAX_OUTPUT,
-    max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
+    max_message_chars: int = MAX_MESSAGE_CHARS,
+    max_output_chars: int = MAX_OUTPUT_CHARS,
     namespaces: bool = True,
+    **overrides: Any,
 ) -> pd.DataFrame:
     """Run every program against its task's asserts in an isolated child; return verdicts.
 
@@ -217,17 +211,19 @@ def evaluate_programs(
             ``test_setup_code``; an optional ``equality`` column (see below); an optional
             ``time_limit_s`` column (e.g. from :func:`calibrate_time_limits`) gives
             per-task wall-clock limits, NaN or absent means ``timeout_s``.
-        timeout_s: wall-clock limit in seconds for tasks without their own limit.
-        workers: programs running on CPU at once; None means one per available CPU.
-        progress: show a tqdm progress bar.
-        memory_mb: address-space limit per program (RLIMIT_AS).
-        max_processes: processes/threads a program may have (RLIMIT_NPROC, per program
-            when running as root).
-        max_file_mb: largest file a program may write (RLIMIT_FSIZE).
-        max_message_chars: bound on ``error_message``.
+        execution: the ``execution`` parameters (``ilf_kedro.parameters.Execution``: their
+            defaults and rules); ``overrides`` (e.g. ``timeout_s=1``) replace some of them.
+            ``timeout_s``: wall-clock limit in seconds for tasks without their own limit;
+            ``workers``: programs running on CPU at once (None: one per available CPU);
+            ``progress``: a tqdm progress bar; ``memory_mb``: address-space limit per
+            program (RLIMIT_AS); ``max_processes``: processes/threads a program may have
+            (RLIMIT_NPROC, per program when running as root); ``max_file_mb``: largest
+            file a program may write (RLIMIT_FSIZE); ``max_result_bytes``: largest
+            encoding of the values one assert's calls hand back. Its ``compute`` is not
+            read here (``evaluate_node`` dispatches on it).
         keep_output: add an ``output`` column with the program's captured stdout+stderr
             (at most ``max_output_chars`` characters).
-        max_result_bytes: largest encoding of the values one assert's calls hand back.
+        max_message_chars: bound on ``error_message``.
         namespaces: use Linux namespaces when available (False forces the fallback).
 
     Returns:
@@ -256,30 +252,31 @@ def evaluate_programs(
             the program's process failed before the program started) even when run
             again: such a program has no verdict, so none is made up.
     """
+    settings = section(Execution, execution, "execution", **overrides)
     for col in ("task_id", "program"):
         if col not in programs.columns:
             raise ValueError(f"programs needs a {col!r} column")
     if len(programs) == 0:
         return _with_verdicts(programs, [], keep_output)
-    workers = available_workers() if workers is None else max(1, int(workers))
+    workers = settings.workers or available_workers()
     task_ids = programs["task_id"].tolist()
     plans = _task_plans(tasks, task_ids)
-    limits = _time_limits(tasks, set(task_ids), timeout_s)
+    limits = _time_limits(tasks, set(task_ids), settings.timeout_s)
     jobs = _make_jobs(task_ids, programs["program"].tolist(), limits)
     jobs = _own_builtins(jobs, plans)
     config = Config(
         workers=workers,
         max_inflight=min(4 * workers, UID_BLOCK),
-        memory_mb=int(memory_mb),
-        max_processes=int(max_processes),
-        max_file_mb=int(max_file_mb),
+        memory_mb=settings.memory_mb,
+        max_processes=settings.max_processes,
+        max_file_mb=settings.max_file_mb,
         max_message_chars=int(max_message_chars),
         max_output_chars=int(max_output_chars) if keep_output else 0,
-        max_result_bytes=int(max_result_bytes),
+        max_result_bytes=settings.max_result_bytes,
         namespaces=bool(namespaces),
     )
     stall_s = max(limits.values()) + 60.0
-    verdicts = _run_jobs(jobs, plans, config, stall_s, progress)
+    verdicts = _run_jobs(jobs, plans, config, stall_s, settings.progress)
     return _with_verdicts(programs, verdicts, keep_output)
 
 
@@ -392,27 +389,29 @@ TIME_LIMIT_COLUMNS = ("task_id", "time_limit_s", "gold_duration_s")
 
 def calibrate_time_limits(
     tasks: pd.DataFrame,
+    execution: Execution | Mapping[str, Any] | None = None,
     *,
-    floor_s: float = 3.0,
-    factor: float = 4.0,
-    timeout_s: float = 60.0,
     repeats: int = 1,
-    workers: int | None = None,
     progress: bool = False,
-    **evaluate_kwargs,
+    **overrides: Any,
 ) -> pd.DataFrame:
-    """Per-task wall-clock limits, EvalPlus style: ``max(floor_s, factor * gold run time)``.
+    """Per-task wall-clock limits, EvalPlus style:
+    ``max(time_limit_floor_s, time_limit_factor * gold run time)``.
 
     The gold program (``tasks["gold_code"]``) of each task is run through
-    :func:`evaluate_programs` itself (same isolation and load: ``workers`` in parallel)
-    ``repeats`` times with a generous ``timeout_s``; the slowest run counts. A gold program
-    that times out gets ``max(floor_s, timeout_s)``; one that fails is still timed, and
-    logged, since a limit is needed either way.
+    :func:`evaluate_programs` itself (same isolation and load: ``execution``, with
+    ``overrides`` applied, as there; ``workers`` in parallel) ``repeats`` times with a
+    generous limit, ``calibration_timeout_s``; the slowest run counts. A gold program that
+    times out gets ``max(time_limit_floor_s, calibration_timeout_s)``; one that fails is
+    still timed, and logged, since a limit is needed either way. ``progress``: a progress
+    bar (whatever ``execution.progress`` says).
 
     Returns:
         One row per task: ``task_id``, ``time_limit_s`` and ``gold_duration_s`` (the
         slowest gold run, seconds), in the order of ``tasks``.
     """
+    settings = section(Execution, execution, "execution", **overrides)
+    floor_s, timeout_s = settings.time_limit_floor_s, settings.calibration_timeout_s
     if "gold_code" not in tasks.columns:
         raise ValueError("tasks needs a 'gold_code' column to calibrate time limits")
     base = tasks.drop_duplicates("task_id").drop(columns=["time_limit_s"], errors="ignore")
@@ -430,20 +429,13 @@ def calibrate_time_limits(
             "program": list(base["gold_code"]) * repeats,
         }
     )
-    res = evaluate_programs(
-        programs,
-        base,
-        timeout_s=timeout_s,
-        workers=workers,
-        progress=progress,
-        **evaluate_kwargs,
-    )
+    res = evaluate_programs(programs, base, settings, timeout_s=timeout_s, progress=progress)
     bad = res.loc[~res["passed"], "task_id"].unique().tolist()
     if bad:
         logger.warning("gold programs that do not pass during calibration: %s", bad[:50])
     slowest = res.groupby("task_id", sort=False)["duration_s"].max()
     timed_out = res.loc[res["status"] == "timeout", "task_id"].unique()
-    limits = (slowest * factor).clip(lower=floor_s)
+    limits = (slowest * settings.time_limit_factor).clip(lower=floor_s)
     limits.loc[limits.index.isin(timed_out)] = max(floor_s, timeout_s)
     order = base["task_id"]
     return pd.DataFrame(

@@ -87,8 +87,7 @@ def resolve_distributed(
         raise ValueError("finetune.distributed=fsdp needs CUDA devices; use ddp on CPU")
     if distributed != "auto" or device != "cuda":
         return "ddp" if distributed == "auto" else distributed
-    from .memory_estimate import model_shape
-    from .memory_plan import device_memory_gib
+    from .memory_plan import device_memory_gib, model_shape
     from .memory_plan import resolve_distributed as plan_choice
 
     shape = model_shape(bundle.model.config)

@@ -48,11 +48,9 @@ def train(spec: LaunchSpec) -> None:
     """This rank's part: load, train, and (rank 0) save the result."""
     load_dtype = spec.master_dtype if spec.strategy == "full" else spec.model_dtype
     base = load_model(
-        spec.base["spec"],
+        **spec.base,  # spec (+ tiny_config, seed): see io.base_reference
         device="cpu",  # the Trainer places (or shards) the model on this rank's device
         dtype=load_dtype or spec.model_dtype,
-        tiny_config=spec.base.get("tiny_config"),
-        seed=spec.base.get("seed", 0),
     )
     model = base.model
     if spec.strategy == "lora":

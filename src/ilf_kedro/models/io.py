@@ -92,8 +92,8 @@ def base_reference(bundle: ModelBundle) -> dict[str, Any]:
             "to them; use finetune.lora.save: merged."
         )
     reference = {"spec": str(spec)}
-    if spec == "tiny-random":
-        reference.update(tiny_config=info.get("tiny_config"), seed=info.get("seed", 0))
+    if spec == "tiny-random":  # load_model's keywords; one absent gets load_model's default
+        reference.update({key: info[key] for key in ("tiny_config", "seed") if key in info})
     return reference
 
 
@@ -109,13 +109,7 @@ def _load_adapter(path: Path, *, device, dtype, merge: bool) -> ModelBundle:
     reference = info.get("adapter_base")
     if not reference:
         raise ValueError(f"{path / INFO_FILENAME} has no adapter_base: cannot find the base")
-    base = load_model(
-        reference["spec"],
-        device=device,
-        dtype=dtype,
-        tiny_config=reference.get("tiny_config"),
-        seed=reference.get("seed", 0),
-    )
+    base = load_model(**reference, device=device, dtype=dtype)
     model = PeftModel.from_pretrained(base.model, str(path))
     if merge:
         model = model.merge_and_unload()

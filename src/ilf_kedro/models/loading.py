@@ -10,7 +10,12 @@ from typing import Any
 
 import torch
 
+from ilf_kedro.parameters import Model
+
 logger = logging.getLogger(__name__)
+
+# The ``model`` parameters' defaults are load_model's (one source: the schema).
+_DEFAULTS = Model()
 
 TINY_RANDOM = "tiny-random"
 INFO_FILENAME = "ilf_model_info.json"
@@ -111,10 +116,10 @@ def prepare_tokenizer(tokenizer) -> None:
 def load_model(
     spec: str,
     *,
-    device: str = "auto",
-    dtype: str | torch.dtype = "auto",
+    device: str = _DEFAULTS.device,
+    dtype: str | torch.dtype = _DEFAULTS.dtype,
     tiny_config: dict[str, Any] | None = None,
-    seed: int = 0,
+    seed: int = _DEFAULTS.seed,
 ) -> ModelBundle:
     """Load a causal LM and its tokenizer.
 
