@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,7 @@ from typing import Any
 import pandas as pd
 import torch
 
+from ilf_kedro.infra.ports import free_port
 from ilf_kedro.parameters import Finetune
 
 from .io import base_reference
@@ -211,12 +211,6 @@ def _base_for_ranks(bundle: ModelBundle, tmp: Path) -> dict[str, Any]:
         return {"spec": str(tmp / "base")}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def launch_command(spec_path: Path, num_processes: int, device: str) -> list[str]:
     """The ``accelerate launch`` command line of the ranks (torchrun underneath)."""
     return [
@@ -235,7 +229,7 @@ def launch_command(spec_path: Path, num_processes: int, device: str) -> list[str
         "--main_process_ip",
         "127.0.0.1",
         "--main_process_port",
-        str(_free_port()),
+        str(free_port()),
         "-m",
         "ilf_kedro.models.finetune_worker",
         str(spec_path),

@@ -10,7 +10,6 @@ import contextlib
 import os
 import shlex
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -21,17 +20,11 @@ from pathlib import Path
 
 from ilf_kedro import parameters
 from ilf_kedro.infra.commands import resolve_argv
+from ilf_kedro.infra.ports import free_port
 from ilf_kedro.serving.client import EndpointError
 
 # The ``sampling.server`` parameters' defaults are the server's (one source: the schema).
 _DEFAULTS = parameters.Server()
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on right now."""
-    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
