@@ -15,11 +15,8 @@ import logging
 
 import pandas as pd
 
-from ilf_kedro.execution.harness import (
-    TIME_LIMIT_COLUMNS,
-    calibrate_time_limits,
-    evaluate_programs,
-)
+from ilf_kedro.execution.harness import evaluate_programs
+from ilf_kedro.execution.time_limits import calibrate_time_limits, with_time_limits
 from ilf_kedro.parameters import Execution
 
 logger = logging.getLogger(__name__)
@@ -34,20 +31,6 @@ def time_limits_node(tasks: pd.DataFrame, execution: Execution) -> pd.DataFrame:
     ``gold_duration_s``.
     """
     return calibrate_time_limits(tasks, execution)
-
-
-def with_time_limits(tasks: pd.DataFrame, time_limits: pd.DataFrame) -> pd.DataFrame:
-    """``tasks`` plus the ``time_limit_s`` column of ``time_limits`` (NaN for tasks it
-    lacks: those get the ``timeout_s`` parameter)."""
-    missing = [c for c in TIME_LIMIT_COLUMNS[:2] if c not in time_limits.columns]
-    if missing:
-        raise ValueError(
-            f"task_time_limits needs columns {list(TIME_LIMIT_COLUMNS)}; missing {missing}"
-        )
-    limits = time_limits.drop_duplicates("task_id").set_index("task_id")["time_limit_s"]
-    return tasks.drop(columns=["time_limit_s"], errors="ignore").assign(
-        time_limit_s=tasks["task_id"].map(limits).astype("float64")
-    )
 
 
 def evaluate_node(

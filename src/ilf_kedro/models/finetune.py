@@ -116,27 +116,18 @@ def finetune(
     lora = settings.lora.model_dump()
     strategy, max_seq_length = settings.strategy, settings.max_seq_length
     hyper = _hyperparameters(train, max_seq_length, strategy, settings.num_processes, lora)
-    # What every launcher of the training job (Ray Train, accelerate ranks) is handed.
-    launch = {
-        "hyper": hyper,
-        "max_seq_length": max_seq_length,
-        "master_dtype": settings.master_dtype,
-        "strategy": strategy,
-        "lora": lora,
-        "distributed": settings.distributed,
-    }
-    if settings.compute.backend == "ray":
-        from ilf_kedro.compute.ray_train import finetune_on_ray
+    if settings.compute.backend == "ray" or settings.num_processes > 1:
+        from .distributed import Launch, finetune_in_processes
 
-        return finetune_on_ray(
-            bundle, usable, train, compute=settings.compute.model_dump(), **launch
+        # What every launcher of the training job (Ray Train, accelerate ranks) is handed.
+        launch = Launch(
+            hyper, max_seq_length, settings.master_dtype, strategy, lora, settings.distributed
         )
-    if settings.num_processes > 1:
-        from .distributed import finetune_in_processes
+        if settings.compute.backend == "ray":
+            from ilf_kedro.compute.ray_train import finetune_on_ray
 
-        return finetune_in_processes(
-            bundle, usable, train, num_processes=settings.num_processes, **launch
-        )
+            return finetune_on_ray(bundle, usable, train, launch, settings.compute.model_dump())
+        return finetune_in_processes(bundle, usable, train, launch, settings.num_processes)
 
     encoded, n_truncated = encode_pairs(bundle.tokenizer, usable, max_seq_length)
     if strategy == "lora":

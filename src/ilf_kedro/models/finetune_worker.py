@@ -107,7 +107,7 @@ def _save(spec: LaunchSpec, base, model, state: dict, info: dict) -> None:
         if spec.lora["save"] == "merged":
             model = model.merge_and_unload()
         else:
-            info["adapter_base"] = spec.base
+            info["adapter_base"] = spec.adapter_base  # the caller's base, not the ranks' copy
         save_bundle(ModelBundle(model.to(dtype=dtype), base.tokenizer, info), spec.output_dir)
         return
     out = Path(spec.output_dir)
