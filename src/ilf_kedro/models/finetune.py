@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import math
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -198,17 +197,8 @@ def _trained_info(
 ) -> dict[str, Any]:
     """The base model's ``info`` (less ``untrained_reason``) plus what training reported;
     an adapter saved on its own also records how to load its base (``adapter_base``)."""
-    info = {
-        **{k: v for k, v in bundle.info.items() if k != "untrained_reason"},
-        "training_examples": n_examples,
-        "prompt_tokens_truncated_examples": int(n_truncated),
-        "train_loss": outcome.train_loss if math.isfinite(outcome.train_loss) else None,
-        "train_steps": outcome.steps,
-        "loss_curve": outcome.loss_curve,
-        "train_runtime_s": outcome.runtime_s,
-        "finetune": hyper,
-        "device": str(bundle.device),
-    }
+    info = outcome.info(bundle.info, n_examples, n_truncated, hyper)
+    info["device"] = str(bundle.device)
     if hyper["strategy"] == "lora" and hyper["lora"]["save"] == "adapter":
         info["adapter_base"] = base_reference(bundle)
     return info

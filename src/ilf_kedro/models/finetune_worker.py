@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import sys
 import traceback
@@ -81,16 +80,7 @@ def train(spec: LaunchSpec) -> None:
     outcome = run_trainer(model, encoded, base.tokenizer, settings, device, finish=gather)
     if _rank() != 0:
         return
-    info = {
-        **{k: v for k, v in spec.base_info.items() if k != "untrained_reason"},
-        "training_examples": len(encoded),
-        "prompt_tokens_truncated_examples": int(n_truncated),
-        "train_loss": outcome.train_loss if math.isfinite(outcome.train_loss) else None,
-        "train_steps": outcome.steps,
-        "loss_curve": outcome.loss_curve,
-        "train_runtime_s": outcome.runtime_s,
-        "finetune": spec.hyper,
-    }
+    info = outcome.info(spec.base_info, len(encoded), n_truncated, spec.hyper)
     _save(spec, base, outcome.model, gathered["state"], info)
 
 
