@@ -10,9 +10,13 @@ from typing import Any
 
 import torch
 
+from ilf_kedro.parameters import Model
+
 from .loading import INFO_FILENAME, ModelBundle, load_model, prepare_tokenizer
 
 ADAPTER_CONFIG = "adapter_config.json"  # PEFT's: the directory holds an adapter only
+# The ``model`` parameters' device and dtype defaults are load_bundle's too (one source).
+_DEFAULTS = Model()
 
 
 def save_bundle(bundle: ModelBundle, path: str | Path, **save_pretrained_kwargs) -> None:
@@ -59,8 +63,8 @@ def save_bundle(bundle: ModelBundle, path: str | Path, **save_pretrained_kwargs)
 def load_bundle(
     path: str | Path,
     *,
-    device: str = "auto",
-    dtype: str | torch.dtype = "auto",
+    device: str = _DEFAULTS.device,
+    dtype: str | torch.dtype = _DEFAULTS.dtype,
     merge_adapter: bool = True,
 ) -> ModelBundle:
     """Load a directory written by ``save_bundle`` (or any HF model directory).
