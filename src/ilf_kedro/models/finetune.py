@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,21 @@ from .trainer import (
 )
 
 logger = logging.getLogger(__name__)
+
+# The ``finetune`` settings the Trainer takes under the same name.
+TRAINER_KEYS = {f.name for f in fields(TrainSettings)} & set(Finetune.model_fields)
+# What a trained model records of how it was trained (``info["finetune"]``), besides the
+# sequence length, strategy, processes and LoRA settings.
+RECORDED_KEYS = (
+    "learning_rate",
+    "per_device_batch_size",
+    "gradient_accumulation_steps",
+    "num_epochs",
+    "seed",
+    "lr_scheduler_type",
+    "warmup_steps",
+    "weight_decay",
+)
 
 # The shared training pieces live in ``trainer``; these names stay importable from here.
 __all__ = [
@@ -98,16 +113,10 @@ def finetune(
     if usable.empty:
         return _untrained(bundle)
     train = TrainSettings(
-        learning_rate=settings.learning_rate,
-        per_device_batch_size=settings.per_device_batch_size,
-        gradient_accumulation_steps=settings.gradient_accumulation_steps,
-        num_epochs=settings.num_epochs,
-        seed=settings.seed,
+        **settings.model_dump(include=TRAINER_KEYS),
         lr_scheduler_type=lr_scheduler_type,
         warmup_steps=warmup_steps,
         weight_decay=weight_decay,
-        gradient_checkpointing=settings.gradient_checkpointing,
-        bf16=settings.bf16,
         progress=progress,
         output_dir=output_dir,
         trainer_kwargs=dict(trainer_kwargs or {}),
@@ -173,15 +182,8 @@ def _hyperparameters(
 ) -> dict[str, Any]:
     """The hyperparameters recorded in the trained model's ``info["finetune"]``."""
     return {
-        "learning_rate": settings.learning_rate,
-        "per_device_batch_size": settings.per_device_batch_size,
-        "gradient_accumulation_steps": settings.gradient_accumulation_steps,
-        "num_epochs": settings.num_epochs,
+        **{key: getattr(settings, key) for key in RECORDED_KEYS},
         "max_seq_length": max_seq_length,
-        "seed": settings.seed,
-        "lr_scheduler_type": settings.lr_scheduler_type,
-        "warmup_steps": settings.warmup_steps,
-        "weight_decay": settings.weight_decay,
         "strategy": strategy,
         "num_processes": num_processes,
         **({"lora": lora_settings} if strategy == "lora" else {}),
