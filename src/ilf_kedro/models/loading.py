@@ -59,14 +59,14 @@ def context_length(model) -> int | None:
     return None
 
 
-def resolve_device(device: str = "auto") -> str:
+def resolve_device(device: str) -> str:
     """``"auto"`` -> ``"cuda"`` when available, else ``"cpu"``; anything else unchanged."""
     if device in (None, "auto"):
         return "cuda" if torch.cuda.is_available() else "cpu"
     return str(device)
 
 
-def resolve_dtype(dtype: str | torch.dtype = "auto", device: str = "cpu") -> torch.dtype:
+def resolve_dtype(dtype: str | torch.dtype, device: str = "cpu") -> torch.dtype:
     """``"auto"`` -> bfloat16 on a bf16-capable CUDA device, else float32.
 
     Named dtypes (``"float32"``, ``"bf16"``, ...) and ``torch.dtype`` pass through.
