@@ -39,7 +39,7 @@ def test_hostile_programs_get_the_local_verdicts_in_input_order(ray_cluster, tmp
     programs, tasks, victim_dir = _hostile(tmp_path)
     started_ms = int(time.time() * 1000)
     on_ray = evaluate_programs_on_ray(
-        programs, tasks, {**COMPUTE, "address": ray_cluster.address}, **KWARGS
+        programs, tasks, compute={**COMPUTE, "address": ray_cluster.address}, **KWARGS
     )
     local = evaluate_programs(programs, tasks, **KWARGS)
 
@@ -67,11 +67,12 @@ def test_the_nodes_are_given_no_expected_value(ray_cluster):
     compute = {"backend": "ray", "address": ray_cluster.address}
     compute["verdicts"] = {"programs_per_task": 1}
     # What is sent to the nodes, one Ray task per shard: no expected value in any.
-    _, shards = verdict_shards(programs[programs["task_id"] == JUDGED], tasks, compute)
+    judged = programs[programs["task_id"] == JUDGED]
+    _, shards = verdict_shards(judged, tasks, compute=compute)
     assert len(shards) == 2
     assert all(SECRET.encode() not in pickle.dumps(shard) for shard in shards)
 
-    on_ray = evaluate_programs_on_ray(programs, tasks, compute, **KWARGS)
+    on_ray = evaluate_programs_on_ray(programs, tasks, compute=compute, **KWARGS)
     local = evaluate_programs(programs, tasks, **KWARGS)
     pd.testing.assert_frame_equal(
         on_ray.drop(columns="duration_s"), local.drop(columns="duration_s")
@@ -103,7 +104,7 @@ def test_evaluate_node_dispatches_on_the_compute_section(ray_cluster, toy_tasks)
 def test_an_empty_frame_needs_no_cluster(toy_tasks):
     empty = pd.DataFrame({"task_id": pd.Series([], dtype="int64"), "program": []})
     result = evaluate_programs_on_ray(
-        empty, toy_tasks, {"backend": "ray", "address": "ray://nowhere:1"}
+        empty, toy_tasks, compute={"backend": "ray", "address": "ray://nowhere:1"}
     )
     assert result.empty and "passed" in result.columns
 
@@ -112,4 +113,4 @@ def test_an_empty_frame_needs_no_cluster(toy_tasks):
 def test_bad_compute_settings_are_named(bad, toy_tasks):
     programs = pd.DataFrame({"task_id": [1], "program": ["x = 1"]})
     with pytest.raises(ValueError, match="verdicts.num_cpus"):
-        evaluate_programs_on_ray(programs, toy_tasks, bad)
+        evaluate_programs_on_ray(programs, toy_tasks, compute=bad)

@@ -19,13 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from ilf_kedro.infra.ports import free_port
+
 HEAD = "head"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _node_id() -> str:

@@ -3,10 +3,10 @@
 The driver prepares the evaluation as a local run does
 (:func:`ilf_kedro.execution.harness.prepare_evaluation`): the tasks' plans, which hold the
 asserts' expected values, stay in this process, and only the
-:class:`~ilf_kedro.execution.harness.SandboxWork` (the programs, the setup code, the calls
+:class:`~ilf_kedro.execution.sandbox_client.SandboxWork` (the programs, the setup code, the calls
 each assert makes, the limits: what a local sandbox server is given) is split into shards
 of consecutive rows, one Ray task each. A task runs the project's own sandbox on its node
-(:func:`~ilf_kedro.execution.harness.run_sandbox`: the same fork server, rlimits,
+(:func:`~ilf_kedro.execution.sandbox_client.run_sandbox`: the same fork server, rlimits,
 namespaces and re-runs of programs the sandbox could not run) and returns what the
 sandbox saw of each program: the text its process wrote, the calls' values encoded by
 their contents (:mod:`ilf_kedro.execution.sandbox.wire`, decoded here into the driver's
@@ -30,9 +30,10 @@ from typing import Any
 
 import pandas as pd
 
-from ilf_kedro.execution.harness import Evaluation, SandboxWork, prepare_evaluation, run_sandbox
+from ilf_kedro.execution.harness import Evaluation, prepare_evaluation
 from ilf_kedro.execution.sandbox.records import ProgramRun
-from ilf_kedro.parameters import Compute
+from ilf_kedro.execution.sandbox_client import SandboxWork, run_sandbox
+from ilf_kedro.parameters import Execution, section
 
 logger = logging.getLogger(__name__)
 
@@ -47,10 +48,6 @@ def _run_shard(work: SandboxWork) -> tuple[list[tuple], dict, str]:
     return runs, report, ray.get_runtime_context().get_node_id()
 
 
-def _settings(compute: Compute | Mapping[str, Any]) -> Compute:
-    return compute if isinstance(compute, Compute) else Compute.model_validate(dict(compute))
-
-
 def _program_run(fields: tuple) -> ProgramRun:
     """A node's record of one run, checked field by field before it is judged here."""
     row, reports, ended, code, duration_s, time_limit_s = fields
@@ -62,40 +59,40 @@ def _program_run(fields: tuple) -> ProgramRun:
 def verdict_shards(
     programs: pd.DataFrame,
     tasks: pd.DataFrame,
-    compute: Compute | Mapping[str, Any],
-    **evaluate_kwargs: Any,
+    execution: Execution | Mapping[str, Any] | None = None,
+    **overrides: Any,
 ) -> tuple[Evaluation, list[SandboxWork]]:
     """The evaluation of ``programs`` (kept by the driver) and the shards of its sandbox
     work that :func:`evaluate_programs_on_ray` sends to the cluster, one per Ray task
     (``compute.verdicts.programs_per_task`` programs each, run
     ``compute.verdicts.num_cpus`` at once)."""
-    verdicts = _settings(compute).verdicts
-    kwargs = {k: v for k, v in evaluate_kwargs.items() if k != "progress"}
-    evaluation = prepare_evaluation(programs, tasks, **{**kwargs, "workers": verdicts.num_cpus})
+    settings = section(Execution, execution, "execution", **overrides)
+    verdicts = settings.compute.verdicts
+    evaluation = prepare_evaluation(programs, tasks, settings, workers=verdicts.num_cpus)
     return evaluation, evaluation.work.shards(verdicts.programs_per_task)
 
 
 def evaluate_programs_on_ray(
     programs: pd.DataFrame,
     tasks: pd.DataFrame,
-    compute: Compute | Mapping[str, Any],
-    **evaluate_kwargs: Any,
+    execution: Execution | Mapping[str, Any] | None = None,
+    **overrides: Any,
 ) -> pd.DataFrame:
     """:func:`~ilf_kedro.execution.evaluate_programs` with its sandbox work spread over
-    the Ray cluster of ``compute`` (the ``compute`` section) and its judging here;
-    ``evaluate_kwargs`` are that function's keywords. ``workers`` becomes
-    ``compute.verdicts.num_cpus`` per task (the CPUs Ray reserves for it). Same columns,
-    rows and order as a local run."""
+    the Ray cluster of ``execution.compute`` (the ``compute`` section) and its judging
+    here; ``execution`` and ``overrides`` (``compute={...}``, ``timeout_s=1``) as that
+    function takes them. ``workers`` becomes ``compute.verdicts.num_cpus`` per task (the
+    CPUs Ray reserves for it). Same columns, rows and order as a local run."""
     import ray
 
     from ilf_kedro.compute.cluster import connect
 
-    settings = _settings(compute)
-    evaluation, shards = verdict_shards(programs, tasks, compute, **evaluate_kwargs)
+    settings = section(Execution, execution, "execution", **overrides)
+    evaluation, shards = verdict_shards(programs, tasks, settings)
     if not shards:
         return evaluation.results()
-    connect(settings.address)
-    verdicts = settings.verdicts
+    connect(settings.compute.address)
+    verdicts = settings.compute.verdicts
     run = ray.remote(_run_shard).options(
         num_cpus=verdicts.num_cpus,
         max_retries=verdicts.max_retries,
@@ -103,7 +100,7 @@ def evaluate_programs_on_ray(
         scheduling_strategy=verdicts.placement,
     )
     bar = None
-    if evaluate_kwargs.get("progress", True):
+    if settings.progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(programs), desc="Running tests (ray)", unit="prog", mininterval=0.5)

@@ -1,40 +1,39 @@
 """Run programs against their tasks' unit tests in the sandbox fork server; return verdicts.
 
+What is run: one job per program, with its task's plan (the checks the sandbox runs, the
+expected values the harness keeps) and time limit. :func:`prepare_evaluation` splits
+them: the sandbox's work (:class:`~.sandbox_client.SandboxWork`: jobs, checks, limits, no
+expected value) goes to the fork server (:mod:`.sandbox_client`), here or on a Ray node,
+and the :class:`Evaluation` keeps the plans and judges each run the server reports; the
+verdicts come back as columns beside the programs.
+
 No Kedro import: this is library code. See :func:`evaluate_programs`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import json
 import logging
 import math
 import os
-import select
-import subprocess
-import sys
-import tempfile
-import time
-from collections.abc import Callable, Iterable
-from pathlib import Path
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import pandas as pd
 
 from ilf_kedro.execution.asserts import bound_names
-from ilf_kedro.execution.sandbox.records import UID_BLOCK, Config, Job, ProgramRun, TaskSpec
-from ilf_kedro.execution.verdicts import (
-    ProgramNotRun,
-    TaskPlan,
-    Verdict,
-    judge,
-    not_run,
-    plan_task,
+from ilf_kedro.execution.sandbox.records import UID_BLOCK, Config, Job, ProgramRun
+from ilf_kedro.execution.sandbox_client import (
+    SandboxError,
+    SandboxWork,
+    longest_first,
+    run_sandbox,
+    warn_if_weak,
 )
+from ilf_kedro.execution.verdicts import ProgramNotRun, TaskPlan, Verdict, judge, plan_task
+from ilf_kedro.parameters import Execution, section
 
 logger = logging.getLogger(__name__)
 
-SERVER_SCRIPT = Path(__file__).with_name("sandbox") / "__main__.py"
 STATUSES = ("passed", "failed", "error", "timeout", "crashed")
 # How a task's numbers compare (its ``equality`` column; absent or NaN: "tolerant", the
 # paper's MBPP scripts): "tolerant" with rel 1e-6 / abs 1e-12, "exact" as HumanEval's
@@ -42,15 +41,9 @@ STATUSES = ("passed", "failed", "error", "timeout", "crashed")
 EQUALITIES = ("tolerant", "exact")
 RESULT_COLUMNS = ("passed", "status", "error_type", "error_message", "duration_s", "trusted")
 
-DEFAULT_MEMORY_MB = 2048
-DEFAULT_MAX_PROCESSES = 64
-DEFAULT_MAX_FILE_MB = 16
-DEFAULT_MAX_MESSAGE = 500
-DEFAULT_MAX_OUTPUT = 2000
-DEFAULT_MAX_RESULT_BYTES = 1 << 16
-_MAX_RESTARTS = 2
-
-_warned = False
+# The harness's own bounds (the settings a run configures are the ``Execution`` model's).
+MAX_MESSAGE_CHARS = 500
+MAX_OUTPUT_CHARS = 2000
 
 
 def available_workers() -> int:
@@ -59,11 +52,6 @@ def available_workers() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - non-Linux
         return max(1, os.cpu_count() or 1)
-
-
-def _scrubbed_env() -> dict:
-    # The server and its programs get nothing of the parent's environment (tokens, keys).
-    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
 
 
 def _task_plans(tasks: pd.DataFrame, needed: Iterable) -> dict[str, TaskPlan]:
@@ -101,119 +89,16 @@ def _with_verdicts(programs: pd.DataFrame, verdicts: list[Verdict], keep_output:
     return result
 
 
-class _ServerDied(RuntimeError):
-    pass
-
-
-class SandboxError(RuntimeError):
-    """The sandbox could not run some programs, so they have no verdict (never a guess)."""
-
-
-def _run_server(
-    jobs: list[Job], specs: dict[str, TaskSpec], config: Config, on_result, stall_s: float
-) -> dict:
-    """Start one fork server for ``jobs`` and feed each :class:`ProgramRun` it reports to
-    ``on_result``. Only the tasks' :class:`TaskSpec` (no expected values) are sent.
-
-    Returns the server's isolation report. Raises _ServerDied if the server exits or stalls
-    before reporting every job (the caller retries the rest).
-    """
-    fd, path = tempfile.mkstemp(prefix="ilf-jobs-", suffix=".json")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        sent = {
-            tid: {
-                "setup": specs[tid].setup,
-                "checks": [c._asdict() for c in specs[tid].checks],
-                "tolerant": specs[tid].tolerant,
-            }
-            for tid in {j.task_id for j in jobs}
-        }
-        json.dump(
-            {
-                "config": dataclasses.asdict(config),
-                "tasks": sent,
-                "jobs": [j._asdict() for j in jobs],
-            },
-            f,
-        )
-    proc = subprocess.Popen(
-        [sys.executable, "-I", "-S", str(SERVER_SCRIPT), path],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=_scrubbed_env(),
-        cwd="/",
-        start_new_session=True,  # the server's programs cannot signal our process group
-        close_fds=True,
-    )
-    report: dict = {}
-    done = False
-    try:
-        buf = b""
-        last = time.monotonic()
-        stdout_fd = proc.stdout.fileno()
-        while not done:
-            ready, _, _ = select.select([stdout_fd], [], [], 1.0)
-            if not ready:
-                if time.monotonic() - last > stall_s:
-                    raise _ServerDied(f"sandbox server stalled for {stall_s:.0f} s")
-                continue
-            chunk = os.read(stdout_fd, 1 << 16)
-            if not chunk:
-                break
-            last = time.monotonic()
-            buf += chunk
-            *lines, buf = buf.split(b"\n")
-            for line in lines:
-                msg = json.loads(line)
-                if "row" in msg:
-                    on_result(ProgramRun(**msg))
-                elif "hello" in msg:
-                    report = msg["hello"]
-                elif msg.get("done"):
-                    done = True
-    finally:
-        if proc.poll() is None and not done:
-            proc.kill()
-        try:
-            _, err = proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _, err = proc.communicate()
-        with contextlib.suppress(OSError):
-            os.unlink(path)
-    if not done:
-        tail = err.decode("utf-8", "replace")[-2000:]
-        raise _ServerDied(f"sandbox server exited with code {proc.returncode}: {tail}")
-    return report
-
-
-def _warn_once(report: dict) -> None:
-    global _warned
-    if report.get("warnings") and not _warned:
-        _warned = True
-        logger.warning(
-            "ilf_kedro.execution: sandbox isolation is weaker than intended on this machine: "
-            "%s. Verdicts are still computed with rlimits, timeouts and process-group kills.",
-            "; ".join(report["warnings"]),
-        )
-
-
 def evaluate_programs(
     programs: pd.DataFrame,
     tasks: pd.DataFrame,
+    execution: Execution | Mapping[str, Any] | None = None,
     *,
-    timeout_s: float = 3.0,
-    workers: int | None = None,
-    progress: bool = True,
-    memory_mb: int = DEFAULT_MEMORY_MB,
-    max_processes: int = DEFAULT_MAX_PROCESSES,
-    max_file_mb: int = DEFAULT_MAX_FILE_MB,
-    max_message_chars: int = DEFAULT_MAX_MESSAGE,
     keep_output: bool = False,
-    max_output_chars: int = DEFAULT_MAX_OUTPUT,
-    max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
+    max_message_chars: int = MAX_MESSAGE_CHARS,
+    max_output_chars: int = MAX_OUTPUT_CHARS,
     namespaces: bool = True,
+    **overrides: Any,
 ) -> pd.DataFrame:
     """Run every program against its task's asserts in an isolated child; return verdicts.
 
@@ -224,17 +109,19 @@ def evaluate_programs(
             ``test_setup_code``; an optional ``equality`` column (see below); an optional
             ``time_limit_s`` column (e.g. from :func:`calibrate_time_limits`) gives
             per-task wall-clock limits, NaN or absent means ``timeout_s``.
-        timeout_s: wall-clock limit in seconds for tasks without their own limit.
-        workers: programs running on CPU at once; None means one per available CPU.
-        progress: show a tqdm progress bar.
-        memory_mb: address-space limit per program (RLIMIT_AS).
-        max_processes: processes/threads a program may have (RLIMIT_NPROC, per program
-            when running as root).
-        max_file_mb: largest file a program may write (RLIMIT_FSIZE).
-        max_message_chars: bound on ``error_message``.
+        execution: the ``execution`` parameters (``ilf_kedro.parameters.Execution``: their
+            defaults and rules); ``overrides`` (e.g. ``timeout_s=1``) replace some of them.
+            ``timeout_s``: wall-clock limit in seconds for tasks without their own limit;
+            ``workers``: programs running on CPU at once (None: one per available CPU);
+            ``progress``: a tqdm progress bar; ``memory_mb``: address-space limit per
+            program (RLIMIT_AS); ``max_processes``: processes/threads a program may have
+            (RLIMIT_NPROC, per program when running as root); ``max_file_mb``: largest
+            file a program may write (RLIMIT_FSIZE); ``max_result_bytes``: largest
+            encoding of the values one assert's calls hand back. Its ``compute`` is not
+            read here (``evaluate_node`` dispatches on it).
         keep_output: add an ``output`` column with the program's captured stdout+stderr
             (at most ``max_output_chars`` characters).
-        max_result_bytes: largest encoding of the values one assert's calls hand back.
+        max_message_chars: bound on ``error_message``.
         namespaces: use Linux namespaces when available (False forces the fallback).
 
     Returns:
@@ -259,8 +146,9 @@ def evaluate_programs(
     (reniced), lets others start, up to 4x ``workers`` programs in flight.
 
     In steps: :func:`prepare_evaluation` plans the tasks here and makes the sandbox's
-    work, which holds no expected value; :func:`run_sandbox` runs it (here; on a Ray
-    node with ``compute.backend: ray``); :meth:`Evaluation.record` judges each run here.
+    work, which holds no expected value; :func:`~.sandbox_client.run_sandbox` runs it
+    (here; on a Ray node with ``compute.backend: ray``); :meth:`Evaluation.record` judges
+    each run here.
 
     Raises:
         SandboxError: the sandbox could not run some program (its server kept dying, or
@@ -270,21 +158,17 @@ def evaluate_programs(
     evaluation = prepare_evaluation(
         programs,
         tasks,
-        timeout_s=timeout_s,
-        workers=workers,
-        memory_mb=memory_mb,
-        max_processes=max_processes,
-        max_file_mb=max_file_mb,
-        max_message_chars=max_message_chars,
+        execution,
         keep_output=keep_output,
+        max_message_chars=max_message_chars,
         max_output_chars=max_output_chars,
-        max_result_bytes=max_result_bytes,
         namespaces=namespaces,
+        **overrides,
     )
     if not evaluation.work.jobs:
         return evaluation.results()
     bar = None
-    if progress:
+    if evaluation.settings.progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(programs), desc="Running tests", unit="prog", mininterval=0.5)
@@ -302,29 +186,6 @@ def evaluate_programs(
     return evaluation.results()
 
 
-@dataclasses.dataclass(frozen=True)
-class SandboxWork:
-    """All a sandbox is given to run some programs: the jobs, their tasks' specs (setup
-    code and checks: for an assert judged in the harness, only the calls to make; no
-    expected value) and the limits. What ``compute.backend: ray`` sends to a node."""
-
-    jobs: tuple[Job, ...]  # the longest time limit first
-    specs: dict[str, TaskSpec]  # by the jobs' task_id
-    config: Config
-    stall_s: float  # a server silent this long is dead
-
-    def shards(self, size: int) -> list[SandboxWork]:
-        """The jobs in shards of ``size`` consecutive rows, each with only its tasks'
-        specs (and the jobs of each still longest time limit first)."""
-        by_row = sorted(self.jobs, key=lambda j: j.row)
-        shards = []
-        for start in range(0, len(by_row), size):
-            jobs = _longest_first(by_row[start : start + size])
-            specs = {tid: self.specs[tid] for tid in {j.task_id for j in jobs}}
-            shards.append(dataclasses.replace(self, jobs=tuple(jobs), specs=specs))
-        return shards
-
-
 class Evaluation:
     """One evaluation split where the expected values must not go: :attr:`work` for the
     sandbox (it holds none), and the tasks' plans, which judge what the sandbox reports
@@ -333,11 +194,13 @@ class Evaluation:
     def __init__(
         self,
         programs: pd.DataFrame,
+        settings: Execution,
         plans: dict[str, TaskPlan],
         work: SandboxWork,
         keep_output: bool,
     ) -> None:
-        self.programs, self.work, self.keep_output = programs, work, keep_output
+        self.programs, self.settings, self.work = programs, settings, work
+        self.keep_output = keep_output
         self._plans = plans
         self._tasks = {j.row: j.task_id for j in work.jobs}
         self._verdicts: list[Verdict | None] = [None] * len(programs)
@@ -354,7 +217,7 @@ class Evaluation:
 
     def note_isolation(self, report: dict) -> None:
         """Warn (once per process) when a sandbox said its isolation is weaker."""
-        _warn_once(report)
+        warn_if_weak(report)
 
     def results(self) -> pd.DataFrame:
         """``programs`` plus the verdict columns, rows in order (see
@@ -368,47 +231,45 @@ class Evaluation:
 def prepare_evaluation(
     programs: pd.DataFrame,
     tasks: pd.DataFrame,
+    execution: Execution | Mapping[str, Any] | None = None,
     *,
-    timeout_s: float = 3.0,
-    workers: int | None = None,
-    memory_mb: int = DEFAULT_MEMORY_MB,
-    max_processes: int = DEFAULT_MAX_PROCESSES,
-    max_file_mb: int = DEFAULT_MAX_FILE_MB,
-    max_message_chars: int = DEFAULT_MAX_MESSAGE,
     keep_output: bool = False,
-    max_output_chars: int = DEFAULT_MAX_OUTPUT,
-    max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
+    max_message_chars: int = MAX_MESSAGE_CHARS,
+    max_output_chars: int = MAX_OUTPUT_CHARS,
     namespaces: bool = True,
+    **overrides: Any,
 ) -> Evaluation:
     """The :class:`Evaluation` of ``programs``, with :func:`evaluate_programs`'s
     arguments (``workers``: programs at once in each sandbox server). Nothing runs yet:
-    :func:`run_sandbox` runs its ``work``, here or on another machine, and what it
-    reports is judged by :meth:`Evaluation.record` here."""
+    :func:`~.sandbox_client.run_sandbox` runs its ``work``, here or on another machine,
+    and what it reports is judged by :meth:`Evaluation.record` here."""
+    settings = section(Execution, execution, "execution", **overrides)
     for col in ("task_id", "program"):
         if col not in programs.columns:
             raise ValueError(f"programs needs a {col!r} column")
-    workers = available_workers() if workers is None else max(1, int(workers))
+    workers = settings.workers or available_workers()
     config = Config(
         workers=workers,
         max_inflight=min(4 * workers, UID_BLOCK),
-        memory_mb=int(memory_mb),
-        max_processes=int(max_processes),
-        max_file_mb=int(max_file_mb),
+        memory_mb=settings.memory_mb,
+        max_processes=settings.max_processes,
+        max_file_mb=settings.max_file_mb,
         max_message_chars=int(max_message_chars),
         max_output_chars=int(max_output_chars) if keep_output else 0,
-        max_result_bytes=int(max_result_bytes),
+        max_result_bytes=settings.max_result_bytes,
         namespaces=bool(namespaces),
     )
     if len(programs) == 0:
-        return Evaluation(programs, {}, SandboxWork((), {}, config, 60.0), keep_output)
+        work = SandboxWork((), {}, config, stall_s=60.0)
+        return Evaluation(programs, settings, {}, work, keep_output)
     task_ids = programs["task_id"].tolist()
     plans = _task_plans(tasks, task_ids)
-    limits = _time_limits(tasks, set(task_ids), timeout_s)
+    limits = _time_limits(tasks, set(task_ids), settings.timeout_s)
     jobs = _make_jobs(task_ids, programs["program"].tolist(), limits)
     jobs = _own_builtins(jobs, plans)
     specs = {tid: plans[tid].spec for tid in {j.task_id for j in jobs}}
     work = SandboxWork(tuple(jobs), specs, config, stall_s=max(limits.values()) + 60.0)
-    return Evaluation(programs, plans, work, keep_output)
+    return Evaluation(programs, settings, plans, work, keep_output)
 
 
 def _own_builtins(jobs: list[Job], plans: dict[str, TaskPlan]) -> list[Job]:
@@ -432,64 +293,10 @@ def _own_builtins(jobs: list[Job], plans: dict[str, TaskPlan]) -> list[Job]:
 def _make_jobs(task_ids: list, texts: list, limits: dict[str, float]) -> list[Job]:
     """One :class:`Job` per program row (a non-string program runs as empty text), the
     longest time limit first."""
-    return _longest_first(
+    return longest_first(
         Job(row, str(tid), text if isinstance(text, str) else "", limits[str(tid)])
         for row, (tid, text) in enumerate(zip(task_ids, texts, strict=True))
     )
-
-
-def _longest_first(jobs: Iterable[Job]) -> list[Job]:
-    # Longest limit (slowest gold program) first, so a slow task does not end up alone at
-    # the end of the run while the other CPUs idle.
-    return sorted(jobs, key=lambda j: -j.time_limit_s)
-
-
-def run_sandbox(work: SandboxWork, on_run: Callable[[ProgramRun], None]) -> dict:
-    """Run every job of ``work`` in a sandbox fork server and hand ``on_run`` the
-    :class:`ProgramRun` of each program that ran, once per row, as it ends. Needs no
-    plan (no expected value): what it hands on is what the programs' processes wrote,
-    their values encoded by :mod:`~ilf_kedro.execution.sandbox.wire`, plus how they ended.
-
-    A program the sandbox could not run (its server died or stalled, or its process failed
-    before the program started) is run again in a new server, up to ``_MAX_RESTARTS``
-    times, after which :class:`SandboxError` names the cause. Returns the server's
-    isolation report.
-    """
-    ran: set[int] = set()
-    causes: dict[int, str] = {}
-
-    def on_result(run: ProgramRun) -> None:
-        reason = not_run(run)
-        if reason is not None:
-            causes[run.row] = reason
-        elif run.row not in ran:
-            ran.add(run.row)
-            on_run(run)
-
-    cause, report = "", {}
-    for attempt in range(_MAX_RESTARTS + 1):
-        todo = [j for j in work.jobs if j.row not in ran]
-        if not todo:
-            break
-        if attempt:
-            logger.warning(
-                "%s (attempt %d); running %d program(s) again", cause, attempt, len(todo)
-            )
-        causes.clear()
-        try:
-            report = _run_server(todo, work.specs, work.config, on_result, work.stall_s)
-        except _ServerDied as exc:
-            cause = str(exc)
-        else:
-            cause = next(iter(causes.values()), "")
-    missing = [j for j in work.jobs if j.row not in ran]
-    if missing:
-        raise SandboxError(
-            f"the sandbox could not run {len(missing)} of {len(work.jobs)} program(s) in "
-            f"{_MAX_RESTARTS + 1} attempts (e.g. row {missing[0].row}, task "
-            f"{missing[0].task_id!r}): {cause}"
-        )
-    return report
 
 
 def _time_limits(tasks: pd.DataFrame, task_ids: set, timeout_s: float) -> dict[str, float]:
@@ -503,71 +310,3 @@ def _time_limits(tasks: pd.DataFrame, task_ids: set, timeout_s: float) -> dict[s
             if value is not None and not (isinstance(value, float) and math.isnan(value)):
                 limits[str(tid)] = float(value)
     return limits
-
-
-TIME_LIMIT_COLUMNS = ("task_id", "time_limit_s", "gold_duration_s")
-
-
-def calibrate_time_limits(
-    tasks: pd.DataFrame,
-    *,
-    floor_s: float = 3.0,
-    factor: float = 4.0,
-    timeout_s: float = 60.0,
-    repeats: int = 1,
-    workers: int | None = None,
-    progress: bool = False,
-    **evaluate_kwargs,
-) -> pd.DataFrame:
-    """Per-task wall-clock limits, EvalPlus style: ``max(floor_s, factor * gold run time)``.
-
-    The gold program (``tasks["gold_code"]``) of each task is run through
-    :func:`evaluate_programs` itself (same isolation and load: ``workers`` in parallel)
-    ``repeats`` times with a generous ``timeout_s``; the slowest run counts. A gold program
-    that times out gets ``max(floor_s, timeout_s)``; one that fails is still timed, and
-    logged, since a limit is needed either way.
-
-    Returns:
-        One row per task: ``task_id``, ``time_limit_s`` and ``gold_duration_s`` (the
-        slowest gold run, seconds), in the order of ``tasks``.
-    """
-    if "gold_code" not in tasks.columns:
-        raise ValueError("tasks needs a 'gold_code' column to calibrate time limits")
-    base = tasks.drop_duplicates("task_id").drop(columns=["time_limit_s"], errors="ignore")
-    if len(base) == 0:
-        return pd.DataFrame(
-            {
-                "task_id": base["task_id"],
-                "time_limit_s": pd.Series(dtype="float64"),
-                "gold_duration_s": pd.Series(dtype="float64"),
-            }
-        )
-    programs = pd.DataFrame(
-        {
-            "task_id": list(base["task_id"]) * repeats,
-            "program": list(base["gold_code"]) * repeats,
-        }
-    )
-    res = evaluate_programs(
-        programs,
-        base,
-        timeout_s=timeout_s,
-        workers=workers,
-        progress=progress,
-        **evaluate_kwargs,
-    )
-    bad = res.loc[~res["passed"], "task_id"].unique().tolist()
-    if bad:
-        logger.warning("gold programs that do not pass during calibration: %s", bad[:50])
-    slowest = res.groupby("task_id", sort=False)["duration_s"].max()
-    timed_out = res.loc[res["status"] == "timeout", "task_id"].unique()
-    limits = (slowest * factor).clip(lower=floor_s)
-    limits.loc[limits.index.isin(timed_out)] = max(floor_s, timeout_s)
-    order = base["task_id"]
-    return pd.DataFrame(
-        {
-            "task_id": order.to_numpy(),
-            "time_limit_s": limits.reindex(order).to_numpy(dtype="float64"),
-            "gold_duration_s": slowest.reindex(order).to_numpy(dtype="float64"),
-        }
-    )
