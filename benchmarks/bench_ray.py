@@ -167,7 +167,9 @@ def main() -> None:
     driver_cpu = statistics.mean(ray_cpus) / n
     # The driver plans each task's asserts once (they hold the expected values, so this
     # stays on the driver), however many programs the task has; the rest is per program.
-    _, plan_cpus, _ = timed(repeats, lambda: verdict_shards(programs, tasks, compute, **judge))
+    _, plan_cpus, _ = timed(
+        repeats, lambda: verdict_shards(programs, tasks, compute=compute, **judge)
+    )
     plan_per_task = statistics.mean(plan_cpus) / tasks["task_id"].nunique()
     per_program = driver_cpu - plan_per_task * tasks["task_id"].nunique() / n
     ilf_driver = per_program + plan_per_task / 10  # ILF: 10 samples per task
