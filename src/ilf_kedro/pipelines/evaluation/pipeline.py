@@ -12,7 +12,8 @@ evaluated on it in namespace ``<method>.<set>``.
 
 What a namespace hands to nodes outside it leaves under a flat name (Kedro reserves the
 dot for its own namespacing): a method's row of metrics is ``<method>_metrics`` (on
-another set ``<method>_<set>_metrics``), a set's prepared data ``<set>_tasks`` and so on.
+another set ``<method>_metrics_on_<set>``), a set's prepared data ``<set>_tasks`` and so
+on.
 Kedro builds pipelines from code before
 it knows the run's parameters, so the project's hook hands the run's configuration to
 :func:`plan_task_sets` when the context is created, before Kedro first builds the
@@ -127,9 +128,11 @@ def finetune_and_evaluate_template() -> Pipeline:
 
 
 def metrics_dataset(namespace: str) -> str:
-    """The flat name under which an evaluation namespace (``gold``, ``gold.humaneval``,
-    ``round_2``) hands its metrics row to nodes outside it: ``gold_humaneval_metrics``."""
-    return f"{namespace.replace('.', '_')}_metrics"
+    """The flat name under which an evaluation namespace hands its metrics row to nodes
+    outside it: ``gold_metrics``, ``round_2_metrics``; ``gold_metrics_on_humaneval`` for
+    namespace ``gold.humaneval``."""
+    method, _, task_set = namespace.partition(".")
+    return f"{method}_metrics_on_{task_set}" if task_set else f"{method}_metrics"
 
 
 def _method(
