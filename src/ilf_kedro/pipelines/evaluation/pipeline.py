@@ -8,16 +8,14 @@ Test sets (``evaluation.task_sets``): ``mbpp`` is the paper's MBPP_Test, read fr
 project's ``tasks`` as ``test_prompts`` and ``<method>.test_results``. Every other set
 ``<set>`` is a catalog entry ``<set>_raw`` (schema in ``evaluation.task_set_formats``)
 that becomes ``<set>_tasks`` and ``<set>_test_prompts``, and each method's model is
-evaluated on it in namespace ``<method>.<set>``.
-
-What a namespace hands to nodes outside it leaves under a flat name (Kedro reserves the
-dot for its own namespacing): a method's row of metrics is ``<method>_metrics`` (on
-another set ``<method>_metrics_on_<set>``), a set's prepared data ``<set>_tasks`` and so
-on.
-Kedro builds pipelines from code before
+evaluated on it in namespace ``<method>.<set>``. Kedro builds pipelines from code before
 it knows the run's parameters, so the project's hook hands the run's configuration to
 :func:`plan_task_sets` when the context is created, before Kedro first builds the
 pipelines, as ``ilf_rounds`` does for its rounds (Kedro issue #3093's pattern).
+
+What a namespace hands to nodes outside it has a flat name, since Kedro reserves the dot
+for its own namespacing: a method's metrics row is ``<method>_metrics`` (on another set
+``<method>_metrics_on_<set>``), a set's prepared data ``<set>_tasks`` and so on.
 """
 
 from collections.abc import Callable, Collection
