@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from ilf_kedro.tasks import build_tasks
-from ilf_kedro.validation import validate_annotations, validate_mbpp
+from ilf_kedro.ingest.tasks import build_tasks
+from ilf_kedro.ingest.validation import validate_annotations, validate_mbpp
 from ilf_kedro.world.annotator import annotate
 from ilf_kedro.world.generate import generate_corpus, generate_tasks
 from ilf_kedro.world.tasks import FAMILIES, run_function
