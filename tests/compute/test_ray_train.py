@@ -21,10 +21,12 @@ def pairs():
     return rows[["prompt", "completion"]]
 
 
-def _train_worker_nodes() -> set[str]:
+def _train_worker_nodes(address: str) -> set[str]:
+    """Nodes of the cluster at ``address`` that ran Ray Train workers (its state API)."""
     from ray.util.state import list_actors
 
-    actors = list_actors(filters=[("class_name", "=", "RayTrainWorker")], detail=True)
+    workers = [("class_name", "=", "RayTrainWorker")]
+    actors = list_actors(address=address, filters=workers, detail=True)
     return {a.node_id for a in actors if a.node_id}
 
 
@@ -45,7 +47,7 @@ def test_two_ray_workers_give_the_loss_curve_of_one_process(ray_cluster, pairs, 
         torch.testing.assert_close(two.model.state_dict()[name], weight, rtol=1e-4, atol=1e-5)
     assert two.info["finetune"]["ray_workers"] == 2
     assert two.info["training_examples"] == 8
-    assert ray_cluster.node_ids() <= _train_worker_nodes()
+    assert ray_cluster.node_ids() <= _train_worker_nodes(ray_cluster.address)
 
 
 def test_accumulation_that_does_not_split_over_workers_is_rejected(pairs):

@@ -30,11 +30,13 @@ def _hostile(tmp_path):
     return programs, tasks, victim_dir
 
 
-def _shard_nodes(since_ms: int) -> set[str]:
-    """Nodes that ran verdict shards since ``since_ms`` (Ray's state API)."""
+def _shard_nodes(address: str, since_ms: int) -> set[str]:
+    """Nodes of the cluster at ``address`` that ran verdict shards since ``since_ms`` (Ray's
+    state API; without the address it guesses the cluster, and fails beside another)."""
     from ray.util.state import list_tasks
 
-    tasks = list_tasks(filters=[("name", "=", "_judge_shard")], detail=True, limit=10_000)
+    shards = [("name", "=", "_judge_shard")]
+    tasks = list_tasks(address=address, filters=shards, detail=True, limit=10_000)
     return {t.node_id for t in tasks if t.node_id and (t.start_time_ms or 0) >= since_ms}
 
 
@@ -64,7 +66,7 @@ def test_hostile_programs_get_the_local_verdicts_in_input_order(ray_cluster, tmp
     assert (victim_dir / "victim.txt").read_text() == "intact"
     # Ray's own task state: shards ran on both nodes.
     time.sleep(2)  # task events reach the GCS about once a second
-    assert ray_cluster.node_ids() <= _shard_nodes(started_ms)
+    assert ray_cluster.node_ids() <= _shard_nodes(ray_cluster.address, started_ms)
 
 
 def test_evaluate_node_dispatches_on_the_compute_section(ray_cluster, toy_tasks):
