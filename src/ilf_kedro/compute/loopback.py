@@ -20,15 +20,10 @@ import time
 from pathlib import Path
 
 from ilf_kedro.infra.commands import find_command
+from ilf_kedro.infra.ports import free_port
 
 HEAD = "head"
 RAY_COMMAND = "LoopbackCluster(ray_command=...)"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class LoopbackCluster:
