@@ -14,6 +14,8 @@ builds this pipeline with the run's ``rounds`` (``ilf_kedro.pipelines.run_plan``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from kedro.pipeline import Node, Pipeline
 
 from ilf_kedro.pipelines import (
@@ -31,6 +33,7 @@ from ilf_kedro.pipelines.evaluation.pipeline import (
     metrics_dataset,
     zero_shot_evaluation,
 )
+from ilf_kedro.pipelines.ilf.pipeline import with_input_pipelines
 
 from .nodes import build_rounds_report, plot_rounds
 
@@ -81,11 +84,11 @@ def one_round(index: int) -> Pipeline:
     )
 
 
-def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
+def create_pipeline(rounds: int = 1, input_pipelines: Sequence[str] = (), **kwargs) -> Pipeline:
     """``rounds`` rounds (the validated parameter: 1 to ``max_rounds``), then
-    ``rounds_report`` and its plot."""
+    ``rounds_report`` and its plot, after ``input_pipelines`` (as ``ilf``)."""
     count = rounds
-    return (
+    pipeline = (
         data_processing.create_pipeline()
         + zero_shot_evaluation()
         + sum((one_round(k) for k in range(1, count + 1)), Pipeline([]))
@@ -106,3 +109,4 @@ def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
             ]
         )
     )
+    return with_input_pipelines(pipeline, input_pipelines)
