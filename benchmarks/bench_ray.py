@@ -41,8 +41,8 @@ sys.path.insert(0, str(ROOT / "src"))
 from ilf_kedro.compute.loopback import LoopbackCluster  # noqa: E402
 from ilf_kedro.compute.ray_verdicts import evaluate_programs_on_ray  # noqa: E402
 from ilf_kedro.execution import evaluate_programs  # noqa: E402
+from ilf_kedro.infra.project_parameters import add_arguments, load_parameters  # noqa: E402
 from ilf_kedro.models import load_model, sample_programs  # noqa: E402
-from ilf_kedro.project_parameters import add_arguments, load_parameters  # noqa: E402
 
 PROMPTS = [
     '"""\nWrite a function to find the shared elements from the given two lists.\n"""\n\n'

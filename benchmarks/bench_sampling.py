@@ -28,9 +28,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
+from ilf_kedro.infra.project_parameters import add_arguments, load_parameters  # noqa: E402
 from ilf_kedro.models import load_model, sample_programs  # noqa: E402
 from ilf_kedro.models.sampling import cut_completion  # noqa: E402
-from ilf_kedro.project_parameters import add_arguments, load_parameters  # noqa: E402
 
 # MBPP-style code-generation prompts (docstring, example, def line), as in DESIGN.md.
 PROMPTS = [

@@ -62,7 +62,7 @@ def annotations_raw(annotations_path):
 
 @pytest.fixture(scope="session")
 def mbpp_tasks(mbpp_raw):
-    from ilf_kedro.tasks import build_tasks
+    from ilf_kedro.ingest.tasks import build_tasks
 
     tasks, errors = build_tasks(mbpp_raw, PAPER_SPLITS)
     assert errors.empty, errors
@@ -103,8 +103,8 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 def tiny_server(tiny_model_dir, tmp_path_factory):
     """A real OpenAI-compatible server (``transformers serve``) for the tiny model on
     loopback, started once per session and always stopped."""
-    from ilf_kedro.commands import CommandNotFoundError, find_command
-    from ilf_kedro.endpoints import ServedModel
+    from ilf_kedro.infra.commands import CommandNotFoundError, find_command
+    from ilf_kedro.serving.server import ServedModel
 
     try:
         find_command("transformers", parameter="sampling.server.command")

@@ -87,7 +87,7 @@ def mlflow_runs(project: Path) -> list:
     points elsewhere), oldest first."""
     import mlflow
 
-    from ilf_kedro.tracking import resolve_store
+    from ilf_kedro.tracking.runs import resolve_store
 
     store = resolve_store({}, os.environ.get("MLFLOW_TRACKING_URI"), project)
     mlflow.set_tracking_uri(store["server"]["mlflow_tracking_uri"])

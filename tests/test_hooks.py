@@ -16,7 +16,8 @@ import pytest
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.pipeline import Node, Pipeline
 
-from ilf_kedro import hooks, tracking
+from ilf_kedro import hooks
+from ilf_kedro.tracking.metrics import metric_key
 from tests.conftest import NUM_SAMPLES
 from tests.kedro_project import mlflow_runs, run_pipeline
 
@@ -72,7 +73,7 @@ def test_the_default_run_is_tracked_in_mlflow(default_ilf_run):
     eval_metrics = pd.read_parquet(default_ilf_run / REPORTS / "eval_metrics.parquet")
     for row in eval_metrics.to_dict("records"):
         for column in ("pass@1", "pass@10"):
-            key = tracking.metric_key(row["method"], column)
+            key = metric_key(row["method"], column)
             if math.isnan(row[column]):
                 assert key not in logged
             else:
@@ -185,3 +186,54 @@ def test_a_run_that_cannot_be_ended_is_reported_not_swallowed(tmp_path, monkeypa
     assert hook.run_id is None
     assert f"could not mark run {run.info.run_id} failed" in hook_log.text
     assert "the tracking store went away" in hook_log.text
+
+
+@pytest.mark.parametrize("strategy", ["tag", "truncate", "fail"])
+def test_a_long_parameter_follows_mlflow_yml_long_params_strategy(strategy, tmp_path):
+    from kedro_mlflow.config.kedro_mlflow_config import KedroMlflowConfig
+    from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
+
+    hook = hooks.MLflowTrackingHooks()
+    hook.mlflow_config = KedroMlflowConfig.model_validate(
+        {"tracking": {"params": {"long_params_strategy": strategy}}}
+    )
+    hook.flatten = True  # what kedro-mlflow's before_pipeline_run reads from mlflow.yml
+    long = "x" * (MAX_PARAM_VAL_LENGTH + 1)
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        run = mlflow.start_run(experiment_id=mlflow.MlflowClient().create_experiment("long"))
+        try:
+            if strategy == "fail":
+                with pytest.raises(ValueError, match="long_params_strategy in mlflow.yml"):
+                    hook._log_parameters({"feedback": {"template": long}, "seed": 3})
+            else:
+                hook._log_parameters({"feedback": {"template": long}, "seed": 3})
+        finally:
+            mlflow.end_run()
+        data = mlflow.get_run(run.info.run_id).data
+    finally:
+        mlflow.set_tracking_uri(previous)
+    if strategy == "fail":
+        assert data.params == {}
+    elif strategy == "tag":
+        assert data.params == {"seed": "3"} and data.tags["feedback.template"] == long
+    else:
+        assert data.params == {"seed": "3", "feedback.template": long[:MAX_PARAM_VAL_LENGTH]}
+
+
+@tracked
+def test_a_pipeline_disabled_in_mlflow_yml_runs_untracked(finished_run, monkeypatch, hook_log):
+    import yaml
+
+    config_path = finished_run / "conf/base/mlflow.yml"
+    config = yaml.safe_load(config_path.read_text())
+    config["tracking"]["disable_tracking"]["pipelines"] = ["reporting"]
+    config_path.write_text(yaml.safe_dump(config))
+    monkeypatch.delenv(hooks.ENV_SWITCH, raising=False)
+    before = len(mlflow_runs(finished_run))
+    run_pipeline(finished_run, "reporting")
+    assert len(mlflow_runs(finished_run)) == before
+    assert "could not" not in hook_log.text
+    assert (finished_run / REPORTS / "run_summary.txt").read_text().startswith("ILF run summary")
+    assert mlflow.active_run() is None

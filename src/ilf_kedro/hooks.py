@@ -7,7 +7,7 @@ settings.py disables the copy the plugin registers by itself) with three additio
 - it never fails a run: a store that cannot be reached or written logs one warning and
   the run goes on untracked (the catalog's MLflow datasets then only write their files);
 - ``MLFLOW_TRACKING_URI`` wins over ``mlflow.yml``, a relative SQLite store lives under
-  the project root (``ilf_kedro.tracking.resolve_store``), and ``ILF_KEDRO_MLFLOW=false``
+  the project root (``ilf_kedro.tracking.runs.resolve_store``), and ``ILF_KEDRO_MLFLOW=false``
   switches tracking off for every pipeline (``tracking.disable_tracking.pipelines`` in
   ``mlflow.yml`` does it per pipeline);
 - the run is named after the pipeline, base model and feedback source, tagged with the
@@ -40,23 +40,24 @@ MLFLOW_CONFIG_PATTERNS = ["mlflow*", "mlflow*/**", "**/mlflow*"]  # as kedro-mlf
 class ParameterCheckHooks:
     """Validates the run's parameters against the schema (``ilf_kedro.parameters``) when
     the context is created, before Kedro builds any pipeline or validates node inputs,
-    and tells ``ilf_rounds`` how many rounds and ``evaluation`` which test sets to build.
-    Before the pipeline runs: an ``ilf_rounds`` run needs an automatic feedback source,
-    and every test set it reads must have well-formed rows."""
+    and keeps the run's :class:`~ilf_kedro.pipelines.run_plan.RunPlan` (how many rounds
+    ``ilf_rounds`` chains, which test sets ``evaluation`` builds, which pipelines run before
+    ``ilf``), from which ``register_pipelines()`` builds those pipelines. Before the
+    pipeline runs: an ``ilf_rounds`` run needs an automatic feedback source, and every test
+    set it reads must have well-formed rows."""
+
+    def __init__(self) -> None:
+        self.plan = None  # no context created yet: the default plan (RunPlan())
 
     @hook_impl
     def after_context_created(self, context) -> None:
         from ilf_kedro.parameters import validate_parameters
-        from ilf_kedro.pipelines.evaluation import plan_task_sets
-        from ilf_kedro.pipelines.ilf.pipeline import plan_input_pipelines
-        from ilf_kedro.pipelines.ilf_rounds import plan_rounds
+        from ilf_kedro.pipelines.run_plan import RunPlan
 
         # The config loader, not context.params: reading those builds every pipeline
         # (Kedro validates them against node type hints), before the plan is known.
         params = validate_parameters(context.config_loader["parameters"])
-        plan_rounds(params.rounds)
-        plan_input_pipelines(params.input_pipelines)
-        plan_task_sets(params.evaluation, catalog_entries=context.config_loader["catalog"].keys())
+        self.plan = RunPlan.from_parameters(params, context.config_loader["catalog"].keys())
 
     @hook_impl
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
@@ -66,7 +67,7 @@ class ParameterCheckHooks:
         if any((node.namespace or "").startswith("round_") for node in pipeline.nodes):
             check_rounds_source(catalog.load("params:feedback.source"))
         # Malformed test-set rows stop the run before any node (or model) runs.
-        check_test_sets(pipeline.inputs(), catalog.load)
+        check_test_sets(self.plan.task_sets, pipeline.inputs(), catalog.load)
 
 
 class RunSummaryHooks:
@@ -98,6 +99,9 @@ class MLflowTrackingHooks(MlflowHook):
         # The parameters as configured: nodes get validated models (Kedro's parameter
         # validation), MLflow gets the values as written, so both logs of one key agree.
         self._raw_params: dict[str, Any] = {}
+        # An MLflow run was open before the session (an orchestrator's): the run is
+        # kedro-mlflow's to reuse and not ours to end.
+        self._run_was_active = False
 
     def _safely(self, what: str, func, *args, catalog=None) -> Any:
         """``func(*args)``; an error warns once and switches tracking off for the run."""
@@ -114,8 +118,8 @@ class MLflowTrackingHooks(MlflowHook):
             return None
 
     def _switch_off(self, reason: str, catalog=None) -> None:
+        # No kedro-mlflow hook is called once ``_off`` is set, so its own switch stays as is.
         self._off = self._off or reason
-        self._is_mlflow_enabled = False
         if self.run_id is not None:
             try:
                 _end_runs(self.run_id, "FAILED")
@@ -136,7 +140,7 @@ class MLflowTrackingHooks(MlflowHook):
 
     @hook_impl
     def after_context_created(self, context) -> None:
-        self._off, self.run_id, self._is_mlflow_enabled = None, None, True
+        self._off, self.run_id = None, None
         self._raw_params = context.config_loader["parameters"]
         if not tracking_switched_on():
             self._switch_off(f"{ENV_SWITCH}={os.environ.get(ENV_SWITCH)}")
@@ -145,7 +149,9 @@ class MLflowTrackingHooks(MlflowHook):
         self._safely("set up tracking", self._set_up, context)
 
     def _set_up(self, context) -> None:
-        from ilf_kedro.tracking import resolve_store
+        import mlflow
+
+        from ilf_kedro.tracking.runs import resolve_store
 
         loader = context.config_loader
         loader.config_patterns.setdefault("mlflow", MLFLOW_CONFIG_PATTERNS)
@@ -157,6 +163,7 @@ class MLflowTrackingHooks(MlflowHook):
         loader["mlflow"] = resolve_store(
             config, os.environ.get("MLFLOW_TRACKING_URI"), context.project_path
         )
+        self._run_was_active = mlflow.active_run() is not None
         super().after_context_created(context)
 
     @hook_impl
@@ -170,7 +177,7 @@ class MLflowTrackingHooks(MlflowHook):
     def _start(self, run_params, pipeline, catalog) -> None:
         import mlflow
 
-        from ilf_kedro.tracking import run_name, run_tags
+        from ilf_kedro.tracking.runs import run_name, run_tags
 
         params = self._raw_params
         run = self.mlflow_config.tracking.run
@@ -178,7 +185,8 @@ class MLflowTrackingHooks(MlflowHook):
             pipelines = run_params.get("pipeline_names") or ["__default__"]
             run.name = run_name("+".join(pipelines), params)
         super().before_pipeline_run(run_params, pipeline, catalog)
-        if not self._is_mlflow_enabled:  # mlflow.yml's tracking.disable_tracking.pipelines
+        if self.run_id is None:  # kedro-mlflow started no run: mlflow.yml's
+            # tracking.disable_tracking.pipelines names every pipeline of this run
             self._switch_off("disabled for this pipeline in mlflow.yml", catalog)
             return
         mlflow.set_tags(run_tags(params))
@@ -195,10 +203,28 @@ class MLflowTrackingHooks(MlflowHook):
         for key, value in (flat if self.flatten else params).items():
             name = self.sanitize_param_name(key)
             if len(str(value)) > MAX_PARAM_VAL_LENGTH:
-                self._log_param(name, value)  # mlflow.yml's long_params_strategy
+                self._log_long_parameter(name, str(value))
             else:
                 batch[name] = value
         mlflow.log_params(batch)
+
+    def _log_long_parameter(self, name: str, value: str) -> None:
+        """A value longer than MLflow takes, as mlflow.yml's ``long_params_strategy``
+        says (kedro-mlflow's documented ``fail``, ``tag`` or ``truncate``)."""
+        import mlflow
+        from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
+
+        strategy = self.mlflow_config.tracking.params.long_params_strategy
+        if strategy == "fail":
+            raise ValueError(
+                f"parameter {name} is {len(value)} characters long, MLflow takes up to "
+                f"{MAX_PARAM_VAL_LENGTH}: set tracking.params.long_params_strategy in "
+                "mlflow.yml to tag or truncate"
+            )
+        if strategy == "tag":
+            mlflow.set_tag(name, value)
+        else:
+            mlflow.log_param(name, value[:MAX_PARAM_VAL_LENGTH])
 
     @hook_impl
     def before_node_run(self, node, catalog, inputs, is_async) -> None:
@@ -235,7 +261,7 @@ class MLflowTrackingHooks(MlflowHook):
     def _end(self, run_params, pipeline, catalog) -> None:
         run_id = self.run_id
         super().after_pipeline_run(run_params, pipeline, catalog)
-        if run_id is not None and not self._already_active_mlflow:
+        if run_id is not None and not self._run_was_active:
             # kedro-mlflow reopens the run before each node (for threaded runners); with
             # mlflow 3 each reopening in the same thread nests it once more, and one
             # end_run leaves it active for the next session of this process.

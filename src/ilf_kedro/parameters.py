@@ -254,6 +254,12 @@ class Evaluation(Strict):
     task_set_formats: dict[str, Literal["mbpp", "humaneval"]] = {}
     methods: dict[str, Method]
 
+    @field_validator("task_sets", mode="before")
+    @classmethod
+    def _names_separated_by_spaces(cls, names: Any) -> Any:
+        # The Kedro CLI cannot pass a list of two: --params="evaluation.task_sets=mbpp humaneval".
+        return names.split() if isinstance(names, str) else names
+
 
 class Model(Strict):
     """``model``: where and how the base model loads."""

@@ -8,6 +8,7 @@ import pytest
 
 from ilf_kedro.compute.ray_verdicts import evaluate_programs_on_ray
 from ilf_kedro.execution import evaluate_node, evaluate_programs
+from ilf_kedro.parameters import Compute, Execution
 from tests.execution.conftest import make_tasks
 from tests.execution.test_isolation import EXPECTED, hostile_programs, hostile_workload
 
@@ -73,9 +74,9 @@ def test_evaluate_node_dispatches_on_the_compute_section(ray_cluster, toy_tasks)
             "program": ["def f(x):\n    return x + 1\n", "def f(x):\n    return x\n"] * 3,
         }
     )
-    execution = {"progress": False, "compute": {**COMPUTE, "address": ray_cluster.address}}
-    on_ray = evaluate_node(programs, toy_tasks, None, execution)
-    local = evaluate_node(programs, toy_tasks, None, {"progress": False})
+    compute = Compute.model_validate({**COMPUTE, "address": ray_cluster.address})
+    on_ray = evaluate_node(programs, toy_tasks, None, Execution(progress=False, compute=compute))
+    local = evaluate_node(programs, toy_tasks, None, Execution(progress=False))
     pd.testing.assert_frame_equal(
         on_ray.drop(columns="duration_s"), local.drop(columns="duration_s")
     )

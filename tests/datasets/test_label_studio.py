@@ -24,8 +24,8 @@ import yaml
 from kedro.io import DatasetError
 
 from ilf_kedro import label_studio
-from ilf_kedro.commands import CommandNotFoundError, find_command
 from ilf_kedro.datasets import LabelStudioDataset
+from ilf_kedro.infra.commands import CommandNotFoundError, find_command
 from ilf_kedro.label_studio import LabelStudioClient
 from tests.conftest import PROJECT_ROOT
 from tests.kedro_project import copy_project, run_pipeline

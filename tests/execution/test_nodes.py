@@ -1,6 +1,8 @@
-"""The Kedro-facing helpers: parameters in, results frame out."""
+"""The Kedro-facing helpers: the validated ``execution`` section in, results frame out."""
 
 from __future__ import annotations
+
+import inspect
 
 import pandas as pd
 import pytest
@@ -9,12 +11,19 @@ from ilf_kedro.execution import (
     RESULT_COLUMNS,
     TIME_LIMIT_COLUMNS,
     evaluate_node,
+    evaluate_programs,
     time_limits_node,
     with_time_limits,
 )
+from ilf_kedro.execution.nodes import EVALUATE_KEYS
+from ilf_kedro.parameters import Execution
 from tests.execution.conftest import GOOD, make_tasks
 
-PARAMS = {"timeout_s": 3.0, "workers": None, "memory_mb": 512, "progress": False}
+PARAMS = Execution(timeout_s=3.0, workers=None, memory_mb=512, progress=False)
+
+
+def _with(**settings) -> Execution:
+    return PARAMS.model_copy(update=settings)
 
 
 def test_empty_programs_give_empty_results(toy_tasks):
@@ -29,19 +38,26 @@ def test_empty_programs_give_empty_results(toy_tasks):
     assert dict(res.dtypes.astype(str))["trusted"] == "bool"
 
 
-def test_evaluate_node_unpacks_parameters(toy_tasks, caplog):
+def test_evaluate_node_takes_the_validated_section(toy_tasks):
     programs = pd.DataFrame({"task_id": [1, 1], "program": [GOOD, "import time\ntime.sleep(5)"]})
-    res = evaluate_node(programs, toy_tasks, None, {**PARAMS, "timeout_s": 0.5, "bogus": 1})
+    res = evaluate_node(programs, toy_tasks, None, _with(timeout_s=0.5))
     assert res["status"].tolist() == ["passed", "timeout"]
     assert res["trusted"].tolist() == [True, True]
-    assert "bogus" in caplog.text and "timeout_s" in caplog.text  # names the known keys
+
+
+def test_every_execution_setting_reaches_the_harness_and_no_other():
+    """The node passes on what the schema allows, nothing it forbids (one source: the
+    ``Execution`` model); calibration and ``compute`` are read by name."""
+    calibration = {"time_limit_floor_s", "time_limit_factor", "calibration_timeout_s"}
+    assert set(Execution.model_fields) - calibration - {"compute"} == EVALUATE_KEYS
+    assert set(inspect.signature(evaluate_programs).parameters) >= EVALUATE_KEYS
 
 
 def test_time_limits_dataset_is_calibrated_and_then_read():
     slow_gold = "import time\ntime.sleep(0.6)\n" + GOOD
     tasks = make_tasks({1: (["assert f(1) == 2"], "", None), 2: (["assert f(1) == 2"], "", None)})
     tasks = tasks.drop(columns="time_limit_s").assign(gold_code=[GOOD, slow_gold])
-    params = {**PARAMS, "time_limit_floor_s": 0.5, "time_limit_factor": 4.0}
+    params = _with(time_limit_floor_s=0.5, time_limit_factor=4.0)
     limits = time_limits_node(tasks, params)
     assert tuple(limits.columns) == TIME_LIMIT_COLUMNS and limits["task_id"].tolist() == [1, 2]
     by_task = limits.set_index("task_id")
@@ -62,7 +78,7 @@ def test_tasks_missing_from_the_time_limits_get_timeout_s(caplog):
     limits = pd.DataFrame({"task_id": [1], "time_limit_s": [5.0], "gold_duration_s": [0.01]})
     slow = "import time\ntime.sleep(0.8)\n" + GOOD
     programs = pd.DataFrame({"task_id": [1, 2], "program": [slow, slow]})
-    res = evaluate_node(programs, tasks, limits, {**PARAMS, "timeout_s": 0.4})
+    res = evaluate_node(programs, tasks, limits, _with(timeout_s=0.4))
     assert res["status"].tolist() == ["passed", "timeout"]
     assert "no limit for 1 task" in caplog.text
     with pytest.raises(ValueError, match="time_limit_s"):

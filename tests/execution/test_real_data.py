@@ -76,7 +76,7 @@ def test_humaneval_gold_programs_pass_judged_outside_the_program():
     import gzip
     import json
 
-    from ilf_kedro.task_sets import TaskSet, build_set_tasks
+    from ilf_kedro.ingest.task_sets import TaskSet, build_set_tasks
 
     path = HUMANEVAL / "HumanEval.jsonl.gz"
     if not path.exists():

@@ -7,8 +7,8 @@ import shutil
 import pandas as pd
 import pytest
 
-from ilf_kedro.endpoints import EndpointError
 from ilf_kedro.models import sample_programs
+from ilf_kedro.serving.client import EndpointError
 
 pytestmark = pytest.mark.skipif(
     shutil.which("transformers") is None, reason="the transformers CLI is not installed"

@@ -9,8 +9,8 @@ from collections import defaultdict
 import pandas as pd
 import pytest
 
-from ilf_kedro.tasks import build_tasks
-from ilf_kedro.validation import validate_annotations, validate_mbpp
+from ilf_kedro.ingest.tasks import build_tasks
+from ilf_kedro.ingest.validation import validate_annotations, validate_mbpp
 from ilf_kedro.world.annotator import annotate
 from ilf_kedro.world.generate import generate_corpus, generate_tasks, held_out
 from ilf_kedro.world.tasks import FAMILIES, OPENINGS, run_function

@@ -1,7 +1,8 @@
 """Kedro-facing helpers (plain functions, no Kedro import) around the execution harness.
 
 Pipelines wire these as nodes, with the ``execution`` parameters section
-(conf/base/parameters_execution.yml) as the last input, e.g.::
+(conf/base/parameters_execution.yml, validated as :class:`ilf_kedro.parameters.Execution`)
+as the last input, e.g.::
 
     node(time_limits_node, ["tasks", "params:execution"], "task_time_limits")
     node(evaluate_node, ["samples", "tasks", "task_time_limits", "params:execution"],
@@ -19,40 +20,24 @@ from ilf_kedro.execution.harness import (
     calibrate_time_limits,
     evaluate_programs,
 )
+from ilf_kedro.parameters import Execution
 
 logger = logging.getLogger(__name__)
 
-# Parameters passed to evaluate_programs under the same name.
-_EVALUATE_KEYS = {
+# The ``execution`` settings that are keywords of evaluate_programs under the same name
+# (the rest calibrate time limits, or say where programs run).
+EVALUATE_KEYS = {
     "timeout_s",
     "workers",
     "progress",
     "memory_mb",
     "max_processes",
     "max_file_mb",
-    "max_message_chars",
-    "keep_output",
-    "max_output_chars",
     "max_result_bytes",
-    "namespaces",
 }
-_CALIBRATION_KEYS = {"time_limit_floor_s", "time_limit_factor", "calibration_timeout_s"}
 
 
-def _evaluate_kwargs(execution_params: dict | None) -> dict:
-    params = dict(execution_params or {})
-    params.pop("compute", None)  # where programs run: evaluate_node dispatches on it
-    unknown = set(params) - _EVALUATE_KEYS - _CALIBRATION_KEYS
-    if unknown:
-        logger.warning(
-            "ignoring unknown execution parameters %s (known: %s)",
-            sorted(unknown),
-            sorted(_EVALUATE_KEYS | _CALIBRATION_KEYS),
-        )
-    return {k: v for k, v in params.items() if k in _EVALUATE_KEYS}
-
-
-def time_limits_node(tasks: pd.DataFrame, execution_params: dict | None = None) -> pd.DataFrame:
+def time_limits_node(tasks: pd.DataFrame, execution: Execution) -> pd.DataFrame:
     """``task_time_limits``: one row per task of ``tasks`` (``task_id``, ``gold_code``).
 
     ``time_limit_s = max(time_limit_floor_s, time_limit_factor * gold_duration_s)``, EvalPlus
@@ -60,16 +45,13 @@ def time_limits_node(tasks: pd.DataFrame, execution_params: dict | None = None) 
     (``calibration_timeout_s`` at most). Returns ``task_id``, ``time_limit_s``,
     ``gold_duration_s``.
     """
-    params = dict(execution_params or {})
-    kwargs = _evaluate_kwargs(params)
-    kwargs.pop("timeout_s", None)
-    kwargs["progress"] = False
+    kwargs = execution.model_dump(include=EVALUATE_KEYS - {"timeout_s"})
     return calibrate_time_limits(
         tasks,
-        floor_s=float(params.get("time_limit_floor_s", 3.0)),
-        factor=float(params.get("time_limit_factor", 4.0)),
-        timeout_s=float(params.get("calibration_timeout_s", 60.0)),
-        **kwargs,
+        floor_s=execution.time_limit_floor_s,
+        factor=execution.time_limit_factor,
+        timeout_s=execution.calibration_timeout_s,
+        **{**kwargs, "progress": False},
     )
 
 
@@ -91,7 +73,7 @@ def evaluate_node(
     programs: pd.DataFrame,
     tasks: pd.DataFrame,
     time_limits: pd.DataFrame | None,
-    execution_params: dict | None = None,
+    execution: Execution,
 ) -> pd.DataFrame:
     """Turn a programs dataset into a results dataset (one row per program, same order).
 
@@ -100,17 +82,18 @@ def evaluate_node(
         tasks: the tasks dataset (``task_id``, ``tests``, ``test_setup_code``).
         time_limits: the ``task_time_limits`` dataset (``task_id``, ``time_limit_s``), or
             None; programs of tasks without a limit get ``timeout_s`` (logged).
-        execution_params: the ``execution`` parameters section: ``timeout_s``, ``workers``
-            (null = one per CPU), ``memory_mb``, ``progress`` and the other keywords of
-            :func:`~ilf_kedro.execution.harness.evaluate_programs`; its ``compute`` (the
-            ``compute`` section) with ``backend: ray`` judges the programs on that Ray
-            cluster (:mod:`ilf_kedro.compute.ray_verdicts`), with the same result.
+        execution: the validated ``execution`` parameters section: ``timeout_s``,
+            ``workers`` (null = one per CPU), ``memory_mb``, ``progress`` and the other
+            keywords of :func:`~ilf_kedro.execution.harness.evaluate_programs` it sets;
+            its ``compute`` (the ``compute`` section) with ``backend: ray`` judges the
+            programs on that Ray cluster (:mod:`ilf_kedro.compute.ray_verdicts`), with the
+            same result.
 
     Returns:
         ``programs`` plus passed, status, error_type, error_message, duration_s, trusted.
         An empty ``programs`` frame gives an empty frame with those columns.
     """
-    kwargs = _evaluate_kwargs(execution_params)
+    kwargs = execution.model_dump(include=EVALUATE_KEYS)
     if time_limits is not None:
         tasks = with_time_limits(tasks, time_limits)
         used = tasks[tasks["task_id"].isin(set(programs["task_id"]))]
@@ -121,9 +104,8 @@ def evaluate_node(
                 len(unlimited),
                 unlimited[:5],
             )
-    compute = (execution_params or {}).get("compute")
-    if compute and compute.get("backend") == "ray":
+    if execution.compute.backend == "ray":
         from ilf_kedro.compute.ray_verdicts import evaluate_programs_on_ray
 
-        return evaluate_programs_on_ray(programs, tasks, compute, **kwargs)
+        return evaluate_programs_on_ray(programs, tasks, execution.compute, **kwargs)
     return evaluate_programs(programs, tasks, **kwargs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from ilf_kedro.training_sets import QUEUE_COLUMNS
+from ilf_kedro.ilf.training_sets import QUEUE_COLUMNS
 
 logger = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ import pandas as pd
 import torch
 
 from .. import parameters
-from ..project_parameters import add_arguments, load_parameters
+from ..infra.project_parameters import add_arguments, load_parameters
 from .memory_estimate import (
     GIB,
     KNOWN_CONFIGS,

@@ -1,6 +1,6 @@
 """The ``server`` sampling backend: the model's directory behind a local OpenAI-compatible
 server (``vllm serve`` on GPUs, ``transformers serve`` on CPU), asked through the project's
-endpoint client (``ilf_kedro.endpoints``: bounded concurrency, retries with backoff).
+endpoint client (``ilf_kedro.serving.client``: bounded concurrency, retries with backoff).
 
 The server is started from ``server.command`` only when some prompts still need samples,
 and always stopped, on failure too. While it runs, the in-process copy of the model waits
@@ -24,8 +24,9 @@ from typing import Any
 
 import pandas as pd
 
-from ilf_kedro.endpoints import Endpoint, Request, ServedModel, generate
 from ilf_kedro.parameters import Sampling
+from ilf_kedro.serving.client import Endpoint, Request, generate
+from ilf_kedro.serving.server import ServedModel
 
 from .loading import TINY_RANDOM, ModelBundle
 from .samples import OUTPUT_COLUMNS, cut_completion

@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from ilf_kedro.atomic import atomic_path, write_text_atomic
+from ilf_kedro.infra.atomic import atomic_path, write_text_atomic
 
 logger = logging.getLogger(__name__)
 

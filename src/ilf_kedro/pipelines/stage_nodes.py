@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ilf_kedro import tasks as task_table
 from ilf_kedro.execution import evaluate_node
-from ilf_kedro.metrics import pass_at_k_table, summarise_pass_at_k
+from ilf_kedro.ilf.metrics import pass_at_k_table, summarise_pass_at_k
+from ilf_kedro.ingest import tasks as task_table
 from ilf_kedro.models import ModelBundle, finetune, sample_programs
-from ilf_kedro.parameters import Finetune, Sampling
+from ilf_kedro.parameters import Execution, Finetune, Sampling
 
 
 def select_tasks(tasks: pd.DataFrame, splits: list[str], max_tasks_per_split) -> pd.DataFrame:
@@ -26,7 +26,10 @@ def sample(model: ModelBundle, prompts: pd.DataFrame, sampling: Sampling) -> pd.
 
 
 def run_tests(
-    programs: pd.DataFrame, tasks: pd.DataFrame, task_time_limits: pd.DataFrame, execution: dict
+    programs: pd.DataFrame,
+    tasks: pd.DataFrame,
+    task_time_limits: pd.DataFrame,
+    execution: Execution,
 ) -> pd.DataFrame:
     """Unit-test verdicts for every program row (the input columns plus the verdict), each
     program limited by its task's row of ``task_time_limits``."""

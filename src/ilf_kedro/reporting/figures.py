@@ -12,8 +12,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from ilf_kedro.feedback import feedback_words
-from ilf_kedro.metrics import pass_at_k_column
+from ilf_kedro.feedback.stats import feedback_words
+from ilf_kedro.ilf.metrics import pass_at_k_column
 
 from .tables import ZERO_SHOT, by_test_set, ks_of, paper_column, test_set_title
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from ilf_kedro.metrics import pass_at_k_column
+from ilf_kedro.ilf.metrics import pass_at_k_column
 
 from .tables import RANDOM_WEIGHTS_NOTE, by_test_set, percent, test_set_title
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from ilf_kedro.metrics import pass_at_k_column, summarise_task_table
+from ilf_kedro.ilf.metrics import pass_at_k_column, summarise_task_table
 
 # Paper Table 4 (CodeGen-Mono 6.1B on MBPP_Test), percent: method name -> (pass@1, pass@10).
 # Keys are the method names of parameters_ilf.yml (evaluation.methods.*.name).
@@ -25,7 +25,7 @@ PAPER_TABLE4: dict[str, tuple[float, float]] = {
 }
 PAPER_KS = (1, 10)
 ZERO_SHOT = "zero-shot"
-PAPER_SET = "mbpp"  # the paper's test set (MBPP_Test); see ilf_kedro.task_sets
+PAPER_SET = "mbpp"  # the paper's test set (MBPP_Test); see ilf_kedro.ingest.task_sets
 RANDOM_WEIGHTS_NOTE = (
     "The models have RANDOM weights (the offline tiny-random default): these numbers say "
     "nothing about ILF. Set base_model to a pretrained code model for real results."

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ilf_kedro.feedback import edit_distance, interpreter_feedback
+from ilf_kedro.feedback.sources import interpreter_feedback
+from ilf_kedro.feedback.stats import edit_distance
 
 RELEASED_COLUMNS = [
     "task_id",

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
-from ilf_kedro.prompts import build_code_prompt
+from ilf_kedro.ilf.prompts import build_code_prompt
 
 from .tasks import OPENINGS, asserts, check_families, draw_task
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from ilf_kedro import hooks
-from ilf_kedro.validation import DataValidationError
+from ilf_kedro.ingest.validation import DataValidationError
 from tests.kedro_project import copy_project, mlflow_runs, run_pipeline
 
 BOTH_SETS = {

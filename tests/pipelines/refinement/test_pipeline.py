@@ -3,6 +3,7 @@
 import pandas as pd
 import pytest
 
+from ilf_kedro.ilf.training_sets import few_shot_prefix
 from ilf_kedro.parameters import Refiner
 from ilf_kedro.pipelines.refinement import (
     create_pipeline,
@@ -10,7 +11,6 @@ from ilf_kedro.pipelines.refinement import (
     unrelated_feedback_ablation,
 )
 from ilf_kedro.pipelines.refinement.nodes import compare_feedback
-from ilf_kedro.training_sets import few_shot_prefix
 
 
 def test_the_template_is_reused_in_namespaces():

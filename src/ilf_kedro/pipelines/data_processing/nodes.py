@@ -6,9 +6,10 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from ilf_kedro import feedback, tasks, validation
 from ilf_kedro.execution import time_limits_node
-from ilf_kedro.parameters import HUMAN_SOURCES, Annotations
+from ilf_kedro.feedback import sources
+from ilf_kedro.ingest import tasks, validation
+from ilf_kedro.parameters import HUMAN_SOURCES, Annotations, Execution
 
 
 def build_tasks(mbpp_raw: pd.DataFrame, splits: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -28,9 +29,9 @@ def build_human_feedback_annotations(
     unrelated), validated against the raw task ids and filtered as in the paper ->
     ``human_feedback_annotations``; empty, and never read, for automatic sources."""
     if feedback_source not in HUMAN_SOURCES:
-        return feedback.empty_annotations()
+        return sources.empty_annotations()
     raw = validation.validate_annotations(load_ilf_annotations_raw(), mbpp_raw["task_id"])
-    return feedback.normalise_annotations(
+    return sources.normalise_annotations(
         raw,
         tasks_table,
         max_edit_distance=params.max_edit_distance,
@@ -38,7 +39,7 @@ def build_human_feedback_annotations(
     )
 
 
-def calibrate_time_limits(tasks_table: pd.DataFrame, execution: dict) -> pd.DataFrame:
+def calibrate_time_limits(tasks_table: pd.DataFrame, execution: Execution) -> pd.DataFrame:
     """``task_time_limits``: per task, the wall-clock limit behind every verdict
     (``time_limit_s``) and the gold program's run time it was derived from
     (``gold_duration_s``), timed in the sandbox itself."""

@@ -1,5 +1,5 @@
 """evaluation pipeline."""
 
-from .pipeline import check_test_sets, create_pipeline, plan_task_sets
+from .pipeline import check_test_sets, create_pipeline
 
-__all__ = ["check_test_sets", "create_pipeline", "plan_task_sets"]
+__all__ = ["check_test_sets", "create_pipeline"]

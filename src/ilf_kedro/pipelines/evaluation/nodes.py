@@ -7,8 +7,9 @@ import logging
 
 import pandas as pd
 
-from ilf_kedro import task_sets, training_sets
-from ilf_kedro.humaneval import TEST_SPLIT
+from ilf_kedro.ilf import training_sets
+from ilf_kedro.ingest import task_sets
+from ilf_kedro.ingest.humaneval import TEST_SPLIT
 from ilf_kedro.models import ModelBundle, perplexity_table
 from ilf_kedro.parameters import Method, Perplexity
 from ilf_kedro.pipelines.stage_nodes import select_tasks, summarise_pass_rates

@@ -9,23 +9,21 @@ project's ``tasks`` as ``test_prompts`` and ``<method>.test_results``. Every oth
 ``<set>`` is a catalog entry ``<set>_raw`` (schema in ``evaluation.task_set_formats``)
 that becomes ``<set>.tasks`` and ``<set>.test_prompts``, and each method's model is
 evaluated on it in namespace ``<method>.<set>``. Kedro builds pipelines from code before
-it knows the run's parameters, so the project's hook hands the run's configuration to
-:func:`plan_task_sets` when the context is created, before Kedro first builds the
-pipelines, as ``ilf_rounds`` does for its rounds (Kedro issue #3093's pattern).
+it knows the run's parameters, so the registry builds this pipeline with the run's test
+sets (``ilf_kedro.pipelines.run_plan``).
 """
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from functools import partial, update_wrapper
 from typing import Any
 
 from kedro.pipeline import Node, Pipeline
 
 from ilf_kedro.execution import time_limits_node
-from ilf_kedro.parameters import Evaluation
+from ilf_kedro.ingest.task_sets import PAPER_SET, TaskSet, build_set_tasks
 from ilf_kedro.pipelines import model_loading, shared_parameters
 from ilf_kedro.pipelines.stage_nodes import run_tests, sample, select_tasks, train_model
-from ilf_kedro.task_sets import PAPER_SET, TaskSet, build_set_tasks, parse_task_sets
-from ilf_kedro.tracking import eval_metric_values
+from ilf_kedro.tracking.metrics import eval_metric_values
 
 from .nodes import (
     build_gold_training_set,
@@ -49,24 +47,16 @@ BASELINES = {
     ),
 }
 SHARED = {"tasks", "task_time_limits", "test_prompts"}
-_planned = {"task_sets": [TaskSet(PAPER_SET, PAPER_SET)]}
+PAPER_TASK_SETS = (TaskSet(PAPER_SET, PAPER_SET),)
 
 
-def plan_task_sets(
-    evaluation: Evaluation, catalog_entries: Collection[str] | None = None
-) -> list[TaskSet]:
-    """Check ``evaluation.task_sets`` / ``task_set_formats`` (against the catalog's entry
-    names when given) and remember them for the next ``create_pipeline`` (from the hook)."""
-    sets = parse_task_sets(evaluation.task_sets, evaluation.task_set_formats, catalog_entries)
-    _planned["task_sets"] = sets
-    return sets
-
-
-def check_test_sets(pipeline_inputs: Collection[str], load: Callable[[str], Any]) -> None:
-    """Validate the raw data of every planned test set the pipeline reads (``load``: the
-    catalog's), so a malformed row stops the run before any node runs; raises
-    ``DataValidationError`` naming the dataset, row and column."""
-    for task_set in _planned["task_sets"]:
+def check_test_sets(
+    task_sets: Sequence[TaskSet], pipeline_inputs: Collection[str], load: Callable[[str], Any]
+) -> None:
+    """Validate the raw data of every test set in ``task_sets`` that the pipeline reads
+    (``load``: the catalog's), so a malformed row stops the run before any node runs;
+    raises ``DataValidationError`` naming the dataset, row and column."""
+    for task_set in task_sets:
         if not task_set.is_paper_set and task_set.raw_dataset in pipeline_inputs:
             build_set_tasks(load(task_set.raw_dataset), task_set)
 
@@ -194,15 +184,14 @@ def _on_test_set(method: str, model: str, task_set: TaskSet) -> Pipeline:
 
 def create_pipeline(
     few_shot_refiners: tuple[str, ...] = (),
-    task_sets: list[TaskSet] | None = None,
+    task_sets: Sequence[TaskSet] | None = None,
     **kwargs,
 ) -> Pipeline:
     """``few_shot_refiners``: namespaces whose ``<namespace>.training_set`` a few-shot
     refiner wrote (``ilf_ablations``); each is fine-tuned and evaluated as one more method.
-    ``task_sets``: the test sets (default: what :func:`plan_task_sets` was told, else
-    MBPP only); every method is evaluated on each, and ``eval_metrics`` has one row per
-    set and method, sets in the listed order."""
-    sets = task_sets or _planned["task_sets"]
+    ``task_sets``: the test sets (default: MBPP only); every method is evaluated on each,
+    and ``eval_metrics`` has one row per set and method, sets in the listed order."""
+    sets = task_sets or PAPER_TASK_SETS
     methods = list(GIVEN_MODELS) + list(BASELINES) + list(few_shot_refiners)
     models = {**GIVEN_MODELS, **{ns: f"{ns}.model" for ns in methods if ns not in GIVEN_MODELS}}
     baselines = [

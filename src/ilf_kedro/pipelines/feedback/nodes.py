@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ilf_kedro import feedback
+from ilf_kedro.feedback import sources, stats
 from ilf_kedro.parameters import Feedback
 from ilf_kedro.pipelines.stage_nodes import run_tests
 
@@ -24,16 +24,16 @@ def write_feedback(
     - ``interpreter``: sentences from each failing program's verdict, gold as refinement;
     - ``llm``: ``params.llm``'s model writes feedback, then a refinement.
 
-    Returns ``written_feedback`` in the annotation schema (``feedback.ANNOTATION_COLUMNS``).
+    Returns ``written_feedback`` in the annotation schema (``feedback.sources.ANNOTATION_COLUMNS``).
     """
     source = params.source
     if source == "human":
         return human_feedback_annotations
     if source == "unrelated":
-        return feedback.unrelated_feedback(human_feedback_annotations, seed)
+        return sources.unrelated_feedback(human_feedback_annotations, seed)
     if source == "interpreter":
-        return feedback.interpreter_annotations(failing_programs, tasks)
-    return feedback.llm_annotations(
+        return sources.interpreter_annotations(failing_programs, tasks)
+    return sources.llm_annotations(
         failing_programs, tasks, params.llm, credentials=credentials, seed=seed
     )
 
@@ -61,4 +61,4 @@ def keep_verdicts(written_feedback: pd.DataFrame, results: pd.DataFrame) -> pd.D
 
 def summarise_annotations(feedback_annotations: pd.DataFrame) -> pd.DataFrame:
     """``annotation_stats``: annotations per split and feedback length in words."""
-    return feedback.annotation_stats(feedback_annotations)
+    return stats.annotation_stats(feedback_annotations)

@@ -3,7 +3,7 @@ programs -> ``written_feedback`` -> its refinements tested -> ``feedback_annotat
 
 from kedro.pipeline import Node, Pipeline
 
-from ilf_kedro.tracking import annotation_metric_values
+from ilf_kedro.tracking.metrics import annotation_metric_values
 
 from .nodes import keep_verdicts, summarise_annotations, test_written_refinements, write_feedback
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from kedro.pipeline import Pipeline
 
+from ilf_kedro.ingest.task_sets import TaskSet
 from ilf_kedro.pipelines import (
     data_processing,
     evaluation,
@@ -24,28 +25,12 @@ from ilf_kedro.pipelines import (
 )
 
 FEW_SHOT_REFINERS = ("one_shot_refiner", "two_shot_refiner")
-_planned: dict[str, tuple[str, ...]] = {"input_pipelines": ()}
 
 
-def plan_input_pipelines(input_pipelines: Sequence[str]) -> None:
-    """Remember the run's ``input_pipelines`` (from the hook, before Kedro builds the
-    pipelines): project pipelines that write ilf's inputs, e.g. ``world``."""
-    names = tuple(input_pipelines or ())
-    for name in names:
-        try:
-            importlib.import_module(f"ilf_kedro.pipelines.{name}")
-        except ModuleNotFoundError:
-            raise ValueError(
-                f"parameter input_pipelines names {name!r}, which is not a pipeline of "
-                "this project (kedro registry list)"
-            ) from None
-    _planned["input_pipelines"] = names
-
-
-def with_input_pipelines(pipeline: Pipeline) -> Pipeline:
-    """``pipeline`` after the planned input pipelines; its base model loads once their
-    outputs exist (one of them may write the base model's directory)."""
-    names = _planned["input_pipelines"]
+def with_input_pipelines(pipeline: Pipeline, names: Sequence[str]) -> Pipeline:
+    """``pipeline`` after the project pipelines ``names`` (``input_pipelines``: they
+    write ilf's inputs, e.g. ``world``); its base model loads once their outputs exist
+    (one of them may write the base model's directory)."""
     if not names:
         return pipeline
     inputs = Pipeline([])
@@ -55,9 +40,16 @@ def with_input_pipelines(pipeline: Pipeline) -> Pipeline:
     return inputs + (pipeline - model_loading.create_pipeline()) + waiting
 
 
-def create_pipeline(ablations: bool = False, **kwargs) -> Pipeline:
+def create_pipeline(
+    ablations: bool = False,
+    task_sets: Sequence[TaskSet] | None = None,
+    input_pipelines: Sequence[str] = (),
+    **kwargs,
+) -> Pipeline:
     """``ablations``: add Table 2 (unrelated feedback) and the few-shot refiner rows of
-    Table 4 (``ilf_ablations``)."""
+    Table 4 (``ilf_ablations``). ``task_sets``: evaluation's test sets (default: MBPP).
+    ``input_pipelines``: project pipelines run first (the parameter of that name; the
+    registry passes the run's, see ``ilf_kedro.pipelines.run_plan``)."""
     extra_methods = FEW_SHOT_REFINERS if ablations else ()
     pipeline = (
         data_processing.create_pipeline()
@@ -66,11 +58,11 @@ def create_pipeline(ablations: bool = False, **kwargs) -> Pipeline:
         + refiner_training.create_pipeline()
         + refinement.create_pipeline()
         + finetune.create_pipeline()
-        + evaluation.create_pipeline(few_shot_refiners=extra_methods)
+        + evaluation.create_pipeline(few_shot_refiners=extra_methods, task_sets=task_sets)
         + reporting.create_pipeline()
     )
     if ablations:
         pipeline += refinement.unrelated_feedback_ablation()
         for namespace in FEW_SHOT_REFINERS:
             pipeline += refinement.few_shot_refiner(namespace)
-    return with_input_pipelines(pipeline)
+    return with_input_pipelines(pipeline, input_pipelines)

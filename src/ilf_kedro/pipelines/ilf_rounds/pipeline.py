@@ -6,9 +6,8 @@ pi_Refine, refines, filters, fine-tunes and evaluates. Each round is one namespa
 the ``round_{k}.*`` dataset factories and a finished round is never recomputed when a run
 is resumed with ``--from-nodes``.
 
-Kedro builds pipelines from code, but the number of rounds is a parameter: the project's
-hook hands the run's ``rounds`` to :func:`plan_rounds` when the context is created, which
-happens before Kedro first builds the pipelines (Kedro issue #3093's pattern).
+Kedro builds pipelines from code, but the number of rounds is a parameter: the registry
+builds this pipeline with the run's ``rounds`` (``ilf_kedro.pipelines.run_plan``).
 """
 
 from __future__ import annotations
@@ -37,13 +36,6 @@ SHARED = (
     "human_feedback_annotations",
     "openai_credentials",
 )
-_planned = {"rounds": 1}
-
-
-def plan_rounds(rounds: int) -> None:
-    """Remember how many rounds the next ``create_pipeline`` builds (from the hook, with
-    the validated ``rounds``: 1 to ``max_rounds``)."""
-    _planned["rounds"] = rounds
 
 
 def round_template() -> Pipeline:
@@ -76,10 +68,10 @@ def one_round(index: int) -> Pipeline:
     )
 
 
-def create_pipeline(rounds: int | None = None, **kwargs) -> Pipeline:
-    """``rounds`` rounds (default: what :func:`plan_rounds` was told, else 1), then
+def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
+    """``rounds`` rounds (the validated parameter: 1 to ``max_rounds``), then
     ``rounds_report`` and its plot."""
-    count = rounds or _planned["rounds"]
+    count = rounds
     return (
         data_processing.create_pipeline()
         + zero_shot_evaluation()

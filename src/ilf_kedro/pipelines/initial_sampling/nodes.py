@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ilf_kedro import label_studio, training_sets
+from ilf_kedro import label_studio
+from ilf_kedro.ilf import training_sets
 from ilf_kedro.parameters import AUTOMATIC_SOURCES
 from ilf_kedro.pipelines.stage_nodes import select_tasks
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ilf_kedro import feedback, training_sets
-from ilf_kedro.endpoints import Endpoint
+from ilf_kedro.feedback import sources
+from ilf_kedro.ilf import training_sets
 from ilf_kedro.models import ModelBundle, sample_programs, truncate_to_tokens
 from ilf_kedro.models.server_sampling import sample_from_endpoint
 from ilf_kedro.parameters import Refiner, Sampling
+from ilf_kedro.serving.client import Endpoint
 
 
 def build_refinement_prompts(
@@ -63,7 +64,7 @@ def generate_refinements(
 def derange_feedback(annotations: pd.DataFrame, seed: int) -> pd.DataFrame:
     """The same annotations with each feedback text moved to another task (Table 2's
     "unrelated feedback" control)."""
-    return feedback.unrelated_feedback(annotations, seed)
+    return sources.unrelated_feedback(annotations, seed)
 
 
 def select_passing_refinements(refinement_results: pd.DataFrame) -> pd.DataFrame:

@@ -9,7 +9,7 @@ from kedro.pipeline import Node, Pipeline
 
 from ilf_kedro.pipelines import shared_parameters
 from ilf_kedro.pipelines.stage_nodes import run_tests, select_annotations, summarise_pass_rates
-from ilf_kedro.tracking import refinement_metric_values
+from ilf_kedro.tracking.metrics import refinement_metric_values
 
 from .nodes import (
     build_ilf_training_set,

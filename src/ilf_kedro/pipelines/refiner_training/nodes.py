@@ -6,7 +6,8 @@ import logging
 
 import pandas as pd
 
-from ilf_kedro import tasks, training_sets
+from ilf_kedro.ilf import training_sets
+from ilf_kedro.ingest import tasks
 from ilf_kedro.models import ModelBundle, truncate_to_tokens
 from ilf_kedro.parameters import Finetune, Refiner
 from ilf_kedro.pipelines.stage_nodes import train_model

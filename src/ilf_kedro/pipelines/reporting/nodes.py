@@ -7,7 +7,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ilf_kedro import reporting
-from ilf_kedro.metrics import pass_at_k_table
+from ilf_kedro.ilf.metrics import pass_at_k_table
 from ilf_kedro.parameters import Refiner, Reporting
 
 

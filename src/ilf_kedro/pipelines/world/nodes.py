@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ilf_kedro import training_sets
-from ilf_kedro.metrics import pass_at_k_table
+from ilf_kedro.ilf import training_sets
+from ilf_kedro.ilf.metrics import pass_at_k_table
 from ilf_kedro.models import ModelBundle
 from ilf_kedro.parameters import Sampling
 from ilf_kedro.pipelines.stage_nodes import run_tests, sample, select_tasks

@@ -1,0 +1,82 @@
+"""What a run's parameters decide about the shape of its pipelines: how many ILF rounds
+``ilf_rounds`` chains (``rounds``), which test sets ``evaluation`` builds
+(``evaluation.task_sets``) and which project pipelines run before ``ilf`` and
+``ilf_ablations`` (``input_pipelines``).
+
+Kedro 1.x calls ``register_pipelines()`` with no arguments and hands the run's environment
+and ``--params`` only to the context (``kedro run --env`` does not even export
+``KEDRO_ENV``), so the registry cannot read them itself. The project's hook computes a
+:class:`RunPlan` from the validated parameters when the context is created, before Kedro
+first builds the pipelines, and keeps it on itself; ``register_pipelines()`` builds these
+pipelines from it, with explicit arguments. The pipeline modules hold no state.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+
+from kedro.pipeline import Pipeline
+
+from ilf_kedro.ingest.task_sets import TaskSet, parse_task_sets
+from ilf_kedro.parameters import Parameters
+from ilf_kedro.pipelines import evaluation, ilf, ilf_ablations, ilf_rounds
+from ilf_kedro.pipelines.evaluation.pipeline import PAPER_TASK_SETS
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """The pipeline shape a run asks for; the defaults are what every ``create_pipeline()``
+    builds when called without arguments (one round, MBPP only, no input pipelines)."""
+
+    rounds: int = 1
+    task_sets: tuple[TaskSet, ...] = PAPER_TASK_SETS
+    input_pipelines: tuple[str, ...] = ()
+
+    @classmethod
+    def from_parameters(
+        cls, params: Parameters, catalog_entries: Collection[str] | None = None
+    ) -> RunPlan:
+        """The plan of validated ``params``; test sets are checked against the catalog's
+        entry names when given (each needs its ``<set>_raw``)."""
+        evaluation = params.evaluation
+        task_sets = parse_task_sets(
+            evaluation.task_sets, evaluation.task_set_formats, catalog_entries
+        )
+        return cls(
+            rounds=params.rounds,
+            task_sets=tuple(task_sets),
+            input_pipelines=check_input_pipelines(params.input_pipelines),
+        )
+
+    def pipelines(self, names: Iterable[str]) -> dict[str, Pipeline]:
+        """Those of ``names`` whose shape this plan decides, built for it; nothing when the
+        plan is the default (``find_pipelines`` built exactly those already)."""
+        if self == RunPlan():
+            return {}
+        build = {
+            "evaluation": lambda: evaluation.create_pipeline(task_sets=self.task_sets),
+            "ilf": lambda: ilf.create_pipeline(
+                task_sets=self.task_sets, input_pipelines=self.input_pipelines
+            ),
+            "ilf_ablations": lambda: ilf_ablations.create_pipeline(
+                task_sets=self.task_sets, input_pipelines=self.input_pipelines
+            ),
+            "ilf_rounds": lambda: ilf_rounds.create_pipeline(rounds=self.rounds),
+        }
+        return {name: build[name]() for name in names if name in build}
+
+
+def check_input_pipelines(names: Iterable[str] | None) -> tuple[str, ...]:
+    """``input_pipelines`` as a tuple, each a pipeline package of this project."""
+    names = tuple(names or ())
+    for name in names:
+        try:
+            importlib.import_module(f"ilf_kedro.pipelines.{name}")
+        except ModuleNotFoundError:
+            raise ValueError(
+                f"parameter input_pipelines names {name!r}, which is not a pipeline of "
+                "this project (kedro registry list)"
+            ) from None
+    return names

@@ -1,0 +1,40 @@
+"""A local server's lifecycle: a failed start is reported with its log, and no start leaks
+a descriptor or a file."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import pytest
+
+from ilf_kedro.serving.client import EndpointError
+from ilf_kedro.serving.server import ServedModel
+
+
+def test_a_server_that_dies_at_startup_is_reported_with_its_log(tmp_path):
+    server = ServedModel("python -c 'import sys; print(\"boom {model}\"); sys.exit(3)'", "x")
+    with pytest.raises(EndpointError, match="exited with code 3"):
+        server.__enter__()
+
+
+def _open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_starting_a_server_leaves_no_descriptor_and_no_log_behind(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where its own log goes
+    before = _open_descriptors()
+    for _ in range(3):
+        dying = ServedModel("python -c 'import sys; sys.exit(3)' {model} {port}", "x")
+        with pytest.raises(EndpointError, match=str(tmp_path)):  # the log it keeps
+            dying.__enter__()
+    assert _open_descriptors() == before
+    assert len(list(tmp_path.iterdir())) == 3
+    command = "python -m http.server {port} --bind {host} --directory " + str(tmp_path / "www")
+    (tmp_path / "www").mkdir()
+    for _ in range(2):
+        with ServedModel(command, "x", health_path="/", startup_timeout_s=60):
+            pass
+    assert _open_descriptors() == before
+    assert len(list(tmp_path.iterdir())) == 4  # the three failed starts' logs and www/
