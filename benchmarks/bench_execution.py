@@ -54,6 +54,7 @@ from ilf_kedro.execution.sandbox.semantics import (  # noqa: E402
     approx_eq,
     rewrite_asserts,
 )
+from ilf_kedro.parameters import Execution  # noqa: E402
 
 HANGING = {
     "spin": "while True:\n    pass\n",
@@ -357,13 +358,15 @@ def main() -> int:
         keep = {*programs["task_id"], 123}  # 123: the slow task the log line reports
         tasks = tasks[tasks["task_id"].isin(keep)].reset_index(drop=True)
     workers = args.workers or available_workers()
-    limits = calibrate_time_limits(tasks, floor_s=3.0, factor=4.0, workers=workers)
+    execution = Execution(workers=workers)  # the pipeline's calibration settings
+    limits = calibrate_time_limits(tasks, execution)
     tasks = tasks.merge(limits, on="task_id", validate="one_to_one")
     by_id = tasks.set_index("task_id")
     n = len(programs)
     print(
         f"workload: {n} programs ({programs['kind'].value_counts().to_dict()}); "
-        f"time limits: floor 3 s, task 123 {by_id.loc[123, 'time_limit_s']:.1f} s; "
+        f"time limits: floor {execution.time_limit_floor_s:g} s, "
+        f"task 123 {by_id.loc[123, 'time_limit_s']:.1f} s; "
         f"CPUs: {workers}"
     )
 

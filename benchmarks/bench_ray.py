@@ -138,11 +138,11 @@ def main() -> None:
         }
         # Warm-up: a worker on each node, torch imported, the model in each object store.
         warm_start = time.perf_counter()
-        evaluate_programs_on_ray(programs.head(64), tasks, compute, **judge)
+        evaluate_programs_on_ray(programs.head(64), tasks, compute=compute, **judge)
         sample_programs(bundle, prompts, **{**sampling, "backend": "ray"}, compute=compute)
         warm_up_s = time.perf_counter() - warm_start
         ray_walls, ray_cpus, on_ray = timed(
-            repeats, lambda: evaluate_programs_on_ray(programs, tasks, compute, **judge)
+            repeats, lambda: evaluate_programs_on_ray(programs, tasks, compute=compute, **judge)
         )
         rs_walls, _, ray_samples = timed(
             repeats,

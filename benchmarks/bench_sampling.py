@@ -31,6 +31,7 @@ import torch  # noqa: E402
 from ilf_kedro.infra.project_parameters import add_arguments, load_parameters  # noqa: E402
 from ilf_kedro.models import load_model, sample_programs  # noqa: E402
 from ilf_kedro.models.sampling import cut_completion  # noqa: E402
+from ilf_kedro.parameters import Server  # noqa: E402
 
 # MBPP-style code-generation prompts (docstring, example, def line), as in DESIGN.md.
 PROMPTS = [
@@ -104,7 +105,7 @@ def main() -> None:
         sampling["num_samples"] = args.num_samples
     sampling.pop("resume_dir", None)  # time generation, not reading finished shards
     sampling.pop("backend", None)
-    server = sampling.pop("server", {})
+    server = Server.model_validate(sampling.pop("server", {})).model_dump()
     logging.basicConfig(level=logging.ERROR)  # the random-weights warning is expected here
 
     bundle = load_model(
@@ -142,7 +143,7 @@ def main() -> None:
     server_s = time.perf_counter() - t0
     print(
         f"server:   {len(served):6d} samples in {server_s:7.2f} s "
-        f"({server.get('command', 'transformers serve')}, start and stop included)"
+        f"({server['command']}, start and stop included)"
     )
 
     t0 = time.perf_counter()

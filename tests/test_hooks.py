@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import math
 import shutil
-import socket
 
 import mlflow
 import pandas as pd
@@ -17,6 +16,7 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.pipeline import Node, Pipeline
 
 from ilf_kedro import hooks
+from ilf_kedro.infra.ports import free_port
 from ilf_kedro.tracking.metrics import metric_key
 from tests.conftest import NUM_SAMPLES
 from tests.kedro_project import mlflow_runs, run_pipeline
@@ -106,16 +106,10 @@ def finished_run(default_ilf_run, tmp_path):
     return project
 
 
-def _closed_port() -> int:
-    with socket.socket() as free:
-        free.bind(("127.0.0.1", 0))
-        return free.getsockname()[1]
-
-
 @pytest.mark.parametrize("store", ["a file where its folder should be", "a closed port"])
 def test_a_store_out_of_reach_warns_and_the_run_goes_on(store, finished_run, monkeypatch, hook_log):
     if store == "a closed port":
-        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{_closed_port()}")
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")
         monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     else:
         blocker = finished_run / "not_a_folder"

@@ -27,12 +27,32 @@ def _module_name(path: Path) -> str:
 MODULES = {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
 
 
+def _dynamic_import(node: ast.AST) -> str | None:
+    """The module an ``importlib.import_module(...)`` call names: the literal, or the
+    package its f-string starts with (``f"ilf_kedro.pipelines.{name}"``)."""
+    if not (isinstance(node, ast.Call) and node.args):
+        return None
+    func = node.func
+    called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+    if called != "import_module":
+        return None
+    target = node.args[0]
+    if isinstance(target, ast.Constant) and isinstance(target.value, str):
+        return target.value
+    if isinstance(target, ast.JoinedStr) and isinstance(target.values[0], ast.Constant):
+        return target.values[0].value.rstrip(".")
+    return None
+
+
 def _imports(name: str, path: Path) -> list[tuple[str, str]]:
-    """(imported module, imported name or "") for every import in ``name``'s source."""
+    """(imported module, imported name or "") for every import in ``name``'s source: at
+    module level or inside a function, and ``importlib.import_module`` calls."""
     found = []
     package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
+        if (dynamic := _dynamic_import(node)) is not None:
+            found.append((dynamic, ""))
+        elif isinstance(node, ast.Import):
             found += [(alias.name, "") for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             if node.level:
@@ -44,10 +64,10 @@ def _imports(name: str, path: Path) -> list[tuple[str, str]]:
     return found
 
 
-def _edges() -> dict[str, set[str]]:
+def _edges(modules: dict[str, Path] = MODULES) -> dict[str, set[str]]:
     """Project module -> the project modules it imports."""
     edges = {}
-    for name, path in MODULES.items():
+    for name, path in modules.items():
         targets = set()
         for module, imported in _imports(name, path):
             full = f"{module}.{imported}"
@@ -97,15 +117,35 @@ def test_every_folder_and_top_level_module_is_in_the_readme_layout():
             assert name in listed, f"{name} is missing from the README's package layout"
 
 
-def test_no_layer_imports_a_layer_above_it():
+def _upward(edges: dict[str, set[str]]) -> list[str]:
     layout = _layout()
-    upward = [
+    return sorted(
         f"{module} -> {target}"
-        for module, targets in _edges().items()
+        for module, targets in edges.items()
         for target in targets
         if _layer_of(target, layout) > _layer_of(module, layout)
+    )
+
+
+def test_no_layer_imports_a_layer_above_it():
+    upward = _upward(_edges())
+    assert not upward, "imports of a higher layer:\n" + "\n".join(upward)
+
+
+def test_imports_inside_functions_and_by_name_count(tmp_path):
+    """An upward import hidden in a function, or made with ``importlib``, is caught."""
+    module = tmp_path / "probe.py"
+    module.write_text(
+        "import importlib\n\n\ndef later():\n"
+        "    from ilf_kedro.hooks import ParameterCheckHooks\n"
+        "    return importlib.import_module(f'ilf_kedro.pipelines.{ParameterCheckHooks}')\n"
+    )
+    edges = _edges({"ilf_kedro.ingest.probe": module})
+    assert edges == {"ilf_kedro.ingest.probe": {"ilf_kedro.hooks", "ilf_kedro.pipelines"}}
+    assert _upward(edges) == [
+        "ilf_kedro.ingest.probe -> ilf_kedro.hooks",
+        "ilf_kedro.ingest.probe -> ilf_kedro.pipelines",
     ]
-    assert not upward, "imports of a higher layer:\n" + "\n".join(sorted(upward))
 
 
 def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
@@ -156,14 +196,10 @@ def _private(dotted: str) -> bool:
     return any(part.startswith("_") and not part.startswith("__") for part in dotted.split("."))
 
 
-@pytest.mark.parametrize("name", sorted(MODULES))
-def test_no_module_imports_private_names_of_another(name):
-    """``from x import _y`` nowhere (a module's private helpers are its own business,
-    a third-party package's too); a private module (``execution/_sandbox.py``) only from
-    its own package."""
-    package = name if MODULES[name].name == "__init__.py" else name.rsplit(".", 1)[0]
+def _private_imports(name: str, path: Path) -> list[str]:
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
     private = []
-    for module, imported in _imports(name, MODULES[name]):
+    for module, imported in _imports(name, path):
         if module.split(".")[0] in sys.stdlib_module_names:
             continue  # the standard library's business (``_sitebuiltins``, ``os._exit``)
         if f"{module}.{imported}" in MODULES:  # ``from . import _sandbox``: a module
@@ -175,4 +211,21 @@ def test_no_module_imports_private_names_of_another(name):
             owner = ".".join(parts[: next(i for i, p in enumerate(parts) if _private(p))])
             if not (package == owner or package.startswith(owner + ".")):
                 private.append(module)
+    return private
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_no_module_imports_private_names_of_another(name):
+    """``from x import _y`` nowhere (a module's private helpers are its own business,
+    a third-party package's too); a private module (``execution/_sandbox.py``) only from
+    its own package."""
+    private = _private_imports(name, MODULES[name])
     assert not private, f"{name} imports private names: {private}"
+
+
+def test_private_imports_inside_functions_are_caught(tmp_path):
+    module = tmp_path / "probe.py"
+    module.write_text("def later():\n    from ilf_kedro.models.sampling import _batch_seed\n")
+    assert _private_imports("ilf_kedro.ingest.probe", module) == [
+        "ilf_kedro.models.sampling._batch_seed"
+    ]

@@ -410,12 +410,19 @@ class WorldAnnotator(Strict):
     seed: int = Field(ge=0)
 
 
+# The world's task families (ilf_kedro.world.tasks.FAMILIES; a test keeps the two equal).
+WorldFamily = Literal[
+    "select_elements", "count_words", "range_total", "order_list", "string_slice",
+    "count_multiples", "shift_elements", "extreme_value",
+]  # fmt: skip
+
+
 class World(Strict):
     """The miniature world (``ilf_kedro.world``, pipeline ``world``)."""
 
     seed: int = Field(ge=0)
     num_tasks: int = PositiveInt
-    families: list[str] = Field(min_length=1)
+    families: list[WorldFamily] = Field(min_length=1)
     corpus: WorldCorpus
     pretraining: WorldPretraining
     annotator: WorldAnnotator

@@ -106,12 +106,14 @@ class NodeKiller(threading.Thread):
             time.sleep(0.02)
 
 
-def _ran_on(since_ms: int) -> dict[str, set[str]]:
-    """Nodes per kind of work since ``since_ms``, from Ray's own task and actor state."""
+def _ran_on(address: str, since_ms: int) -> dict[str, set[str]]:
+    """Nodes per kind of work since ``since_ms``, from Ray's own task and actor state of
+    the cluster at ``address`` (without one, Ray guesses the cluster: any other on this
+    machine makes it fail or answer for that one)."""
     from ray.util.state import list_actors, list_tasks
 
-    tasks = list_tasks(detail=True, limit=10_000)
-    actors = list_actors(detail=True, limit=10_000)
+    tasks = list_tasks(address=address, detail=True, limit=10_000)
+    actors = list_actors(address=address, detail=True, limit=10_000)
 
     def task_nodes(name: str) -> set[str]:
         return {t.node_id for t in tasks if t.name == name and (t.start_time_ms or 0) >= since_ms}
@@ -156,7 +158,7 @@ def test_ilf_on_two_nodes_equals_a_local_run_despite_a_lost_node(
             )
 
         time.sleep(2)  # task and actor events reach the GCS about once a second
-        for kind, ran in _ran_on(since_ms).items():
+        for kind, ran in _ran_on(ray_cluster.address, since_ms).items():
             assert nodes <= ran, f"{kind} did not run on both nodes: {ran}"
     finally:
         ray_cluster.wait_for_nodes(2)  # the replacement node, for the next tests

@@ -33,10 +33,12 @@ def prompts():
     return ROUND_TRIP[["task_id", "prompt"]].assign(split="test")
 
 
-def _replica_nodes(since_ms: int) -> set[str]:
+def _replica_nodes(address: str, since_ms: int) -> set[str]:
+    """Nodes of the cluster at ``address`` that ran sampling shards since ``since_ms``."""
     from ray.util.state import list_tasks
 
-    tasks = list_tasks(filters=[("name", "=", "_generate_shard")], detail=True, limit=10_000)
+    shards = [("name", "=", "_generate_shard")]
+    tasks = list_tasks(address=address, filters=shards, detail=True, limit=10_000)
     return {t.node_id for t in tasks if t.node_id and (t.start_time_ms or 0) >= since_ms}
 
 
@@ -58,7 +60,7 @@ def test_replicas_give_the_hf_samples_and_resume_from_shards(
     assert set(on_ray["finish_reason"]) <= {"stop", "eos", "length"}
     time.sleep(2)  # actor events reach the GCS about once a second
     # Replicas ran as Ray tasks (which nodes: test_ilf_on_ray checks both nodes take part).
-    assert _replica_nodes(started_ms)
+    assert _replica_nodes(ray_cluster.address, started_ms)
 
     # A lost worker costs only its batches: drop two shards, the rest are read back.
     (shard_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]

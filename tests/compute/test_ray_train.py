@@ -21,10 +21,12 @@ def pairs():
     return rows[["prompt", "completion"]]
 
 
-def _train_worker_nodes() -> set[str]:
+def _train_worker_nodes(address: str) -> set[str]:
     from ray.util.state import list_actors
 
-    actors = list_actors(filters=[("class_name", "=", "RayTrainWorker")], detail=True)
+    # The cluster's address: another Ray instance on the machine must not make it ambiguous.
+    only = [("class_name", "=", "RayTrainWorker")]
+    actors = list_actors(address=address, filters=only, detail=True)
     return {a.node_id for a in actors if a.node_id}
 
 
@@ -45,7 +47,7 @@ def test_two_ray_workers_give_the_loss_curve_of_one_process(ray_cluster, pairs, 
         torch.testing.assert_close(two.model.state_dict()[name], weight, rtol=1e-4, atol=1e-5)
     assert two.info["finetune"]["ray_workers"] == 2
     assert two.info["training_examples"] == 8
-    assert ray_cluster.node_ids() <= _train_worker_nodes()
+    assert ray_cluster.node_ids() <= _train_worker_nodes(ray_cluster.address)
 
 
 def test_accumulation_that_does_not_split_over_workers_is_rejected(pairs):
@@ -53,3 +55,22 @@ def test_accumulation_that_does_not_split_over_workers_is_rejected(pairs):
     compute = {"backend": "ray", "address": "ray://nowhere:1"}
     with pytest.raises(ValueError, match="must be a multiple of compute.finetune.num_workers=2"):
         finetune(base, pairs, compute=compute, **{**RUN, "gradient_accumulation_steps": 7})
+
+
+def test_ray_workers_return_the_adapter_one_process_returns(ray_cluster, pairs, tmp_path):
+    """An adapter names the caller's base (here a directory, which the workers get packed
+    into the job) and comes back a PEFT model, as from one process."""
+    from ilf_kedro.models import load_bundle, save_bundle
+    from tests.models.test_distributed import LORA_ADAPTER
+
+    save_bundle(load_model("tiny-random", device="cpu", seed=0), tmp_path / "base")
+    base = load_bundle(tmp_path / "base", device="cpu")
+    one = finetune(base, pairs, **LORA_ADAPTER, **RUN)
+    compute = {"backend": "ray", "address": ray_cluster.address}
+    two = finetune(base, pairs, compute=compute, **LORA_ADAPTER, **RUN)
+    assert type(two.model) is type(one.model)  # a PEFT model, not merged weights
+    assert two.info["adapter_base"] == one.info["adapter_base"] == {"spec": str(tmp_path / "base")}
+    prompt = torch.tensor([[1, 2, 3]])
+    torch.testing.assert_close(
+        two.model(prompt).logits, one.model(prompt).logits, atol=1e-4, rtol=1e-4
+    )

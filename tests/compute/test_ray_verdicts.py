@@ -30,11 +30,13 @@ def _hostile(tmp_path):
     return programs, tasks, victim_dir
 
 
-def _shard_nodes(since_ms: int) -> set[str]:
-    """Nodes that ran verdict shards since ``since_ms`` (Ray's state API)."""
+def _shard_nodes(address: str, since_ms: int) -> set[str]:
+    """Nodes of the cluster at ``address`` that ran verdict shards since ``since_ms``
+    (Ray's state API; the address, in case another Ray instance runs on the machine)."""
     from ray.util.state import list_tasks
 
-    tasks = list_tasks(filters=[("name", "=", "_judge_shard")], detail=True, limit=10_000)
+    only = [("name", "=", "_judge_shard")]
+    tasks = list_tasks(address=address, filters=only, detail=True, limit=10_000)
     return {t.node_id for t in tasks if t.node_id and (t.start_time_ms or 0) >= since_ms}
 
 
@@ -44,7 +46,7 @@ def test_hostile_programs_get_the_local_verdicts_in_input_order(ray_cluster, tmp
     programs, tasks, victim_dir = _hostile(tmp_path)
     started_ms = int(time.time() * 1000)
     on_ray = evaluate_programs_on_ray(
-        programs, tasks, {**COMPUTE, "address": ray_cluster.address}, **KWARGS
+        programs, tasks, compute={**COMPUTE, "address": ray_cluster.address}, **KWARGS
     )
     local = evaluate_programs(programs, tasks, **KWARGS)
 
@@ -64,7 +66,7 @@ def test_hostile_programs_get_the_local_verdicts_in_input_order(ray_cluster, tmp
     assert (victim_dir / "victim.txt").read_text() == "intact"
     # Ray's own task state: shards ran on both nodes.
     time.sleep(2)  # task events reach the GCS about once a second
-    assert ray_cluster.node_ids() <= _shard_nodes(started_ms)
+    assert ray_cluster.node_ids() <= _shard_nodes(ray_cluster.address, started_ms)
 
 
 def test_evaluate_node_dispatches_on_the_compute_section(ray_cluster, toy_tasks):
@@ -86,7 +88,7 @@ def test_evaluate_node_dispatches_on_the_compute_section(ray_cluster, toy_tasks)
 def test_an_empty_frame_needs_no_cluster(toy_tasks):
     empty = pd.DataFrame({"task_id": pd.Series([], dtype="int64"), "program": []})
     result = evaluate_programs_on_ray(
-        empty, toy_tasks, {"backend": "ray", "address": "ray://nowhere:1"}
+        empty, toy_tasks, compute={"backend": "ray", "address": "ray://nowhere:1"}
     )
     assert result.empty and "passed" in result.columns
 
@@ -95,4 +97,4 @@ def test_an_empty_frame_needs_no_cluster(toy_tasks):
 def test_bad_compute_settings_are_named(bad, toy_tasks):
     programs = pd.DataFrame({"task_id": [1], "program": ["x = 1"]})
     with pytest.raises(ValueError, match="verdicts.num_cpus"):
-        evaluate_programs_on_ray(programs, toy_tasks, bad)
+        evaluate_programs_on_ray(programs, toy_tasks, compute=bad)

@@ -12,7 +12,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from kedro.io import DatasetError
 from ilf_kedro import label_studio
 from ilf_kedro.datasets import LabelStudioDataset
 from ilf_kedro.infra.commands import CommandNotFoundError, find_command
+from ilf_kedro.infra.ports import free_port
 from ilf_kedro.label_studio import LabelStudioClient
 from tests.conftest import PROJECT_ROOT
 from tests.kedro_project import copy_project, run_pipeline
@@ -93,12 +93,6 @@ def _label_studio_executable() -> str:
         pytest.skip(f"{exc} (`bash .ci/run` puts it in .venv-label-studio)")
 
 
-def _free_loopback_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _wait_until_healthy(url: str, server: subprocess.Popen, log: Path) -> float:
     import requests
 
@@ -129,7 +123,7 @@ def label_studio_server(tmp_path_factory):
     """A fresh label-studio on 127.0.0.1 with a legacy API token; yields a ``Server``."""
     executable = _label_studio_executable()
     home = tmp_path_factory.mktemp("label_studio")
-    port, token = _free_loopback_port(), secrets.token_hex(20)
+    port, token = free_port(), secrets.token_hex(20)
     env = {
         **os.environ,
         "HOME": str(home),  # appdirs' config and cache directories live under it

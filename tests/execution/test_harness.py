@@ -7,7 +7,13 @@ import os
 import pandas as pd
 import pytest
 
-from ilf_kedro.execution import RESULT_COLUMNS, STATUSES, SandboxError, evaluate_programs, harness
+from ilf_kedro.execution import (
+    RESULT_COLUMNS,
+    STATUSES,
+    SandboxError,
+    evaluate_programs,
+    sandbox_client,
+)
 from ilf_kedro.execution.sandbox.semantics import approx_eq, rewrite_asserts
 from tests.execution.conftest import GOOD, make_tasks
 
@@ -209,7 +215,8 @@ def test_many_programs_in_parallel(toy_tasks):
 def test_a_sandbox_that_cannot_run_programs_fails_loudly(toy_tasks, monkeypatch):
     # A broken installation: the server script cannot be started, every attempt. No
     # program ran, so there must be no verdict (before: rows "crashed", pass@k silently 0).
-    monkeypatch.setattr(harness, "SERVER_SCRIPT", harness.SERVER_SCRIPT.with_name("gone.py"))
+    script = sandbox_client.SERVER_SCRIPT.with_name("gone.py")
+    monkeypatch.setattr(sandbox_client, "SERVER_SCRIPT", script)
     with pytest.raises(SandboxError, match=r"could not run 2 of 2 .*gone\.py"):
         run([{"task_id": 1, "program": GOOD}] * 2, toy_tasks)
 

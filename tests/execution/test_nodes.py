@@ -7,16 +7,17 @@ import inspect
 import pandas as pd
 import pytest
 
+from ilf_kedro.compute.ray_verdicts import evaluate_programs_on_ray
 from ilf_kedro.execution import (
     RESULT_COLUMNS,
     TIME_LIMIT_COLUMNS,
+    calibrate_time_limits,
     evaluate_node,
     evaluate_programs,
     time_limits_node,
     with_time_limits,
 )
-from ilf_kedro.execution.nodes import EVALUATE_KEYS
-from ilf_kedro.parameters import Execution
+from ilf_kedro.parameters import Execution, ParameterError
 from tests.execution.conftest import GOOD, make_tasks
 
 PARAMS = Execution(timeout_s=3.0, workers=None, memory_mb=512, progress=False)
@@ -45,12 +46,25 @@ def test_evaluate_node_takes_the_validated_section(toy_tasks):
     assert res["trusted"].tolist() == [True, True]
 
 
-def test_every_execution_setting_reaches_the_harness_and_no_other():
-    """The node passes on what the schema allows, nothing it forbids (one source: the
-    ``Execution`` model); calibration and ``compute`` are read by name."""
-    calibration = {"time_limit_floor_s", "time_limit_factor", "calibration_timeout_s"}
-    assert set(Execution.model_fields) - calibration - {"compute"} == EVALUATE_KEYS
-    assert set(inspect.signature(evaluate_programs).parameters) >= EVALUATE_KEYS
+@pytest.mark.parametrize(
+    "function", [evaluate_programs, calibrate_time_limits, evaluate_programs_on_ray]
+)
+def test_the_execution_settings_have_one_source(function):
+    """No keyword of the library functions repeats an ``Execution`` setting (and with it
+    its default): they take the section and overrides of it, validated by the schema."""
+    own = set(inspect.signature(function).parameters) - {"progress"}  # calibration's own
+    assert not own & set(Execution.model_fields)
+    assert "execution" in inspect.signature(function).parameters
+
+
+def test_library_callers_get_the_schema_defaults_and_rules(toy_tasks):
+    programs = pd.DataFrame({"task_id": [1], "program": [GOOD]})
+    res = evaluate_programs(programs, toy_tasks, progress=False)
+    assert res["status"].tolist() == ["passed"]
+    with pytest.raises(ParameterError, match="execution.memory_mb"):
+        evaluate_programs(programs, toy_tasks, memory_mb=1)
+    with pytest.raises(ParameterError, match="unknown parameter execution.timeout;"):
+        evaluate_programs(programs, toy_tasks, timeout=1)
 
 
 def test_time_limits_dataset_is_calibrated_and_then_read():

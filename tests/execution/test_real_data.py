@@ -15,7 +15,7 @@ SLOW_TASK = 123  # its gold program needs ~3 s of CPU
 @pytest.fixture(scope="module")
 def mbpp_limited(mbpp_tasks) -> pd.DataFrame:
     """MBPP tasks with EvalPlus-style limits calibrated from the gold programs."""
-    limits = calibrate_time_limits(mbpp_tasks, floor_s=3.0, factor=4.0)
+    limits = calibrate_time_limits(mbpp_tasks, time_limit_floor_s=3.0, time_limit_factor=4.0)
     return mbpp_tasks.merge(limits, on="task_id", how="left", validate="one_to_one")
 
 

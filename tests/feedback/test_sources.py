@@ -3,6 +3,7 @@ import pytest
 
 from ilf_kedro.feedback.sources import normalise_annotations
 from ilf_kedro.feedback.stats import annotation_stats, edit_distance
+from ilf_kedro.ingest.validation import ANNOTATION_COLUMNS
 
 
 def test_released_annotations_give_44_refine_and_128_train(annotations_raw, mbpp_tasks):
@@ -24,16 +25,7 @@ def test_edit_distance_threshold_drops_the_five_curated_outliers(annotations_raw
 
 
 def _raw(rows):
-    return pd.DataFrame(
-        rows,
-        columns=[
-            "task_id",
-            "Feedback",
-            "original_model_completion",
-            "unedited_annotator_completion",
-            "passed",
-        ],
-    )
+    return pd.DataFrame(rows, columns=list(ANNOTATION_COLUMNS))
 
 
 TASKS = pd.DataFrame({"task_id": [111, 112, 311], "split": ["refine", "refine", "train"]})

@@ -24,15 +24,19 @@ def test_server_backend_gives_the_hf_backends_rows_and_stop_semantics(
     first = sample_programs(tiny_bundle, prompts, **GREEDY, stop_sequences=[])
     stop = first["completion"][0][6:9]
     hf = sample_programs(tiny_bundle, prompts, **GREEDY, stop_sequences=[stop])
-    with caplog.at_level(logging.INFO, logger="ilf_kedro.models.server_sampling"):
-        served = sample_programs(
-            tiny_bundle,
-            prompts,
-            **GREEDY,
-            stop_sequences=[stop],
-            backend="server",
-            resume_dir=str(tmp_path),
-        )
+
+    def serve():
+        with caplog.at_level(logging.INFO, logger="ilf_kedro.models.server_sampling"):
+            return sample_programs(
+                tiny_bundle,
+                prompts,
+                **GREEDY,
+                stop_sequences=[stop],
+                backend="server",
+                resume_dir=str(tmp_path),
+            )
+
+    served = serve()
     assert "Sampling through http://127.0.0.1:" in caplog.text
     # Same schema: columns, order and dtypes, the carried column included.
     assert list(served.columns) == list(hf.columns)
@@ -46,15 +50,7 @@ def test_server_backend_gives_the_hf_backends_rows_and_stop_semantics(
 
     # Every shard is written: a re-run reads them and starts no server.
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="ilf_kedro.models.server_sampling"):
-        again = sample_programs(
-            tiny_bundle,
-            prompts,
-            **GREEDY,
-            stop_sequences=[stop],
-            backend="server",
-            resume_dir=str(tmp_path),
-        )
+    again = serve()
     assert "Sampling through" not in caplog.text
     pd.testing.assert_frame_equal(again, served)
 

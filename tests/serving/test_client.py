@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ilf_kedro.infra.ports import free_port
 from ilf_kedro.serving.client import (
     Endpoint,
     EndpointError,
@@ -12,7 +13,7 @@ from ilf_kedro.serving.client import (
     generate,
     resolve_api_key,
 )
-from ilf_kedro.serving.server import ServedModel, free_port
+from ilf_kedro.serving.server import ServedModel
 
 
 def _endpoint(server, tmp_path, api="completions", **kwargs) -> Endpoint:

@@ -31,6 +31,15 @@ def test_run_name_and_tags_come_from_the_parameters(tmp_path):
     assert tracking.run_tags({**params, "base_model": str(saved)})["random_weights"] == "true"
 
 
+def test_unset_choices_are_named_by_the_schema_defaults():
+    """A run without ``feedback.source`` or ``refiner.kind`` uses the schema's defaults;
+    its name and tags say so (one source for them)."""
+    params = {"base_model": "tiny-random"}
+    assert tracking.run_name("ilf", params) == "ilf (tiny-random, human feedback)"
+    tags = tracking.run_tags(params)
+    assert (tags["feedback_source"], tags["refiner_kind"]) == ("human", "finetuned")
+
+
 def test_a_relative_sqlite_store_lives_under_the_project(tmp_path):
     config = {"server": {"mlflow_tracking_uri": "sqlite:///mlruns/mlflow.db"}, "ui": {"port": "1"}}
     resolved = tracking.resolve_store(config, None, tmp_path)

@@ -22,12 +22,12 @@ import logging
 import tarfile
 import tempfile
 from collections.abc import Mapping
-from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from ilf_kedro.models.distributed import Launch, load_trained, rank_settings
 from ilf_kedro.models.io import base_reference
 from ilf_kedro.models.loading import ModelBundle
 from ilf_kedro.models.trainer import TrainSettings
@@ -98,13 +98,7 @@ def finetune_on_ray(
     bundle: ModelBundle,
     pairs: pd.DataFrame,
     settings: TrainSettings,
-    *,
-    hyper: dict[str, Any],
-    max_seq_length: int,
-    master_dtype: str | None,
-    strategy: str,
-    lora: dict[str, Any],
-    distributed: str,
+    launch: Launch,
     compute: Mapping[str, Any],
 ) -> ModelBundle:
     """Train ``bundle`` on ``pairs`` with a Ray Train ``TorchTrainer`` (see the module
@@ -123,41 +117,17 @@ def finetune_on_ray(
 
     cluster = Compute.model_validate(dict(compute))
     workers = cluster.finetune
-    accumulation = settings.gradient_accumulation_steps
-    if accumulation % workers.num_workers:
-        raise ValueError(
-            f"finetune.gradient_accumulation_steps={accumulation} must be a multiple of "
-            f"compute.finetune.num_workers={workers.num_workers} to keep the effective batch"
-        )
+    per_rank = rank_settings(settings, workers.num_workers, "compute.finetune.num_workers")
     use_gpu = workers.gpus_per_worker > 0
-    choice = "fsdp" if distributed == "fsdp" else "ddp"
+    choice = "fsdp" if launch.distributed == "fsdp" else "ddp"
     if choice == "fsdp" and not use_gpu:
         raise ValueError(
             "finetune.distributed=fsdp needs GPUs (compute.finetune.gpus_per_worker > 0); "
             "use ddp on CPU"
         )
-    if choice == "fsdp" and strategy == "lora":
-        raise ValueError("finetune.strategy=lora trains with ddp; set finetune.distributed=ddp")
-    per_rank = replace(
-        settings,
-        gradient_accumulation_steps=accumulation // workers.num_workers,
-        output_dir=None,
-        progress=False,
-    )
-    model_dtype = str(next(bundle.model.parameters()).dtype).removeprefix("torch.")
+    device = "cuda" if use_gpu else "cpu"
+    spec = launch.rank_spec(bundle, per_rank, choice, device, ray_workers=workers.num_workers)
     base, packed = _base_for_workers(bundle)
-    spec = {
-        "settings": asdict(per_rank),
-        "max_seq_length": max_seq_length,
-        "master_dtype": master_dtype,
-        "model_dtype": model_dtype,
-        "strategy": strategy,
-        "lora": lora,
-        "distributed": choice,
-        "device": "cuda" if use_gpu else "cpu",
-        "hyper": {**hyper, "distributed": choice, "ray_workers": workers.num_workers},
-        "base_info": bundle.info,
-    }
     connect(cluster.address)
     resources = {"CPU": workers.num_cpus_per_worker}
     if use_gpu:
@@ -195,14 +165,5 @@ def finetune_on_ray(
             result = trainer.fit()
         except Exception as exc:
             raise RuntimeError(f"the Ray Train fine-tune failed: {exc}") from exc
-        from ilf_kedro.models.io import load_bundle
-
         with result.checkpoint.as_directory() as directory:
-            trained = load_bundle(directory, device=str(bundle.device), dtype=model_dtype)
-    trained.info.pop("loaded_from", None)  # the checkpoint directory is gone
-    trained.info["device"] = str(bundle.device)
-    if settings.output_dir:
-        from ilf_kedro.models.io import save_bundle
-
-        save_bundle(trained, settings.output_dir)
-    return trained
+            return load_trained(directory, bundle, launch, settings.output_dir)

@@ -20,45 +20,47 @@ from typing import Any
 
 import pandas as pd
 
+from ilf_kedro.parameters import Execution, section
+
 logger = logging.getLogger(__name__)
 
 
-def _judge_shard(programs: pd.DataFrame, tasks: pd.DataFrame, kwargs: dict) -> tuple:
+def _judge_shard(programs: pd.DataFrame, tasks: pd.DataFrame, execution: Execution) -> tuple:
     """One shard's verdicts, and the Ray node that computed them (for the logs)."""
     import ray
 
     from ilf_kedro.execution.harness import evaluate_programs
 
-    result = evaluate_programs(programs, tasks, **kwargs)
+    result = evaluate_programs(programs, tasks, execution)
     return result, ray.get_runtime_context().get_node_id()
 
 
 def evaluate_programs_on_ray(
     programs: pd.DataFrame,
     tasks: pd.DataFrame,
-    compute: Mapping[str, Any],
-    **evaluate_kwargs: Any,
+    execution: Execution | Mapping[str, Any] | None = None,
+    **overrides: Any,
 ) -> pd.DataFrame:
     """:func:`~ilf_kedro.execution.evaluate_programs` spread over the Ray cluster of
-    ``compute`` (the ``compute`` section); ``evaluate_kwargs`` are that function's
-    keywords. ``workers`` becomes ``compute.verdicts.num_cpus`` per task (the CPUs Ray
-    reserves for it). Same columns, rows and order as a local run."""
+    ``execution.compute`` (the ``compute`` section); ``execution`` and ``overrides``
+    (``compute={...}``, ``timeout_s=1``) as that function takes them. ``workers`` becomes
+    ``compute.verdicts.num_cpus`` per task (the CPUs Ray reserves for it). Same columns,
+    rows and order as a local run."""
     import ray
 
     from ilf_kedro.compute.cluster import connect
-    from ilf_kedro.parameters import Compute
 
-    settings = Compute.model_validate(dict(compute))
-    verdicts = settings.verdicts
+    settings = section(Execution, execution, "execution", **overrides)
+    verdicts = settings.compute.verdicts
     for col in ("task_id", "program"):
         if col not in programs.columns:
             raise ValueError(f"programs needs a {col!r} column")
     if len(programs) == 0:
         from ilf_kedro.execution.harness import evaluate_programs
 
-        return evaluate_programs(programs, tasks, **evaluate_kwargs)
-    connect(settings.address)
-    kwargs = {**evaluate_kwargs, "workers": verdicts.num_cpus, "progress": False}
+        return evaluate_programs(programs, tasks, settings)
+    connect(settings.compute.address)
+    shard_settings = settings.model_copy(update={"workers": verdicts.num_cpus, "progress": False})
     used = tasks[tasks["task_id"].isin(set(programs["task_id"]))]
     tasks_ref = ray.put(used)  # one copy in the object store, read by every shard
     judge = ray.remote(_judge_shard).options(
@@ -71,7 +73,7 @@ def evaluate_programs_on_ray(
     starts = range(0, len(programs), size)
     started = time.monotonic()
     pending = {
-        judge.remote(programs.iloc[start : start + size], tasks_ref, kwargs): i
+        judge.remote(programs.iloc[start : start + size], tasks_ref, shard_settings): i
         for i, start in enumerate(starts)
     }
     shards: list[pd.DataFrame | None] = [None] * len(pending)

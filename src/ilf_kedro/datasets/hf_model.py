@@ -16,6 +16,9 @@ from kedro.io.core import (
 
 from ilf_kedro.models.io import load_bundle, save_bundle
 from ilf_kedro.models.loading import INFO_FILENAME, ModelBundle
+from ilf_kedro.parameters import Model
+
+_MODEL = Model()  # the ``model`` parameters' device and dtype defaults (one source)
 
 
 class HFModelDataset(AbstractVersionedDataset[ModelBundle, ModelBundle]):
@@ -43,7 +46,7 @@ class HFModelDataset(AbstractVersionedDataset[ModelBundle, ModelBundle]):
             dtype: auto    # auto | float32 | bfloat16 | float16
     """
 
-    DEFAULT_LOAD_ARGS: dict[str, Any] = {"device": "auto", "dtype": "auto"}
+    DEFAULT_LOAD_ARGS: dict[str, Any] = {"device": _MODEL.device, "dtype": _MODEL.dtype}
     DEFAULT_SAVE_ARGS: dict[str, Any] = {}
 
     def __init__(

@@ -15,26 +15,11 @@ import logging
 
 import pandas as pd
 
-from ilf_kedro.execution.harness import (
-    TIME_LIMIT_COLUMNS,
-    calibrate_time_limits,
-    evaluate_programs,
-)
+from ilf_kedro.execution.harness import evaluate_programs
+from ilf_kedro.execution.time_limits import calibrate_time_limits, with_time_limits
 from ilf_kedro.parameters import Execution
 
 logger = logging.getLogger(__name__)
-
-# The ``execution`` settings that are keywords of evaluate_programs under the same name
-# (the rest calibrate time limits, or say where programs run).
-EVALUATE_KEYS = {
-    "timeout_s",
-    "workers",
-    "progress",
-    "memory_mb",
-    "max_processes",
-    "max_file_mb",
-    "max_result_bytes",
-}
 
 
 def time_limits_node(tasks: pd.DataFrame, execution: Execution) -> pd.DataFrame:
@@ -45,28 +30,7 @@ def time_limits_node(tasks: pd.DataFrame, execution: Execution) -> pd.DataFrame:
     (``calibration_timeout_s`` at most). Returns ``task_id``, ``time_limit_s``,
     ``gold_duration_s``.
     """
-    kwargs = execution.model_dump(include=EVALUATE_KEYS - {"timeout_s"})
-    return calibrate_time_limits(
-        tasks,
-        floor_s=execution.time_limit_floor_s,
-        factor=execution.time_limit_factor,
-        timeout_s=execution.calibration_timeout_s,
-        **{**kwargs, "progress": False},
-    )
-
-
-def with_time_limits(tasks: pd.DataFrame, time_limits: pd.DataFrame) -> pd.DataFrame:
-    """``tasks`` plus the ``time_limit_s`` column of ``time_limits`` (NaN for tasks it
-    lacks: those get the ``timeout_s`` parameter)."""
-    missing = [c for c in TIME_LIMIT_COLUMNS[:2] if c not in time_limits.columns]
-    if missing:
-        raise ValueError(
-            f"task_time_limits needs columns {list(TIME_LIMIT_COLUMNS)}; missing {missing}"
-        )
-    limits = time_limits.drop_duplicates("task_id").set_index("task_id")["time_limit_s"]
-    return tasks.drop(columns=["time_limit_s"], errors="ignore").assign(
-        time_limit_s=tasks["task_id"].map(limits).astype("float64")
-    )
+    return calibrate_time_limits(tasks, execution)
 
 
 def evaluate_node(
@@ -82,18 +46,16 @@ def evaluate_node(
         tasks: the tasks dataset (``task_id``, ``tests``, ``test_setup_code``).
         time_limits: the ``task_time_limits`` dataset (``task_id``, ``time_limit_s``), or
             None; programs of tasks without a limit get ``timeout_s`` (logged).
-        execution: the validated ``execution`` parameters section: ``timeout_s``,
-            ``workers`` (null = one per CPU), ``memory_mb``, ``progress`` and the other
-            keywords of :func:`~ilf_kedro.execution.harness.evaluate_programs` it sets;
-            its ``compute`` (the ``compute`` section) with ``backend: ray`` judges the
-            programs on that Ray cluster (:mod:`ilf_kedro.compute.ray_verdicts`), with the
-            same result.
+        execution: the validated ``execution`` parameters section, as
+            :func:`~ilf_kedro.execution.harness.evaluate_programs` reads it (``timeout_s``,
+            ``workers``, ``memory_mb``...); its ``compute`` (the ``compute`` section) with
+            ``backend: ray`` judges the programs on that Ray cluster
+            (:mod:`ilf_kedro.compute.ray_verdicts`), with the same result.
 
     Returns:
         ``programs`` plus passed, status, error_type, error_message, duration_s, trusted.
         An empty ``programs`` frame gives an empty frame with those columns.
     """
-    kwargs = execution.model_dump(include=EVALUATE_KEYS)
     if time_limits is not None:
         tasks = with_time_limits(tasks, time_limits)
         used = tasks[tasks["task_id"].isin(set(programs["task_id"]))]
@@ -107,5 +69,5 @@ def evaluate_node(
     if execution.compute.backend == "ray":
         from ilf_kedro.compute.ray_verdicts import evaluate_programs_on_ray
 
-        return evaluate_programs_on_ray(programs, tasks, execution.compute, **kwargs)
-    return evaluate_programs(programs, tasks, **kwargs)
+        return evaluate_programs_on_ray(programs, tasks, execution)
+    return evaluate_programs(programs, tasks, execution)

@@ -208,7 +208,7 @@ def llm_annotations(
     settings: LLMFeedback,
     *,
     credentials: dict | None = None,
-    seed: int = 0,
+    seed: int,
 ) -> pd.DataFrame:
     """A served model writes feedback on each failing program, then a refinement that
     follows its own feedback (as the paper's InstructGPT ablation). ``settings`` is

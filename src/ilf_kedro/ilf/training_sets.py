@@ -11,6 +11,7 @@ from collections.abc import Callable
 import pandas as pd
 
 from ilf_kedro.ilf.prompts import build_refinement_prompt, completion_after_prompt
+from ilf_kedro.parameters import Finetune, RefinerTraining
 
 PAIR_COLUMNS = ["task_id", "prompt", "completion"]
 QUEUE_COLUMNS = [
@@ -102,8 +103,8 @@ def refiner_training_pairs(
     count_tokens: Callable[[str], int],
     truncate_tokens: Callable[[str, int], str],
     *,
-    max_old_code_tokens: int = 512,
-    max_seq_length: int = 1024,
+    max_old_code_tokens: int = RefinerTraining.model_fields["max_old_code_tokens"].default,
+    max_seq_length: int = Finetune.model_fields["max_seq_length"].default,
 ) -> pd.DataFrame:
     """pi_Refine's training pairs: Figure 2 prompt -> the refined program after the task
     prompt (the model is trained to write the whole program that the prompt's last part

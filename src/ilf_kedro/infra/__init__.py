@@ -1,4 +1,4 @@
 """Plumbing every layer may use (plain Python, no Kedro at import): atomic file writes
-(``atomic``), external commands found next to the interpreter (``commands``) and the
-project's parameters as ``kedro run`` resolves them, for benchmarks and command-line tools
-(``project_parameters``)."""
+(``atomic``), free loopback ports (``ports``), external commands found next to the
+interpreter (``commands``) and the project's parameters as ``kedro run`` resolves them, for
+benchmarks and command-line tools (``project_parameters``)."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,7 @@ from typing import Any
 import pandas as pd
 import torch
 
+from ilf_kedro.infra.ports import free_port
 from ilf_kedro.parameters import Finetune
 
 from .io import base_reference
@@ -56,6 +56,7 @@ class LaunchSpec:
     device: str  # "cpu" or "cuda"
     hyper: dict[str, Any]
     base_info: dict[str, Any]
+    adapter_base: dict[str, Any] | None = None  # the caller's base, which an adapter names
 
     def write(self, directory: Path) -> Path:
         path = directory / SPEC_FILENAME
@@ -65,6 +66,99 @@ class LaunchSpec:
     @classmethod
     def read(cls, path: str | Path) -> LaunchSpec:
         return cls(**json.loads(Path(path).read_text()))
+
+
+@dataclass(frozen=True)
+class Launch:
+    """What ``finetune`` hands a launcher of ranks (accelerate here, Ray Train in
+    :mod:`ilf_kedro.compute.ray_train`): the settings every rank trains with."""
+
+    hyper: dict[str, Any]  # recorded in the trained model's info["finetune"]
+    max_seq_length: int
+    master_dtype: str | None
+    strategy: str
+    lora: dict[str, Any]
+    distributed: str  # as configured: auto, ddp or fsdp
+
+    @property
+    def saves_adapter(self) -> bool:
+        return self.strategy == "lora" and self.lora["save"] == "adapter"
+
+    def adapter_base(self, bundle: ModelBundle) -> dict[str, Any] | None:
+        """The reference an adapter names: the caller's base, not the ranks' copy of it
+        (raises, as one process does, for a base whose weights exist only in memory)."""
+        return base_reference(bundle) if self.saves_adapter else None
+
+    def rank_spec(
+        self,
+        bundle: ModelBundle,
+        per_rank: TrainSettings,
+        choice: str,
+        device: str,
+        **hyper: Any,
+    ) -> dict[str, Any]:
+        """The :class:`LaunchSpec` fields every launcher fills alike (``hyper``: what
+        else the trained model records, e.g. ``ray_workers``).
+
+        Raises:
+            ValueError: LoRA under FSDP (``choice``), or an adapter of a base in memory.
+        """
+        if choice == "fsdp" and self.strategy == "lora":
+            raise ValueError("finetune.strategy=lora trains with ddp; set finetune.distributed=ddp")
+        return {
+            "settings": asdict(per_rank),
+            "max_seq_length": self.max_seq_length,
+            "master_dtype": self.master_dtype,
+            "model_dtype": model_dtype(bundle),
+            "strategy": self.strategy,
+            "lora": self.lora,
+            "distributed": choice,
+            "device": device,
+            "hyper": {**self.hyper, "distributed": choice, **hyper},
+            "base_info": bundle.info,
+            "adapter_base": self.adapter_base(bundle),
+        }
+
+
+def rank_settings(settings: TrainSettings, ranks: int, parameter: str) -> TrainSettings:
+    """``settings`` for one of ``ranks`` ranks: ``gradient_accumulation_steps`` split over
+    them (the same effective batch as one process), no output directory or progress bar.
+
+    Raises:
+        ValueError: the steps do not split evenly over ``parameter`` (the ranks' setting).
+    """
+    accumulation = settings.gradient_accumulation_steps
+    if accumulation % ranks:
+        raise ValueError(
+            f"finetune.gradient_accumulation_steps={accumulation} must be a multiple of "
+            f"{parameter}={ranks} to keep the effective batch"
+        )
+    return replace(
+        settings, gradient_accumulation_steps=accumulation // ranks, output_dir=None, progress=False
+    )
+
+
+def model_dtype(bundle: ModelBundle) -> str:
+    """The dtype of ``bundle``'s weights, by name: what the trained model is saved in."""
+    return str(next(bundle.model.parameters()).dtype).removeprefix("torch.")
+
+
+def load_trained(directory: str | Path, bundle: ModelBundle, launch: Launch, output_dir):
+    """Rank 0's model in ``directory`` as one process returns it: on ``bundle``'s device
+    and dtype, a PEFT model when saving an adapter; also saved to ``output_dir`` if set."""
+    from .io import load_bundle, save_bundle
+
+    trained = load_bundle(
+        directory,
+        device=str(bundle.device),
+        dtype=model_dtype(bundle),
+        merge_adapter=not launch.saves_adapter,
+    )
+    trained.info.pop("loaded_from", None)  # the launch's directory is about to go
+    trained.info["device"] = str(bundle.device)
+    if output_dir:
+        save_bundle(trained, output_dir)
+    return trained
 
 
 @dataclass(frozen=True)
@@ -87,8 +181,7 @@ def resolve_distributed(
         raise ValueError("finetune.distributed=fsdp needs CUDA devices; use ddp on CPU")
     if distributed != "auto" or device != "cuda":
         return "ddp" if distributed == "auto" else distributed
-    from .memory_estimate import model_shape
-    from .memory_plan import device_memory_gib
+    from .memory_plan import device_memory_gib, model_shape
     from .memory_plan import resolve_distributed as plan_choice
 
     shape = model_shape(bundle.model.config)
@@ -105,14 +198,8 @@ def finetune_in_processes(
     bundle: ModelBundle,
     pairs: pd.DataFrame,
     settings: TrainSettings,
-    *,
-    hyper: dict[str, Any],
-    max_seq_length: int,
-    master_dtype: str | None,
-    strategy: str,
-    lora: dict[str, Any],
+    launch: Launch,
     num_processes: int,
-    distributed: str,
 ) -> ModelBundle:
     """Train ``bundle`` on ``pairs`` in ``num_processes`` ranks; the same effective batch
     as one process (``gradient_accumulation_steps`` is split over the ranks).
@@ -122,38 +209,21 @@ def finetune_in_processes(
             on CPU; before anything is launched.
         RuntimeError: A rank failed: its exception type, message and traceback.
     """
-    accumulation = settings.gradient_accumulation_steps
-    if accumulation % num_processes:
-        raise ValueError(
-            f"finetune.gradient_accumulation_steps={accumulation} must be a multiple of "
-            f"finetune.num_processes={num_processes} to keep the effective batch"
-        )
+    per_rank = rank_settings(settings, num_processes, "finetune.num_processes")
     device = bundle.device.type
     if device == "cuda" and torch.cuda.device_count() < num_processes:
         raise ValueError(
             f"finetune.num_processes={num_processes} but {torch.cuda.device_count()} CUDA "
             "device(s) are visible"
         )
-    planned = {"strategy": strategy, **hyper, "master_dtype": master_dtype}
+    planned = {"strategy": launch.strategy, **launch.hyper, "master_dtype": launch.master_dtype}
     choice = resolve_distributed(
         bundle,
         {k: v for k, v in planned.items() if k in Finetune.model_fields},
-        distributed,
+        launch.distributed,
         num_processes,
     )
-    if choice == "fsdp" and strategy == "lora":
-        raise ValueError("finetune.strategy=lora trains with ddp; set finetune.distributed=ddp")
-    adapter = strategy == "lora" and lora["save"] == "adapter"
-    # An adapter refers to its base: the caller's reference, not the ranks' temporary copy
-    # (raises, as one process does, for a base whose weights exist only in memory).
-    reference = base_reference(bundle) if adapter else None
-    per_rank = replace(
-        settings,
-        gradient_accumulation_steps=accumulation // num_processes,
-        output_dir=None,
-        progress=False,
-    )
-    model_dtype = str(next(bundle.model.parameters()).dtype).removeprefix("torch.")
+    fields = launch.rank_spec(bundle, per_rank, choice, device)
     with tempfile.TemporaryDirectory(prefix="ilf_launch_") as tmp:
         tmp = Path(tmp)
         spec = LaunchSpec(
@@ -161,16 +231,7 @@ def finetune_in_processes(
             pairs_path=str(tmp / "pairs.parquet"),
             output_dir=str(tmp / "model"),
             errors_dir=str(tmp / ERRORS_DIRNAME),
-            settings=asdict(per_rank),
-            max_seq_length=max_seq_length,
-            master_dtype=master_dtype,
-            model_dtype=model_dtype,
-            strategy=strategy,
-            lora=lora,
-            distributed=choice,
-            device=device,
-            hyper={**hyper, "distributed": choice},
-            base_info=bundle.info,
+            **fields,
         )
         pairs[["prompt", "completion"]].to_parquet(spec.pairs_path)
         logger.info(
@@ -181,23 +242,7 @@ def finetune_in_processes(
             per_rank.gradient_accumulation_steps,
         )
         _launch(spec.write(tmp), num_processes, device, Path(spec.errors_dir))
-        from .io import load_bundle
-
-        trained = load_bundle(
-            spec.output_dir,
-            device=str(bundle.device),
-            dtype=model_dtype,
-            merge_adapter=not adapter,  # a PEFT model, as one process returns it
-        )
-    trained.info.pop("loaded_from", None)  # the temporary directory is gone
-    if adapter:
-        trained.info["adapter_base"] = reference
-    trained.info["device"] = str(bundle.device)
-    if settings.output_dir:
-        from .io import save_bundle
-
-        save_bundle(trained, settings.output_dir)
-    return trained
+        return load_trained(spec.output_dir, bundle, launch, settings.output_dir)
 
 
 def _base_for_ranks(bundle: ModelBundle, tmp: Path) -> dict[str, Any]:
@@ -210,12 +255,6 @@ def _base_for_ranks(bundle: ModelBundle, tmp: Path) -> dict[str, Any]:
 
         save_bundle(bundle, tmp / "base")
         return {"spec": str(tmp / "base")}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def launch_command(spec_path: Path, num_processes: int, device: str) -> list[str]:
@@ -236,7 +275,7 @@ def launch_command(spec_path: Path, num_processes: int, device: str) -> list[str
         "--main_process_ip",
         "127.0.0.1",
         "--main_process_port",
-        str(_free_port()),
+        str(free_port()),
         "-m",
         "ilf_kedro.models.finetune_worker",
         str(spec_path),

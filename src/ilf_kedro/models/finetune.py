@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import copy
 import logging
-import math
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,21 @@ from .trainer import (
 )
 
 logger = logging.getLogger(__name__)
+
+# The ``finetune`` settings the Trainer takes under the same name.
+TRAINER_KEYS = {f.name for f in fields(TrainSettings)} & set(Finetune.model_fields)
+# What a trained model records of how it was trained (``info["finetune"]``), besides the
+# sequence length, strategy, processes and LoRA settings.
+RECORDED_KEYS = (
+    "learning_rate",
+    "per_device_batch_size",
+    "gradient_accumulation_steps",
+    "num_epochs",
+    "seed",
+    "lr_scheduler_type",
+    "warmup_steps",
+    "weight_decay",
+)
 
 # The shared training pieces live in ``trainer``; these names stay importable from here.
 __all__ = [
@@ -99,16 +113,10 @@ def finetune(
     if usable.empty:
         return _untrained(bundle)
     train = TrainSettings(
-        learning_rate=settings.learning_rate,
-        per_device_batch_size=settings.per_device_batch_size,
-        gradient_accumulation_steps=settings.gradient_accumulation_steps,
-        num_epochs=settings.num_epochs,
-        seed=settings.seed,
+        **settings.model_dump(include=TRAINER_KEYS),
         lr_scheduler_type=lr_scheduler_type,
         warmup_steps=warmup_steps,
         weight_decay=weight_decay,
-        gradient_checkpointing=settings.gradient_checkpointing,
-        bf16=settings.bf16,
         progress=progress,
         output_dir=output_dir,
         trainer_kwargs=dict(trainer_kwargs or {}),
@@ -116,27 +124,18 @@ def finetune(
     lora = settings.lora.model_dump()
     strategy, max_seq_length = settings.strategy, settings.max_seq_length
     hyper = _hyperparameters(train, max_seq_length, strategy, settings.num_processes, lora)
-    # What every launcher of the training job (Ray Train, accelerate ranks) is handed.
-    launch = {
-        "hyper": hyper,
-        "max_seq_length": max_seq_length,
-        "master_dtype": settings.master_dtype,
-        "strategy": strategy,
-        "lora": lora,
-        "distributed": settings.distributed,
-    }
-    if settings.compute.backend == "ray":
-        from ilf_kedro.compute.ray_train import finetune_on_ray
+    if settings.compute.backend == "ray" or settings.num_processes > 1:
+        from .distributed import Launch, finetune_in_processes
 
-        return finetune_on_ray(
-            bundle, usable, train, compute=settings.compute.model_dump(), **launch
+        # What every launcher of the training job (Ray Train, accelerate ranks) is handed.
+        launch = Launch(
+            hyper, max_seq_length, settings.master_dtype, strategy, lora, settings.distributed
         )
-    if settings.num_processes > 1:
-        from .distributed import finetune_in_processes
+        if settings.compute.backend == "ray":
+            from ilf_kedro.compute.ray_train import finetune_on_ray
 
-        return finetune_in_processes(
-            bundle, usable, train, num_processes=settings.num_processes, **launch
-        )
+            return finetune_on_ray(bundle, usable, train, launch, settings.compute.model_dump())
+        return finetune_in_processes(bundle, usable, train, launch, settings.num_processes)
 
     encoded, n_truncated = encode_pairs(bundle.tokenizer, usable, max_seq_length)
     if strategy == "lora":
@@ -183,15 +182,8 @@ def _hyperparameters(
 ) -> dict[str, Any]:
     """The hyperparameters recorded in the trained model's ``info["finetune"]``."""
     return {
-        "learning_rate": settings.learning_rate,
-        "per_device_batch_size": settings.per_device_batch_size,
-        "gradient_accumulation_steps": settings.gradient_accumulation_steps,
-        "num_epochs": settings.num_epochs,
+        **{key: getattr(settings, key) for key in RECORDED_KEYS},
         "max_seq_length": max_seq_length,
-        "seed": settings.seed,
-        "lr_scheduler_type": settings.lr_scheduler_type,
-        "warmup_steps": settings.warmup_steps,
-        "weight_decay": settings.weight_decay,
         "strategy": strategy,
         "num_processes": num_processes,
         **({"lora": lora_settings} if strategy == "lora" else {}),
@@ -207,17 +199,8 @@ def _trained_info(
 ) -> dict[str, Any]:
     """The base model's ``info`` (less ``untrained_reason``) plus what training reported;
     an adapter saved on its own also records how to load its base (``adapter_base``)."""
-    info = {
-        **{k: v for k, v in bundle.info.items() if k != "untrained_reason"},
-        "training_examples": n_examples,
-        "prompt_tokens_truncated_examples": int(n_truncated),
-        "train_loss": outcome.train_loss if math.isfinite(outcome.train_loss) else None,
-        "train_steps": outcome.steps,
-        "loss_curve": outcome.loss_curve,
-        "train_runtime_s": outcome.runtime_s,
-        "finetune": hyper,
-        "device": str(bundle.device),
-    }
+    info = outcome.info(bundle.info, n_examples, n_truncated, hyper)
+    info["device"] = str(bundle.device)
     if hyper["strategy"] == "lora" and hyper["lora"]["save"] == "adapter":
         info["adapter_base"] = base_reference(bundle)
     return info

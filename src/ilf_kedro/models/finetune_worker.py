@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import sys
 import traceback
@@ -48,11 +47,9 @@ def train(spec: LaunchSpec) -> None:
     """This rank's part: load, train, and (rank 0) save the result."""
     load_dtype = spec.master_dtype if spec.strategy == "full" else spec.model_dtype
     base = load_model(
-        spec.base["spec"],
+        **spec.base,  # spec (+ tiny_config, seed): see io.base_reference
         device="cpu",  # the Trainer places (or shards) the model on this rank's device
         dtype=load_dtype or spec.model_dtype,
-        tiny_config=spec.base.get("tiny_config"),
-        seed=spec.base.get("seed", 0),
     )
     model = base.model
     if spec.strategy == "lora":
@@ -83,16 +80,7 @@ def train(spec: LaunchSpec) -> None:
     outcome = run_trainer(model, encoded, base.tokenizer, settings, device, finish=gather)
     if _rank() != 0:
         return
-    info = {
-        **{k: v for k, v in spec.base_info.items() if k != "untrained_reason"},
-        "training_examples": len(encoded),
-        "prompt_tokens_truncated_examples": int(n_truncated),
-        "train_loss": outcome.train_loss if math.isfinite(outcome.train_loss) else None,
-        "train_steps": outcome.steps,
-        "loss_curve": outcome.loss_curve,
-        "train_runtime_s": outcome.runtime_s,
-        "finetune": spec.hyper,
-    }
+    info = outcome.info(spec.base_info, len(encoded), n_truncated, spec.hyper)
     _save(spec, base, outcome.model, gathered["state"], info)
 
 
@@ -109,7 +97,7 @@ def _save(spec: LaunchSpec, base, model, state: dict, info: dict) -> None:
         if spec.lora["save"] == "merged":
             model = model.merge_and_unload()
         else:
-            info["adapter_base"] = spec.base
+            info["adapter_base"] = spec.adapter_base  # the caller's base, not the ranks' copy
         save_bundle(ModelBundle(model.to(dtype=dtype), base.tokenizer, info), spec.output_dir)
         return
     out = Path(spec.output_dir)

@@ -10,9 +10,13 @@ from typing import Any
 
 import torch
 
+from ilf_kedro.parameters import Model
+
 from .loading import INFO_FILENAME, ModelBundle, load_model, prepare_tokenizer
 
 ADAPTER_CONFIG = "adapter_config.json"  # PEFT's: the directory holds an adapter only
+# The ``model`` parameters' device and dtype defaults are load_bundle's too (one source).
+_DEFAULTS = Model()
 
 
 def save_bundle(bundle: ModelBundle, path: str | Path, **save_pretrained_kwargs) -> None:
@@ -59,8 +63,8 @@ def save_bundle(bundle: ModelBundle, path: str | Path, **save_pretrained_kwargs)
 def load_bundle(
     path: str | Path,
     *,
-    device: str = "auto",
-    dtype: str | torch.dtype = "auto",
+    device: str = _DEFAULTS.device,
+    dtype: str | torch.dtype = _DEFAULTS.dtype,
     merge_adapter: bool = True,
 ) -> ModelBundle:
     """Load a directory written by ``save_bundle`` (or any HF model directory).
@@ -92,8 +96,8 @@ def base_reference(bundle: ModelBundle) -> dict[str, Any]:
             "to them; use finetune.lora.save: merged."
         )
     reference = {"spec": str(spec)}
-    if spec == "tiny-random":
-        reference.update(tiny_config=info.get("tiny_config"), seed=info.get("seed", 0))
+    if spec == "tiny-random":  # load_model's keywords; one absent gets load_model's default
+        reference.update({key: info[key] for key in ("tiny_config", "seed") if key in info})
     return reference
 
 
@@ -109,13 +113,7 @@ def _load_adapter(path: Path, *, device, dtype, merge: bool) -> ModelBundle:
     reference = info.get("adapter_base")
     if not reference:
         raise ValueError(f"{path / INFO_FILENAME} has no adapter_base: cannot find the base")
-    base = load_model(
-        reference["spec"],
-        device=device,
-        dtype=dtype,
-        tiny_config=reference.get("tiny_config"),
-        seed=reference.get("seed", 0),
-    )
+    base = load_model(**reference, device=device, dtype=dtype)
     model = PeftModel.from_pretrained(base.model, str(path))
     if merge:
         model = model.merge_and_unload()

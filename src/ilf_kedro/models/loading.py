@@ -10,7 +10,12 @@ from typing import Any
 
 import torch
 
+from ilf_kedro.parameters import Model
+
 logger = logging.getLogger(__name__)
+
+# The ``model`` parameters' defaults are load_model's (one source: the schema).
+_DEFAULTS = Model()
 
 TINY_RANDOM = "tiny-random"
 INFO_FILENAME = "ilf_model_info.json"
@@ -54,14 +59,14 @@ def context_length(model) -> int | None:
     return None
 
 
-def resolve_device(device: str = "auto") -> str:
+def resolve_device(device: str) -> str:
     """``"auto"`` -> ``"cuda"`` when available, else ``"cpu"``; anything else unchanged."""
     if device in (None, "auto"):
         return "cuda" if torch.cuda.is_available() else "cpu"
     return str(device)
 
 
-def resolve_dtype(dtype: str | torch.dtype = "auto", device: str = "cpu") -> torch.dtype:
+def resolve_dtype(dtype: str | torch.dtype, device: str = "cpu") -> torch.dtype:
     """``"auto"`` -> bfloat16 on a bf16-capable CUDA device, else float32.
 
     Named dtypes (``"float32"``, ``"bf16"``, ...) and ``torch.dtype`` pass through.
@@ -111,10 +116,10 @@ def prepare_tokenizer(tokenizer) -> None:
 def load_model(
     spec: str,
     *,
-    device: str = "auto",
-    dtype: str | torch.dtype = "auto",
+    device: str = _DEFAULTS.device,
+    dtype: str | torch.dtype = _DEFAULTS.dtype,
     tiny_config: dict[str, Any] | None = None,
-    seed: int = 0,
+    seed: int = _DEFAULTS.seed,
 ) -> ModelBundle:
     """Load a causal LM and its tokenizer.
 

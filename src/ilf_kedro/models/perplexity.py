@@ -9,11 +9,19 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ilf_kedro.parameters import Perplexity
+
 from .loading import context_length
+
+# The ``reporting.perplexity`` parameters' defaults are these functions' (one source).
+_DEFAULTS = Perplexity()
 
 
 def program_perplexities(
-    bundle, programs: Sequence[str], batch_size: int = 8, max_length: int | None = 1024
+    bundle,
+    programs: Sequence[str],
+    batch_size: int = _DEFAULTS.batch_size,
+    max_length: int | None = _DEFAULTS.max_length,
 ) -> list[float]:
     """Per-program perplexity under a causal LM: ``exp(mean token NLL)`` of each text.
 
@@ -78,8 +86,8 @@ def program_perplexities(
 def perplexity_table(
     bundle,
     sources: Mapping[str, pd.DataFrame],
-    batch_size: int = 8,
-    max_length: int | None = 1024,
+    batch_size: int = _DEFAULTS.batch_size,
+    max_length: int | None = _DEFAULTS.max_length,
 ) -> pd.DataFrame:
     """Perplexity of every program of several sources under one model (paper Figure 3).
 

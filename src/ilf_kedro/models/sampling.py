@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from ilf_kedro.parameters import Sampling, section
 
 from .loading import ModelBundle, context_length, warn_if_random
-from .samples import OUTPUT_COLUMNS, cut_completion
+from .samples import OUTPUT_COLUMNS, assemble_output, check_prompts, cut_completion, empty_output
 
 __all__ = ["OUTPUT_COLUMNS", "assemble_output", "cut_completion", "sample_programs"]
 
@@ -66,10 +66,10 @@ def sample_programs(
         An empty input gives an empty frame with the same columns.
     """
     settings = section(Sampling, sampling, "sampling", **overrides)
-    _check_prompts(prompts)
+    check_prompts(prompts)
     extra_cols = [c for c in prompts.columns if c not in ("task_id", "prompt")]
     if prompts.empty:
-        return _empty_output(prompts, extra_cols)
+        return empty_output(prompts, extra_cols)
     warn_if_random(bundle.info)
     params = settings.generation()
     if settings.backend == "server":
@@ -128,16 +128,6 @@ class SamplingPlan:
         return _generate_batch(
             bundle, self.decoding, self.encoded, self.batch(b), _batch_seed(self.seed, b)
         )
-
-
-def _check_prompts(prompts: pd.DataFrame) -> None:
-    """Raise a ValueError naming the missing or clashing columns before anything runs."""
-    missing = {"task_id", "prompt"} - set(prompts.columns)
-    if missing:
-        raise ValueError(f"prompts is missing column(s) {sorted(missing)}")
-    clash = (set(OUTPUT_COLUMNS) - {"task_id", "prompt"}) & set(prompts.columns)
-    if clash:
-        raise ValueError(f"prompts already has output column(s) {sorted(clash)}; drop them")
 
 
 def _decoding_setup(
@@ -309,37 +299,6 @@ def _generate_batch(
     }
 
 
-def assemble_output(
-    prompts: pd.DataFrame,
-    results: Mapping[tuple[int, int], tuple[str, str, int]],
-    num_samples: int,
-    greedy: bool,
-) -> pd.DataFrame:
-    """The output frame from ``(prompt row, sample) -> (completion, finish_reason,
-    num_new_tokens)``; greedy results hold sample 0 only, copied to every sample."""
-    extra_cols = [c for c in prompts.columns if c not in ("task_id", "prompt")]
-    rows = []
-    for row, prompt in enumerate(prompts["prompt"].astype(str)):
-        for k in range(num_samples):
-            completion, reason, n_new = results[(row, 0 if greedy else k)]
-            rows.append((row, k, prompt, completion, prompt + completion, reason, n_new))
-    out_df = pd.DataFrame(
-        rows,
-        columns=[
-            "_row",
-            "sample_idx",
-            "prompt",
-            "completion",
-            "program",
-            "finish_reason",
-            "num_new_tokens",
-        ],
-    )
-    carried = prompts.drop(columns=["prompt"]).reset_index(drop=True)
-    out_df = out_df.join(carried, on="_row").drop(columns="_row")
-    return out_df[OUTPUT_COLUMNS + extra_cols].reset_index(drop=True)
-
-
 def _postprocess(tokens, tokenizer, end_ids, eos_ids, stop_sequences):
     """Generated token ids -> (completion, finish_reason, num_new_tokens)."""
     end = next((j for j, t in enumerate(tokens) if t in end_ids), None)
@@ -349,20 +308,3 @@ def _postprocess(tokens, tokenizer, end_ids, eos_ids, stop_sequences):
     completion, was_cut = cut_completion(text, stop_sequences)
     reason = "stop" if was_cut else ("eos" if hit_eos else "length")
     return completion, reason, len(body) + int(hit_eos)
-
-
-def _empty_output(prompts: pd.DataFrame, extra_cols: list[str]) -> pd.DataFrame:
-    frame = pd.DataFrame(
-        {
-            "task_id": pd.Series([], dtype=prompts["task_id"].dtype),
-            "sample_idx": pd.Series([], dtype="int64"),
-            "prompt": pd.Series([], dtype=object),
-            "completion": pd.Series([], dtype=object),
-            "program": pd.Series([], dtype=object),
-            "finish_reason": pd.Series([], dtype=object),
-            "num_new_tokens": pd.Series([], dtype="int64"),
-        }
-    )
-    for col in extra_cols:
-        frame[col] = pd.Series([], dtype=prompts[col].dtype)
-    return frame

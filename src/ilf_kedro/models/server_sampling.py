@@ -5,7 +5,7 @@ endpoint client (``ilf_kedro.serving.client``: bounded concurrency, retries with
 The server is started from ``server.command`` only when some prompts still need samples,
 and always stopped, on failure too. While it runs, the in-process copy of the model waits
 on the CPU so the server has the device's memory. Output: the same rows as the ``hf``
-backend (``sampling.assemble_output``); completions are cut at the first stop sequence on
+backend (``samples.assemble_output``); completions are cut at the first stop sequence on
 the client as well, since not every server honours ``stop``. Differences a caller may see:
 ``num_new_tokens`` is -1 (not reported per sample), and ``finish_reason`` is ``stop`` for
 EOS too (the OpenAI API does not tell EOS from a stop string).

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import gc
 import logging
+import math
 import tempfile
 from collections.abc import Mapping
 from contextlib import contextmanager
@@ -124,6 +125,22 @@ class TrainOutcome:
     steps: int
     loss_curve: list[float]  # the logged loss of every optimizer step
     runtime_s: float  # the Trainer's train_runtime
+
+    def info(
+        self, base_info: Mapping[str, Any], n_examples: int, n_truncated: int, hyper: dict
+    ) -> dict[str, Any]:
+        """The trained model's ``info``: the base model's (less ``untrained_reason``) plus
+        what training reported and the hyperparameters (``finetune``)."""
+        return {
+            **{k: v for k, v in base_info.items() if k != "untrained_reason"},
+            "training_examples": n_examples,
+            "prompt_tokens_truncated_examples": int(n_truncated),
+            "train_loss": self.train_loss if math.isfinite(self.train_loss) else None,
+            "train_steps": self.steps,
+            "loss_curve": self.loss_curve,
+            "train_runtime_s": self.runtime_s,
+            "finetune": hyper,
+        }
 
 
 def encode_pairs(tokenizer, pairs: pd.DataFrame, max_seq_length: int) -> tuple[list[dict], int]:

@@ -11,6 +11,9 @@ from typing import Any
 import pandas as pd
 
 from ilf_kedro.ilf.metrics import pass_at_k_column, summarise_task_table
+from ilf_kedro.parameters import Reporting
+
+_DEFAULTS = Reporting()  # the ``reporting`` parameters' defaults (one source)
 
 # Paper Table 4 (CodeGen-Mono 6.1B on MBPP_Test), percent: method name -> (pass@1, pass@10).
 # Keys are the method names of parameters_ilf.yml (evaluation.methods.*.name).
@@ -51,7 +54,7 @@ def _paper_values(paper_reference: bool | Mapping | None) -> dict[str, Sequence[
 def comparison_table(
     eval_metrics: pd.DataFrame,
     ks: Iterable[int] = (1, 10),
-    paper_reference: bool | Mapping[str, Sequence[float]] | None = False,
+    paper_reference: bool | Mapping[str, Sequence[float]] | None = _DEFAULTS.paper_reference,
 ) -> pd.DataFrame:
     """The paper's Table 4 from this run's ``eval_metrics``.
 

@@ -10,7 +10,6 @@ import contextlib
 import os
 import shlex
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -19,15 +18,13 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ilf_kedro import parameters
 from ilf_kedro.infra.commands import resolve_argv
+from ilf_kedro.infra.ports import free_port
 from ilf_kedro.serving.client import EndpointError
 
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on right now."""
-    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+# The ``sampling.server`` parameters' defaults are the server's (one source: the schema).
+_DEFAULTS = parameters.Server()
 
 
 @dataclass
@@ -46,9 +43,9 @@ class ServedModel:
     model: str
     host: str = "127.0.0.1"
     port: int | None = None
-    health_path: str = "/health"
-    startup_timeout_s: float = 300.0
-    log_path: str | None = None
+    health_path: str = _DEFAULTS.health_path
+    startup_timeout_s: float = _DEFAULTS.startup_timeout_s
+    log_path: str | None = _DEFAULTS.log_path
     parameter: str = "sampling.server.command"  # where the command is configured
     process: subprocess.Popen | None = field(default=None, init=False, repr=False)
     _temporary_log: str | None = field(default=None, init=False, repr=False)

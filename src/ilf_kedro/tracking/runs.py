@@ -10,14 +10,20 @@ from pathlib import Path
 from typing import Any
 
 from ilf_kedro.models.loading import declares_random_weights
+from ilf_kedro.parameters import Feedback, Refiner
 
 SQLITE = "sqlite:///"
 DEFAULT_TRACKING_URI = f"{SQLITE}mlruns/mlflow.db"
 
 
+def _chosen(params: Mapping[str, Any], section: str, model, key: str) -> str:
+    """``params[section][key]`` as the run uses it: the schema's default when unset."""
+    return str((params.get(section) or {}).get(key, model.model_fields[key].default))
+
+
 def run_name(pipeline: str, params: Mapping[str, Any]) -> str:
     """``"ilf (tiny-random, human feedback)"``: the pipeline, base model, feedback source."""
-    source = (params.get("feedback") or {}).get("source", "")
+    source = _chosen(params, "feedback", Feedback, "source")
     return f"{pipeline} ({params.get('base_model', '')}, {source} feedback)"
 
 
@@ -27,8 +33,8 @@ def run_tags(params: Mapping[str, Any]) -> dict[str, str]:
     base_model = str(params.get("base_model", ""))
     return {
         "base_model": base_model,
-        "feedback_source": str((params.get("feedback") or {}).get("source", "")),
-        "refiner_kind": str((params.get("refiner") or {}).get("kind", "")),
+        "feedback_source": _chosen(params, "feedback", Feedback, "source"),
+        "refiner_kind": _chosen(params, "refiner", Refiner, "kind"),
         "random_weights": str(declares_random_weights(base_model)).lower(),
     }
 

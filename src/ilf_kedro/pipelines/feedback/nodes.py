@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ilf_kedro.feedback import sources, stats
-from ilf_kedro.parameters import Feedback
+from ilf_kedro.parameters import Execution, Feedback
 from ilf_kedro.pipelines.stage_nodes import run_tests
 
 
@@ -42,7 +42,7 @@ def test_written_refinements(
     written_feedback: pd.DataFrame,
     tasks: pd.DataFrame,
     task_time_limits: pd.DataFrame,
-    execution: dict,
+    execution: Execution,
 ) -> pd.DataFrame:
     """Unit-test verdicts of every annotation's refinement -> ``written_refinement_results``."""
     programs = written_feedback.assign(program=written_feedback["refinement"])

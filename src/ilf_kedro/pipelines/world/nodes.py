@@ -7,46 +7,44 @@ import pandas as pd
 from ilf_kedro.ilf import training_sets
 from ilf_kedro.ilf.metrics import pass_at_k_table
 from ilf_kedro.models import ModelBundle
-from ilf_kedro.parameters import Sampling
+from ilf_kedro.parameters import Execution, Sampling, World
 from ilf_kedro.pipelines.stage_nodes import run_tests, sample, select_tasks
 from ilf_kedro.world import annotator, generate, pretrain
 
 
-def generate_world_tasks(world: dict, splits: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+def generate_world_tasks(world: World, splits: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``world.num_tasks`` tasks in MBPP's schema (ids 1.. across ``splits``) -> the raw
     tasks, and each task's known mistakes with the annotator's sentence on them."""
-    return generate.generate_tasks(splits, world["num_tasks"], world["families"], world["seed"])
+    return generate.generate_tasks(splits, world.num_tasks, world.families, world.seed)
 
 
-def build_world_corpus(world: dict) -> pd.DataFrame:
+def build_world_corpus(world: World) -> pd.DataFrame:
     """The base model's imperfect pretraining corpus (paper prompt -> program pairs)."""
-    corpus = world["corpus"]
-    return generate.generate_corpus(
-        corpus["size"], world["families"], corpus["mistake_rates"], corpus["seed"]
-    )
+    corpus = world.corpus
+    return generate.generate_corpus(corpus.size, world.families, corpus.mistake_rates, corpus.seed)
 
 
-def pretrain_world_model(world_corpus: pd.DataFrame, world: dict) -> ModelBundle:
+def pretrain_world_model(world_corpus: pd.DataFrame, world: World) -> ModelBundle:
     """A small transformer trained from scratch on ``world_corpus`` -> the base model."""
-    params = world["pretraining"]
+    params = world.pretraining
     return pretrain.pretrain(
         world_corpus,
-        params["tiny_config"],
-        epochs=params["epochs"],
-        learning_rate=params["learning_rate"],
-        batch_size=params["batch_size"],
-        seed=params["seed"],
-        threads=params["threads"],
+        params.tiny_config,
+        epochs=params.epochs,
+        learning_rate=params.learning_rate,
+        batch_size=params.batch_size,
+        seed=params.seed,
+        threads=params.threads,
     )
 
 
 def sample_for_annotation(
-    model: ModelBundle, tasks: pd.DataFrame, world: dict, sampling: Sampling, max_tasks_per_split
+    model: ModelBundle, tasks: pd.DataFrame, world: World, sampling: Sampling, max_tasks_per_split
 ) -> pd.DataFrame:
     """The base model's samples on the annotated splits (``world.annotator``)."""
-    params = world["annotator"]
-    prompts = select_tasks(tasks, params["splits"], max_tasks_per_split)
-    annotator_sampling = sampling.model_copy(update={"num_samples": params["num_samples"]})
+    params = world.annotator
+    prompts = select_tasks(tasks, params.splits, max_tasks_per_split)
+    annotator_sampling = sampling.model_copy(update={"num_samples": params.num_samples})
     return sample(model, prompts, annotator_sampling)
 
 
@@ -55,15 +53,15 @@ def annotate_failures(
     tasks: pd.DataFrame,
     task_time_limits: pd.DataFrame,
     mistakes: pd.DataFrame,
-    world: dict,
-    execution: dict,
+    world: World,
+    execution: Execution,
 ) -> pd.DataFrame:
     """Feedback in the released schema on one failing program of each task none of whose
     samples passed (the paper's selection), for a seeded ``world.annotator.fraction`` of
     those tasks -> the annotation file ``ilf_annotations_raw`` reads."""
-    params = world["annotator"]
+    params = world.annotator
     results = run_tests(samples, tasks, task_time_limits, execution)
     failing = training_sets.failing_tasks(pass_at_k_table(results, ks=(1,)), tasks)
-    failing = failing.sample(frac=params["fraction"], random_state=params["seed"])
-    picked = training_sets.failing_programs(failing, results, params["seed"])
+    failing = failing.sample(frac=params.fraction, random_state=params.seed)
+    picked = training_sets.failing_programs(failing, results, params.seed)
     return annotator.annotate(picked, tasks, mistakes)

@@ -12,16 +12,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
 import torch
 
-from .. import parameters
+from ... import parameters
 
 logger = logging.getLogger(__name__)
 
 GIB = 1024**3
-STRATEGIES = ("full", "lora")
+# The ``finetune`` parameters' strategies and defaults are the estimator's (one source).
+_FINETUNE = parameters.Finetune()
+STRATEGIES = get_args(parameters.Finetune.model_fields["strategy"].annotation)
 _BYTES = {
     torch.float32: 4,
     torch.bfloat16: 2,
@@ -66,7 +68,9 @@ class ModelShape:
     # (module name, in_features, out_features) of every Linear but the output embedding
     linear_layers: tuple[tuple[str, int, int], ...] = field(repr=False)
 
-    def lora_params(self, r: int, target_modules: str | Sequence[str] = "all-linear") -> int:
+    def lora_params(
+        self, r: int, target_modules: str | Sequence[str] = _FINETUNE.lora.target_modules
+    ) -> int:
         """Trainable parameters of a LoRA adapter of rank ``r`` on ``target_modules``
         (PEFT's matching: ``"all-linear"`` or module-name suffixes)."""
         return sum(r * (n_in + n_out) for name, n_in, n_out in self._targets(target_modules))
@@ -88,10 +92,10 @@ def load_config(spec: str, tiny_config: Mapping[str, Any] | None = None):
     id) without loading any weights."""
     import transformers
 
-    from .loading import TINY_RANDOM
+    from ..loading import TINY_RANDOM
 
     if spec == TINY_RANDOM:
-        from .tiny import build_tiny_tokenizer, tiny_model_config
+        from ..tiny import build_tiny_tokenizer, tiny_model_config
 
         cfg = dict(tiny_config or {})
         tokenizer = build_tiny_tokenizer(cfg.get("vocab_size", 1024))
@@ -151,7 +155,7 @@ def _first(config, *names):
 
 
 def _bytes(dtype) -> int:
-    from .loading import resolve_dtype
+    from ..loading import resolve_dtype
 
     return _BYTES[resolve_dtype(dtype)]
 
@@ -181,14 +185,14 @@ def sampling_memory(
 def finetune_memory(
     shape: ModelShape,
     *,
-    strategy: str = "full",
-    num_processes: int = 1,
+    strategy: str = _FINETUNE.strategy,
+    num_processes: int = _FINETUNE.num_processes,
     distributed: str = "ddp",
-    per_device_batch_size: int = 1,
-    max_seq_length: int = 1024,
+    per_device_batch_size: int = _FINETUNE.per_device_batch_size,
+    max_seq_length: int = _FINETUNE.max_seq_length,
     gradient_checkpointing: bool = True,
     bf16: bool = True,
-    master_dtype: str = "float32",
+    master_dtype: str = _FINETUNE.master_dtype,
     dtype="bfloat16",
     lora: Mapping[str, Any] | None = None,
 ) -> dict[str, float]:
@@ -197,7 +201,9 @@ def finetune_memory(
     ``full``: the trained copy in ``master_dtype`` with its gradients and AdamW moments
     (all sharded over the processes with ``fsdp``, plus one gathered layer); the base
     model is not on the device meanwhile. ``lora``: the frozen weights in ``dtype`` and the
-    adapter's parameters, gradients and moments in float32.
+    adapter's parameters, gradients and moments in float32. A setting left out is the
+    ``finetune`` parameters' default, as a run on CUDA resolves it (checkpointing and bf16
+    on, ``ddp``, weights in bfloat16).
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"finetune.strategy must be one of {STRATEGIES}, not {strategy!r}")

@@ -1,42 +1,20 @@
-"""Memory plan of the GPU stages, from the model's configuration alone (no weights).
-
-Before any weights load, a run estimates what each GPU stage holds on one device and
-compares it with the device's memory:
-
-- sampling: the weights in the inference dtype, the KV cache of ``batch_size`` sequences of
-  ``max_prompt_tokens + max_new_tokens`` tokens, the prefill's attention scores (eager
-  attention, as CodeGen has) and the last step's logits;
-- fine-tune, per process: master weights, gradients and AdamW's two moments (sharded over
-  the processes with FSDP), bf16 autocast copies of the weights, the activations of one
-  sequence batch at ``max_seq_length`` (with or without gradient checkpointing) and the
-  logits and their gradient; for ``lora`` the frozen weights in the inference dtype plus
-  the adapter's trainable state.
-
-The model's shape comes from ``AutoConfig`` (a local directory, or a Hugging Face id: only
-``config.json`` is fetched) and a model built on PyTorch's ``meta`` device, which counts
-parameters exactly without allocating them. Offline, the CodeGen checkpoints' published
-hyperparameters stand in for their ``config.json``.
-
-Run ``python -m ilf_kedro.models.memory_plan --table`` for the README table.
-"""
+"""The plan: each GPU stage's need per device (:mod:`.estimate`) against the devices'
+memory, and settings that would fit where a stage does not."""
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 import torch
 
-from .. import parameters
-from ..infra.project_parameters import add_arguments, load_parameters
-from .memory_estimate import (
+from ... import parameters
+from .estimate import (
     GIB,
-    KNOWN_CONFIGS,
     ModelShape,
     finetune_memory,
     load_config,
@@ -44,26 +22,11 @@ from .memory_estimate import (
     sampling_memory,
 )
 
-# The estimator's names stay importable from here.
-__all__ = [
-    "GIB",
-    "KNOWN_CONFIGS",
-    "MemoryPlan",
-    "MemoryPlanError",
-    "ModelShape",
-    "finetune_memory",
-    "load_config",
-    "model_shape",
-    "paper_table",
-    "plan_run",
-    "resolve_distributed",
-    "sampling_memory",
-]
-
 logger = logging.getLogger(__name__)
 
-# CUDA context, cuBLAS workspaces and allocator fragmentation: kept free on every device.
-DEFAULT_RESERVED_GIB = parameters.MemoryPlan.model_fields["reserved_gib"].default
+# The ``memory_plan`` and ``model`` parameters' defaults are the plan's (one source).
+_OPTIONS = parameters.MemoryPlan()
+_MODEL = parameters.Model()
 
 
 class MemoryPlanError(ValueError):
@@ -78,7 +41,7 @@ class StagePlan:
     setting: str  # e.g. "full, 2 processes (fsdp)"
     components: dict[str, float]  # bytes
     device_gib: float | None  # memory of one device; None: unknown (not checked)
-    reserved_gib: float = DEFAULT_RESERVED_GIB
+    reserved_gib: float = _OPTIONS.reserved_gib  # CUDA context, workspaces, fragmentation
 
     @property
     def need_gib(self) -> float:
@@ -156,9 +119,9 @@ class PlanInputs:
     sampling: parameters.Sampling
     finetune: parameters.Finetune
     device: str = "cuda"
-    dtype: str = "auto"
-    max_prompt_tokens: int | None = None
-    reserved_gib: float = DEFAULT_RESERVED_GIB
+    dtype: str = _MODEL.dtype
+    max_prompt_tokens: int | None = _OPTIONS.max_prompt_tokens
+    reserved_gib: float = _OPTIONS.reserved_gib
 
 
 def device_memory_gib(device: str, stated: float | None = None) -> float | None:
@@ -214,7 +177,7 @@ def resolve_distributed(
     *,
     on_cuda: bool = True,
     dtype: Any = "bfloat16",
-    reserved_gib: float = DEFAULT_RESERVED_GIB,
+    reserved_gib: float = _OPTIONS.reserved_gib,
 ) -> str:
     """``finetune.distributed`` with ``auto`` resolved: DDP when one process's full state
     fits one device, else FSDP."""
@@ -232,7 +195,7 @@ def resolve_distributed(
 def build_plan(shape: ModelShape, inputs: PlanInputs, device_gib: float | None) -> MemoryPlan:
     """Plan the sampling and fine-tune stages of ``inputs`` for ``shape`` on devices of
     ``device_gib`` each, with settings that would fit where a stage does not."""
-    from .loading import resolve_dtype
+    from ..loading import resolve_dtype
 
     on_cuda = str(inputs.device).startswith("cuda")
     dtype = resolve_dtype(inputs.dtype, "cuda" if on_cuda else "cpu")
@@ -328,7 +291,7 @@ def plan_run(
     state the memory of one device instead of reading it; ``max_prompt_tokens``: prompt
     length sampling is planned for, default ``finetune.max_seq_length``; ``reserved_gib``:
     kept free per device)."""
-    from .loading import resolve_device
+    from ..loading import resolve_device
 
     model = parameters.section(parameters.Model, model, "model")
     sampling = parameters.section(parameters.Sampling, sampling, "sampling")
@@ -355,83 +318,3 @@ def plan_run(
                 "are visible; use at most that many."
             )
     return build_plan(shape, inputs, device_gib)
-
-
-# ---- the README table ---------------------------------------------------------------------
-
-TABLE_MODELS = ("Salesforce/codegen-350M-mono", "Salesforce/codegen-2B-mono")
-TABLE_MODELS += ("Salesforce/codegen-6B-mono",)
-TABLE_DEVICES_GIB = (24, 48, 80, 141)
-
-
-def paper_table(
-    models: Sequence[str] = TABLE_MODELS, devices: Sequence[float] = TABLE_DEVICES_GIB
-) -> pd.DataFrame:
-    """Need per device of each GPU stage at the paper's settings (30 samples of 512 new
-    tokens after 1024-token prompts; fine-tune at 1x1024 tokens, bf16, checkpointing),
-    and whether it fits devices of each size."""
-    sampling = {"batch_size": 30, "max_new_tokens": 512}
-    base_ft = {"per_device_batch_size": 1, "max_seq_length": 1024}
-    settings = [
-        ("sampling", None),
-        ("full", {}),
-        ("full", {"num_processes": 2, "distributed": "fsdp"}),
-        ("full", {"num_processes": 4, "distributed": "fsdp"}),
-        ("lora", {"strategy": "lora", "lora": {"r": 16}}),
-    ]
-    rows = []
-    for spec in models:
-        shape = model_shape(load_config(spec), name=spec)
-        for _name, extra in settings:
-            ft = {**base_ft, **(extra or {})}
-            inputs = PlanInputs(
-                sampling=parameters.Sampling(**sampling),
-                finetune=parameters.Finetune(**ft),
-                device="cuda",
-                dtype="bfloat16",
-            )
-            plan = build_plan(shape, inputs, device_gib=None)
-            stage = plan.stages[0] if extra is None else plan.stages[1]
-            row = {
-                "model": spec.split("/")[-1],
-                "params (B)": round(shape.n_params / 1e9, 2),
-                "stage": stage.stage,
-                "setting": stage.setting,
-                "GiB per device": round(stage.need_gib, 1),
-            }
-            row.update({f"{d} GB": "yes" if stage.need_gib <= d else "no" for d in devices})
-            rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def markdown_table(frame: pd.DataFrame) -> str:
-    """``frame`` as a GitHub Markdown table (no extra dependency)."""
-    lines = ["| " + " | ".join(map(str, frame.columns)) + " |"]
-    lines.append("|" + "|".join("---" for _ in frame.columns) + "|")
-    lines += ["| " + " | ".join(map(str, row)) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join(lines)
-
-
-def _main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--table", action="store_true", help="print the README table")
-    parser.add_argument("--model", help="plan one model (hub id, directory or tiny-random)")
-    parser.add_argument("--device-memory-gib", type=float, default=None)
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    if args.table:
-        print(markdown_table(paper_table()))
-    if args.model:
-        params = load_parameters(args.env, args.params)
-        plan = plan_run(
-            args.model,
-            {**params["model"], "device": "cuda"},
-            params["sampling"],
-            params["finetune"],
-            {"device_memory_gib": args.device_memory_gib},
-        )
-        print(plan.to_frame().T.to_string())
-
-
-if __name__ == "__main__":
-    _main()

@@ -1,0 +1,25 @@
+"""The world's parameters: the schema knows the generator's families, so a typo stops the
+run before any node, naming the allowed families."""
+
+from __future__ import annotations
+
+from typing import get_args
+
+import pytest
+from pydantic import ValidationError
+
+from ilf_kedro.infra.project_parameters import load_parameters
+from ilf_kedro.parameters import World, WorldFamily
+from ilf_kedro.world.tasks import FAMILIES
+
+
+def test_schema_families_are_the_generators():
+    assert set(get_args(WorldFamily)) == set(FAMILIES)
+
+
+def test_an_unknown_family_is_refused_with_the_allowed_ones():
+    world = load_parameters()["world"]
+    with pytest.raises(ValidationError) as error:
+        World(**{**world, "families": ["select_elements", "shift_element"]})
+    message = str(error.value)
+    assert "families.1" in message and "shift_elements" in message
