@@ -194,10 +194,18 @@ def range_total(rng: random.Random) -> WorldTask:
 # Synonyms, so that each meaning of the two families without a number in their text has
 # several wordings, and the test split (held out by wording) still sees every meaning.
 _ORDER_WORDS = {
-    False: ("in ascending order", "in increasing order", "from smallest to largest",
-            "from lowest to highest"),
-    True: ("in descending order", "in decreasing order", "from largest to smallest",
-           "from highest to lowest"),
+    False: (
+        "in ascending order",
+        "in increasing order",
+        "from smallest to largest",
+        "from lowest to highest",
+    ),
+    True: (
+        "in descending order",
+        "in decreasing order",
+        "from largest to smallest",
+        "from highest to lowest",
+    ),
 }
 _EXTREME_WORDS = {True: ("largest", "greatest", "biggest"), False: ("smallest", "least", "lowest")}
 
