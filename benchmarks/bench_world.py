@@ -55,7 +55,7 @@ SMOKE_PARAMS = {
     "sampling": {"num_samples": 2},
     "finetune": {"num_epochs": 1},
 }
-UNRELATED_NODES = ["derange_feedback"]
+UNRELATED_NODES = ["unrelated_feedback.derange_feedback"]
 
 
 def copy_project(destination: Path) -> Path:
@@ -147,11 +147,11 @@ def one_seed(seed: int, fractions: list[float], extra: dict, workdir: Path) -> d
             "ilf",
             _merge(params, {"world": {"annotator": {"fraction": fraction}}}),
             from_nodes=["annotate_failures"],
-            to_outputs=["ilf.metrics", "gold.metrics"],
+            to_outputs=["ilf_metrics", "gold_metrics"],
         )
         point = {"annotations": len(table(project, "feedback_annotations"))}
         for method in ("ilf", "gold"):
-            point[method] = float(table(project, f"{method}.metrics")["pass@1"].iloc[0])
+            point[method] = float(table(project, f"{method}_metrics")["pass@1"].iloc[0])
         point["training_examples"] = len(table(project, "ilf_training_set"))
         row["sample_efficiency"][fraction] = point
     return row

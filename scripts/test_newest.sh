@@ -7,10 +7,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python -m venv .venv-newest
 torch_spec="${TORCH_SPEC:-torch==2.13.0}"
+# Every extra pyproject.toml declares (ray included), read from it so none is forgotten.
+extras="$(.venv-newest/bin/python -c 'import tomllib
+print(",".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]))')"
 # torch named again in the upgrade so that the eager strategy keeps it.
 .venv-newest/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager \
-  "$torch_spec" -e ".[dev,annotate]"
+  "$torch_spec" -e ".[$extras]"
 .venv-newest/bin/python -m pip freeze > .venv-newest/versions.txt
-echo "newest releases: $(grep -Ei '^(transformers|kedro|accelerate|peft|pandas|mlflow)==' \
+echo "newest releases ($extras): $(grep -Ei '^(transformers|kedro|accelerate|peft|pandas|mlflow|ray)==' \
   .venv-newest/versions.txt | tr '\n' ' ')"
 .venv-newest/bin/python -m pytest -q "$@"

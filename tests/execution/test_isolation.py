@@ -7,13 +7,18 @@ defines a correct ``f`` (the verdict must still be right), or attacks forever (t
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+import ilf_kedro
 from ilf_kedro.execution import evaluate_programs
 from tests.execution.conftest import GOOD, make_tasks, sandbox_processes
 
@@ -503,6 +508,55 @@ def test_correct_programs_using_the_interpreter_keep_passing(namespaces, toy_tas
         namespaces=namespaces,
     )
     assert res["status"][0] == "passed", res["error_message"][0]
+
+
+# The harness run by a venv's interpreter (a link to the base one): evaluate one program.
+EVALUATE_FROM_HERE = r"""
+import json, sys
+import pandas as pd
+from ilf_kedro.execution import evaluate_programs
+tasks, program = pd.read_pickle(sys.argv[1]), sys.argv[2]
+res = evaluate_programs(
+    pd.DataFrame({"task_id": [1], "program": [program]}), tasks, progress=False, namespaces=True
+)
+print(json.dumps({"python": sys.executable, "status": res["status"][0],
+                  "error": res["error_message"][0]}))
+"""
+
+
+def test_programs_of_a_harness_run_from_a_venv_find_its_interpreter(toy_tasks, tmp_path):
+    """A venv's ``bin/python`` links to the base interpreter, and the sandbox server (run
+    with ``-S``) no longer sees the venv as ``sys.prefix``: its private root must still
+    hold the ``sys.executable`` programs call."""
+    if not ROOT:
+        pytest.skip("the private root needs root")
+    if not os.path.isdir("/var/tmp"):
+        pytest.skip("no /var/tmp for the venv (one under /tmp is hidden by the programs' /tmp)")
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as folder:
+        _evaluate_from_a_venv(Path(folder) / "venv", toy_tasks, tmp_path)
+
+
+def _evaluate_from_a_venv(venv: Path, toy_tasks: pd.DataFrame, tmp_path: Path) -> None:
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    tasks = tmp_path / "tasks.pkl"
+    toy_tasks.to_pickle(tasks)
+    # Outside the private root (a tmpfs /tmp): the program proves it runs inside one.
+    program = f"PRIVATE = True\nassert not __import__('os').path.exists({str(tasks)!r})\n"
+    program += USES_THE_INTERPRETER
+    # This environment's packages and the project, on the venv's own path.
+    paths = [str(Path(ilf_kedro.__file__).parents[1]), *(p for p in sys.path if p)]
+    done = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", EVALUATE_FROM_HERE, str(tasks), program],
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(paths)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["python"] == str(venv / "bin" / "python")
+    assert result["status"] == "passed", result["error"]
 
 
 # Two programs running at once: the first makes a SysV message queue and binds an abstract

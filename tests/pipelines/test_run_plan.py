@@ -49,7 +49,7 @@ def test_the_run_parameters_shape_the_registered_pipelines(project):
     assert "round_4" not in _namespaces(registered["ilf_rounds"])
     for name in ("evaluation", "ilf", "ilf_ablations", "__default__"):
         assert "humaneval" in _namespaces(registered[name]), name
-    for name in ("ilf", "ilf_ablations"):
+    for name in ("ilf", "ilf_ablations", "ilf_rounds"):
         assert "generate_world_tasks" in {n.name for n in registered[name].nodes}, name
     assert "generate_world_tasks" not in {n.name for n in registered["evaluation"].nodes}
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import random
+import re
+from collections import defaultdict
+
 import pandas as pd
 import pytest
 
 from ilf_kedro.ingest.tasks import build_tasks
 from ilf_kedro.ingest.validation import validate_annotations, validate_mbpp
 from ilf_kedro.world.annotator import annotate
-from ilf_kedro.world.generate import generate_corpus, generate_tasks
-from ilf_kedro.world.tasks import FAMILIES, run_function
+from ilf_kedro.world.generate import generate_corpus, generate_tasks, held_out
+from ilf_kedro.world.tasks import FAMILIES, OPENINGS, run_function
 
 SPLITS = {"prompt": [1, 2], "test": [3, 22], "refine": [23, 42], "train": [43, 60]}
 
@@ -58,6 +62,22 @@ def test_test_texts_are_unique_and_never_in_other_splits(world):
     others = raw[~raw["task_id"].between(*SPLITS["test"])]
     assert test["text"].is_unique
     assert not set(test["text"]) & set(others["text"])
+
+
+def test_test_split_holds_out_wordings_never_meanings():
+    # A family's meaning is its gold program up to the numbers in it. If every wording of
+    # a meaning fell in the test half, fine-tunes would see only the family's other
+    # meanings and learn a wrong rule (the first world's "absolute value -> min").
+    rng, sides = random.Random(0), defaultdict(set)
+    for family in FAMILIES.values():
+        for _ in range(2000):
+            task = family(rng)
+            sides[(task.family, re.sub(r"\d+", "N", task.body))].add(held_out(task.text))
+    assert {meaning for meaning, seen in sides.items() if seen != {True, False}} == set()
+    assert len({family for family, _ in sides}) == len(FAMILIES)
+    # The opening is wording that never decides the side (no near-duplicate across splits).
+    rest = "sort a list of numbers in ascending order."
+    assert len({held_out(opening + rest) for opening in OPENINGS}) == 1
 
 
 def test_corpus_carries_mistakes_at_their_rates():

@@ -19,9 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from ilf_kedro.infra.commands import find_command
 from ilf_kedro.infra.ports import free_port
 
 HEAD = "head"
+RAY_COMMAND = "LoopbackCluster(ray_command=...)"
 
 
 def _node_id() -> str:
@@ -35,7 +37,9 @@ class LoopbackCluster:
     serves Ray's state API), ``num_cpus`` CPUs and ``object_store_mb`` of object store
     each. ``start()`` returns once every node has joined and this process is connected
     as a driver (through :func:`ilf_kedro.compute.connect`); ``stop()`` kills them all.
-    A node that does not come up raises ``RuntimeError`` with the nodes' logs."""
+    A node that does not come up raises ``RuntimeError`` with the nodes' logs. The nodes
+    run ``ray_command`` found next to this interpreter first, then on PATH, so they run
+    this environment's Ray and packages even from a venv that is not activated."""
 
     def __init__(
         self,
@@ -43,6 +47,7 @@ class LoopbackCluster:
         num_cpus: float = 1,
         object_store_mb: int = 100,
         start_timeout_s: float = 120.0,
+        ray_command: str = "ray",
     ):
         self.n_nodes, self.num_cpus = nodes, num_cpus
         self.object_store_mb, self.start_timeout_s = object_store_mb, start_timeout_s
@@ -54,6 +59,7 @@ class LoopbackCluster:
         self.processes: dict[str, subprocess.Popen] = {}
         self.ports: dict[str, int] = {}  # node name -> its raylet's port: how Ray names it
         self.killed: set[int] = set()  # raylet ports of killed nodes
+        self.ray_command = ray_command
 
     def __enter__(self) -> LoopbackCluster:
         return self.start()
@@ -107,7 +113,7 @@ class LoopbackCluster:
         }
         log = open(self.log_dir / f"{name}.log", "wb")  # noqa: SIM115 - lives with the node
         self.processes[name] = subprocess.Popen(
-            [shutil.which("ray") or "ray", "start", *args],
+            [find_command(self.ray_command, parameter=RAY_COMMAND), "start", *args],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,

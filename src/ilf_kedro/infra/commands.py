@@ -1,6 +1,7 @@
 """External commands the project starts (``transformers serve``, ``vllm serve``,
-``label-studio``), found the way users run things: next to the running interpreter first
-(a venv that is not activated, a scheduler calling ``venv/bin/kedro``), then on ``PATH``."""
+``label-studio``, ``ray start``), found the way users run things: next to the running
+interpreter first (a venv that is not activated, a scheduler calling ``venv/bin/kedro``),
+then on ``PATH``."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 INSTALLS = {
     "transformers": 'pip install -e ".[dev]" (transformers[serving])',
     "vllm": "pip install vllm (on a GPU machine)",
+    "ray": 'pip install -e ".[ray]"',
     "label-studio": (
         "python -m venv .venv-label-studio && "
         ".venv-label-studio/bin/pip install label-studio==1.23.2"

@@ -63,7 +63,9 @@ class RunPlan:
             "ilf_ablations": lambda: ilf_ablations.create_pipeline(
                 task_sets=self.task_sets, input_pipelines=self.input_pipelines
             ),
-            "ilf_rounds": lambda: ilf_rounds.create_pipeline(rounds=self.rounds),
+            "ilf_rounds": lambda: ilf_rounds.create_pipeline(
+                rounds=self.rounds, input_pipelines=self.input_pipelines
+            ),
         }
         return {name: build[name]() for name in names if name in build}
 

@@ -95,6 +95,15 @@ def _random_list(rng: random.Random, low: int, high: int) -> list[int]:
     return [rng.randint(low, high) for _ in range(rng.randint(5, 7))]
 
 
+# MBPP's two usual openings. Wording only: which split a task falls in never depends on it
+# (``generate.held_out`` reads the text after the opening).
+OPENINGS = ("Write a function to ", "Write a python function to ")
+
+
+def _opening(rng: random.Random) -> str:
+    return rng.choice(OPENINGS)
+
+
 def select_elements(rng: random.Random) -> WorldTask:
     op, k = rng.choice(list(_OPS)), rng.randint(0, 40)
     phrase = _OPS[op][0]
@@ -105,7 +114,7 @@ def select_elements(rng: random.Random) -> WorldTask:
     inputs = tuple((_random_list(rng, k - 6, k + 6) + [k],) for _ in range(3))
     return WorldTask(
         "select_elements",
-        f"Write a function to return the elements of a list that are {phrase} {k}, in order.",
+        f"{_opening(rng)}return the elements of a list that are {phrase} {k}, in order.",
         "def select_elements(items):",
         body(op),
         inputs,
@@ -128,7 +137,7 @@ def count_long_words(rng: random.Random) -> WorldTask:
 
     return WorldTask(
         "count_words",
-        f"Write a function to count the words of a sentence whose length is {phrase} {k}.",
+        f"{_opening(rng)}count the words of a sentence whose length is {phrase} {k}.",
         "def count_words(sentence):",
         body(op),
         tuple((sentence(),) for _ in range(3)),
@@ -174,12 +183,31 @@ def range_total(rng: random.Random) -> WorldTask:
     inputs = tuple((n,) for n in rng.sample(range(2, 12), 3))
     return WorldTask(
         "range_total",
-        f"Write a function to return the sum of the {what} from {start} {bound}.",
+        f"{_opening(rng)}return the sum of the {what} from {start} {bound}.",
         "def range_total(n):",
         body(stop),
         inputs,
         tuple(mistakes),
     )
+
+
+# Synonyms, so that each meaning of the two families without a number in their text has
+# several wordings, and the test split (held out by wording) still sees every meaning.
+_ORDER_WORDS = {
+    False: (
+        "in ascending order",
+        "in increasing order",
+        "from smallest to largest",
+        "from lowest to highest",
+    ),
+    True: (
+        "in descending order",
+        "in decreasing order",
+        "from largest to smallest",
+        "from highest to lowest",
+    ),
+}
+_EXTREME_WORDS = {True: ("largest", "greatest", "biggest"), False: ("smallest", "least", "lowest")}
 
 
 def order_list(rng: random.Random) -> WorldTask:
@@ -207,10 +235,11 @@ def order_list(rng: random.Random) -> WorldTask:
             )
         )
     inputs = tuple((_random_list(rng, -9, 9),) for _ in range(3))
-    text = f"Write a function to sort a list of numbers in {order} order"
+    how = rng.choice(_ORDER_WORDS[descending])
+    by = rng.choice([" of their absolute values", " by absolute value"]) if by_abs else ""
     return WorldTask(
         "order_list",
-        text + (" of their absolute values." if by_abs else "."),
+        f"{_opening(rng)}sort a list of numbers {how}{by}.",
         "def order_list(items):",
         body(descending),
         inputs,
@@ -253,7 +282,7 @@ def string_slice(rng: random.Random) -> WorldTask:
     inputs = tuple(("".join(rng.sample(_WORDS, 2)),) for _ in range(3))
     return WorldTask(
         "string_slice",
-        f"Write a function to {texts[kind]}.",
+        f"{_opening(rng)}{texts[kind]}.",
         "def string_slice(s):",
         body(exprs[kind]),
         inputs,
@@ -286,7 +315,7 @@ def count_multiples(rng: random.Random) -> WorldTask:
     inputs = tuple((_random_list(rng, 0, 30) + [k, k * 2],) for _ in range(3))
     return WorldTask(
         "count_multiples",
-        f"Write a function to count the numbers in a list that are {phrase} by {k}.",
+        f"{_opening(rng)}count the numbers in a list that are {phrase} by {k}.",
         "def count_multiples(items):",
         body(cmp),
         inputs,
@@ -317,10 +346,10 @@ def shift_elements(rng: random.Random) -> WorldTask:
         ),
     )
     inputs = tuple((_random_list(rng, -5, 15),) for _ in range(3))
-    text = (
-        f"Write a function to {verbs[op]} every element of a list."
+    text = _opening(rng) + (
+        f"{verbs[op]} every element of a list."
         if op != "*"
-        else f"Write a function to multiply every element of a list by {k}."
+        else f"multiply every element of a list by {k}."
     )
     return WorldTask(
         "shift_elements", text, "def shift_elements(items):", body(op), inputs, mistakes
@@ -353,10 +382,11 @@ def extreme_value(rng: random.Random) -> WorldTask:
             )
         )
     inputs = tuple((_random_list(rng, -15, 15),) for _ in range(3))
-    what = "absolute value" if by_abs else "value"
+    what = rng.choice(["absolute value", "magnitude"]) if by_abs else "value"
     return WorldTask(
         "extreme_value",
-        f"Write a function to return the element of a list with the {word} {what}.",
+        f"{_opening(rng)}return the element of a list with the "
+        f"{rng.choice(_EXTREME_WORDS[largest])} {what}.",
         "def extreme_value(items):",
         body(fn),
         inputs,

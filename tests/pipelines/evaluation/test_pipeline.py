@@ -119,7 +119,7 @@ def test_a_users_own_set_needs_only_a_catalog_entry_and_parameters(tmp_path):
 
     bootstrap_project(project)
     with KedroSession.create(project_path=project, env="demo") as session:
-        session.run(pipeline_names=["evaluation"], to_outputs=["zero_shot.mine.metrics"])
+        session.run(pipeline_names=["evaluation"], to_outputs=["zero_shot_metrics_on_mine"])
     metrics = _read(project, "08_reporting/zero_shot/mine/metrics.parquet")
     assert metrics[["task_set", "method", "n_tasks"]].values.tolist() == [["mine", "zero-shot", 1]]
     tasks = _read(project, "03_primary/test_sets/mine/tasks.parquet")

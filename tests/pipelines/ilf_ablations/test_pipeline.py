@@ -8,6 +8,7 @@ def test_it_is_ilf_plus_the_ablations():
     base = {node.name for node in ilf.create_pipeline().nodes}
     full = {node.name: node for node in ilf_ablations.create_pipeline().nodes}
     assert base < set(full)
-    assert "refinement_ablation" in full["compare_feedback_with_unrelated_feedback"].outputs
+    compare = full["unrelated_feedback.compare_feedback_with_unrelated_feedback"]
+    assert compare.outputs == ["refinement_ablation"]
     combine = full["combine_method_metrics"]
-    assert {"one_shot_refiner.metrics", "two_shot_refiner.metrics"} <= set(combine.inputs)
+    assert {"one_shot_refiner_metrics", "two_shot_refiner_metrics"} <= set(combine.inputs)

@@ -22,13 +22,13 @@ def test_each_round_starts_from_the_previous_rounds_ilf_model():
     assert "base_model" in nodes["round_1.sample_zero_shot_programs"].inputs
     for k in (2, 3):
         sample = nodes[f"round_{k}.sample_zero_shot_programs"]
-        assert f"round_{k - 1}.ilf_model" in sample.inputs
-        assert f"round_{k - 1}.ilf_model" in nodes[f"round_{k}.train_ilf_model"].inputs
+        assert f"round_{k - 1}_ilf_model" in sample.inputs
+        assert f"round_{k - 1}_ilf_model" in nodes[f"round_{k}.train_ilf_model"].inputs
     assert nodes["build_rounds_report"].inputs == [
-        "zero_shot.metrics",
-        "round_1.metrics",
-        "round_2.metrics",
-        "round_3.metrics",
+        "zero_shot_metrics",
+        "round_1_metrics",
+        "round_2_metrics",
+        "round_3_metrics",
     ]
 
 

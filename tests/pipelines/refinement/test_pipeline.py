@@ -25,7 +25,11 @@ def test_the_template_is_reused_in_namespaces():
         "one_shot_refiner.training_set" in shots["one_shot_refiner.build_ilf_training_set"].outputs
     )
     ablation = {node.name for node in unrelated_feedback_ablation().nodes}
-    assert {"derange_feedback", "unrelated_feedback.generate_refinements"} <= ablation
+    assert {
+        "unrelated_feedback.derange_feedback",
+        "unrelated_feedback.generate_refinements",
+        "unrelated_feedback.compare_feedback_with_unrelated_feedback",
+    } <= ablation
 
 
 def test_few_shot_examples_are_worked_figure_2_pairs_and_bounded_by_the_split():

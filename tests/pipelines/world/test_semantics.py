@@ -35,7 +35,7 @@ def small_world_run(tmp_path_factory):
         "ilf_ablations",
         env=WORLD,
         params=SMALL_WORLD,
-        from_nodes=["derange_feedback"],
+        from_nodes=["unrelated_feedback.derange_feedback"],
         to_outputs=["refinement_ablation"],
     )
     return project

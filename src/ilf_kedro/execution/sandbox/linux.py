@@ -334,9 +334,16 @@ def isolate_program(iso: ChildIsolation, slot: int, uid, tmp_mb: int) -> None:
 
 
 def python_dirs() -> list[str]:
-    """The outermost directories of this Python installation and its packages."""
+    """The outermost directories of this Python installation and its packages, and the
+    folder of ``sys.executable`` as programs call it."""
     paths = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, *sys.path]
     paths.append(os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))))
+    # In a venv that folder is the venv (its bin/python links to the base interpreter),
+    # which sys.prefix no longer names in the server: started with -S, it skips the site
+    # module that sets it. Not under /tmp, which programs get a tmpfs of their own over.
+    called = os.path.dirname(os.path.dirname(os.path.abspath(sys.executable)))
+    if not called.startswith("/tmp/"):
+        paths.append(called)
     wanted = sorted({os.path.realpath(p) for p in paths if p and os.path.isdir(p)})
     outermost: list[str] = []
     for p in wanted:  # sorted: a parent comes before what it contains

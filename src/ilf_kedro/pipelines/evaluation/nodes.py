@@ -22,14 +22,14 @@ PI_REFINE = "pi_Refine refinements"
 
 
 def build_test_set_tasks(raw: pd.DataFrame, task_set: task_sets.TaskSet) -> pd.DataFrame:
-    """A test set's raw rows (``<set>_raw``, MBPP or HumanEval schema) -> ``<set>.tasks``:
+    """A test set's raw rows (``<set>_raw``, MBPP or HumanEval schema) -> ``<set>_tasks``:
     validated task rows with ``task_set`` and ``source_task_id``, every one a test task.
     A malformed row stops the run here, naming the dataset, row and column."""
     return task_sets.build_set_tasks(raw, task_set)
 
 
 def select_test_set_prompts(tasks: pd.DataFrame, max_tasks_per_split) -> pd.DataFrame:
-    """``<set>.tasks`` -> ``<set>.test_prompts``: the first ``max_tasks_per_split`` tasks
+    """``<set>_tasks`` -> ``<set>_test_prompts``: the first ``max_tasks_per_split`` tasks
     (null for all) as ``task_id``, ``split``, ``prompt`` rows to sample from."""
     return select_tasks(tasks, [TEST_SPLIT], max_tasks_per_split)
 

@@ -7,10 +7,14 @@ namespaces.
 Test sets (``evaluation.task_sets``): ``mbpp`` is the paper's MBPP_Test, read from the
 project's ``tasks`` as ``test_prompts`` and ``<method>.test_results``. Every other set
 ``<set>`` is a catalog entry ``<set>_raw`` (schema in ``evaluation.task_set_formats``)
-that becomes ``<set>.tasks`` and ``<set>.test_prompts``, and each method's model is
+that becomes ``<set>_tasks`` and ``<set>_test_prompts``, and each method's model is
 evaluated on it in namespace ``<method>.<set>``. Kedro builds pipelines from code before
 it knows the run's parameters, so the registry builds this pipeline with the run's test
 sets (``ilf_kedro.pipelines.run_plan``).
+
+What a namespace hands to nodes outside it has a flat name, since Kedro reserves the dot
+for its own namespacing: a method's metrics row is ``<method>_metrics`` (on another set
+``<method>_metrics_on_<set>``), a set's prepared data ``<set>_tasks`` and so on.
 """
 
 from collections.abc import Callable, Collection, Sequence
@@ -37,8 +41,8 @@ from .nodes import (
 
 # Methods whose model another stage made: namespace -> model dataset.
 GIVEN_MODELS = {"zero_shot": "base_model", "ilf": "ilf_model"}
-# Baselines fine-tuned from base_model on ``<namespace>.training_set`` (the same task ids
-# as ilf_training_set): namespace -> (node that builds the set, its inputs).
+# Baselines fine-tuned from base_model on their own ``training_set`` (the same task ids as
+# ilf_training_set), built in their namespace: namespace -> (node function, its inputs).
 BASELINES = {
     "gold": (build_gold_training_set, ["tasks", "ilf_training_set"]),
     "source_refinements": (
@@ -111,22 +115,37 @@ def finetune_and_evaluate_template() -> Pipeline:
     )
 
 
+def metrics_dataset(namespace: str) -> str:
+    """The flat name under which an evaluation namespace hands its metrics row to nodes
+    outside it: ``gold_metrics``, ``round_2_metrics``; ``gold_metrics_on_humaneval`` for
+    namespace ``gold.humaneval``."""
+    method, _, task_set = namespace.partition(".")
+    return f"{method}_metrics_on_{task_set}" if task_set else f"{method}_metrics"
+
+
 def _method(
-    template: Pipeline, namespace: str, inputs: dict | set, method: str | None = None
+    template: Pipeline,
+    namespace: str,
+    inputs: dict | set,
+    method: str | None = None,
+    outputs: dict[str, str] | None = None,
 ) -> Pipeline:
     """``template`` in ``namespace``; every parameter is shared across methods except the
-    method's own label, ``evaluation.methods.<method>`` (``method``: the namespace)."""
+    method's own label, ``evaluation.methods.<method>`` (``method``: the namespace). Its
+    ``metrics`` leave it as :func:`metrics_dataset`, with any other ``outputs``."""
     label = f"params:evaluation.methods.{method or namespace}"
     return Pipeline(
         template,
         namespace=namespace,
         inputs=inputs,
+        outputs={"metrics": metrics_dataset(namespace), **(outputs or {})},
         parameters=shared_parameters(template, method=label),
     )
 
 
 def zero_shot_evaluation() -> Pipeline:
-    """``tasks`` -> ``test_prompts`` -> the base model evaluated (``zero_shot.metrics``)."""
+    """``tasks`` -> ``test_prompts`` -> the base model evaluated (``zero_shot_metrics``;
+    its verdicts, ``zero_shot_test_results``, are also read by ``reporting``)."""
     return model_loading.create_pipeline() + Pipeline(
         [
             Node(
@@ -135,50 +154,67 @@ def zero_shot_evaluation() -> Pipeline:
                 outputs="test_prompts",
                 name="select_test_tasks",
             ),
-            _given("zero_shot", "base_model"),
+            _given("zero_shot", "base_model", outputs={"test_results": "zero_shot_test_results"}),
         ]
     )
 
 
-def _given(namespace: str, model: str) -> Pipeline:
-    return _method(
-        evaluate_template(), namespace, {"model": model, **{name: name for name in SHARED}}
+def _given(namespace: str, model: str, outputs: dict[str, str] | None = None) -> Pipeline:
+    inputs = {"model": model, **{name: name for name in SHARED}}
+    return _method(evaluate_template(), namespace, inputs, outputs=outputs)
+
+
+def _baseline(namespace: str) -> Pipeline:
+    """A baseline in ``namespace``: its ``training_set`` built (``BASELINES``), a model
+    fine-tuned from ``base_model`` on it, evaluated."""
+    build, inputs = BASELINES[namespace]
+    template = (
+        Pipeline([Node(build, inputs=inputs, outputs="training_set", name=build.__name__)])
+        + finetune_and_evaluate_template()
     )
+    return _method(template, namespace, {"base_model", *inputs, *SHARED})
+
+
+def set_dataset(task_set: TaskSet, name: str) -> str:
+    """The flat name of a test set's prepared ``name`` (``tasks``, ``task_time_limits``,
+    ``test_prompts``) that every method's evaluation reads: ``humaneval_tasks``."""
+    return f"{task_set.name}_{name}"
 
 
 def prepare_test_set(task_set: TaskSet) -> Pipeline:
-    """``<set>_raw`` -> ``<set>.tasks`` (validated task rows) -> ``<set>.test_prompts``
-    and ``<set>.task_time_limits`` (calibrated on the set's own gold programs)."""
+    """``<set>_raw`` -> ``<set>_tasks`` (validated task rows) -> ``<set>_test_prompts``
+    and ``<set>_task_time_limits`` (calibrated on the set's own gold programs), in
+    namespace ``<set>``."""
     build = update_wrapper(partial(build_test_set_tasks, task_set=task_set), build_test_set_tasks)
-    return Pipeline(
+    template = Pipeline(
         [
-            Node(
-                build,
-                inputs=task_set.raw_dataset,
-                outputs=f"{task_set.name}.tasks",
-                name="build_test_set_tasks",
-            ),
+            Node(build, inputs="raw", outputs="tasks", name="build_test_set_tasks"),
             Node(
                 time_limits_node,
-                inputs=[f"{task_set.name}.tasks", "params:execution"],
-                outputs=f"{task_set.name}.task_time_limits",
+                inputs=["tasks", "params:execution"],
+                outputs="task_time_limits",
                 name="calibrate_task_time_limits",
             ),
             Node(
                 select_test_set_prompts,
-                inputs=[f"{task_set.name}.tasks", "params:max_tasks_per_split"],
-                outputs=f"{task_set.name}.test_prompts",
+                inputs=["tasks", "params:max_tasks_per_split"],
+                outputs="test_prompts",
                 name="select_test_tasks",
             ),
-        ],
+        ]
+    )
+    return Pipeline(
+        template,
         namespace=task_set.name,
-        prefix_datasets_with_namespace=False,
+        inputs={"raw": task_set.raw_dataset},
+        outputs={name: set_dataset(task_set, name) for name in SHARED},
+        parameters=shared_parameters(template),
     )
 
 
 def _on_test_set(method: str, model: str, task_set: TaskSet) -> Pipeline:
     """``method``'s ``model`` evaluated on ``task_set`` in namespace ``<method>.<set>``."""
-    inputs = {"model": model, **{name: f"{task_set.name}.{name}" for name in SHARED}}
+    inputs = {"model": model, **{name: set_dataset(task_set, name) for name in SHARED}}
     return _method(evaluate_template(), f"{method}.{task_set.name}", inputs, method=method)
 
 
@@ -194,24 +230,22 @@ def create_pipeline(
     sets = task_sets or PAPER_TASK_SETS
     methods = list(GIVEN_MODELS) + list(BASELINES) + list(few_shot_refiners)
     models = {**GIVEN_MODELS, **{ns: f"{ns}.model" for ns in methods if ns not in GIVEN_MODELS}}
-    baselines = [
+    # A few-shot refiner's training_set comes from its namespace in ``refinement``.
+    few_shot = [
         _method(finetune_and_evaluate_template(), ns, {"base_model", *SHARED})
-        for ns in [*BASELINES, *few_shot_refiners]
+        for ns in few_shot_refiners
     ]
     others = [s for s in sets if not s.is_paper_set]
     metrics = [
-        f"{ns}.metrics" if task_set.is_paper_set else f"{ns}.{task_set.name}.metrics"
+        metrics_dataset(ns if task_set.is_paper_set else f"{ns}.{task_set.name}")
         for task_set in sets
         for ns in methods
     ]
     return zero_shot_evaluation() + Pipeline(
         [
-            *(
-                Node(build, inputs=inputs, outputs=f"{ns}.training_set", name=build.__name__)
-                for ns, (build, inputs) in BASELINES.items()
-            ),
             *(_given(ns, model) for ns, model in GIVEN_MODELS.items() if ns != "zero_shot"),
-            *baselines,
+            *(_baseline(ns) for ns in BASELINES),
+            *few_shot,
             *(prepare_test_set(task_set) for task_set in others),
             *(_on_test_set(ns, models[ns], task_set) for task_set in others for ns in methods),
             Node(

@@ -4,13 +4,17 @@ refine and train splits, gets feedback from the configured (automatic) source, t
 pi_Refine, refines, filters, fine-tunes and evaluates. Each round is one namespace
 (``round_1``, ``round_2``...) of one modular pipeline, so its datasets are catalogued by
 the ``round_{k}.*`` dataset factories and a finished round is never recomputed when a run
-is resumed with ``--from-nodes``.
+is resumed with ``--from-nodes``. What leaves a round, its pi_theta* for the next round and
+its metrics row for the report, has a flat name (``round_{k}_ilf_model``,
+``round_{k}_metrics``): Kedro reserves the dot for its own namespacing.
 
 Kedro builds pipelines from code, but the number of rounds is a parameter: the registry
 builds this pipeline with the run's ``rounds`` (``ilf_kedro.pipelines.run_plan``).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from kedro.pipeline import Node, Pipeline
 
@@ -24,7 +28,12 @@ from ilf_kedro.pipelines import (
     refiner_training,
     shared_parameters,
 )
-from ilf_kedro.pipelines.evaluation.pipeline import evaluate_template, zero_shot_evaluation
+from ilf_kedro.pipelines.evaluation.pipeline import (
+    evaluate_template,
+    metrics_dataset,
+    zero_shot_evaluation,
+)
+from ilf_kedro.pipelines.ilf.pipeline import with_input_pipelines
 
 from .nodes import build_rounds_report, plot_rounds
 
@@ -56,23 +65,30 @@ def round_template() -> Pipeline:
     return stages + evaluation
 
 
+def round_model(index: int) -> str:
+    """Round ``index``'s pi_theta*, as the next round reads it."""
+    return f"round_{index}_ilf_model"
+
+
 def one_round(index: int) -> Pipeline:
     """Round ``index`` (1-based) in namespace ``round_<index>``."""
     template = round_template()
-    previous = "base_model" if index == 1 else f"round_{index - 1}.ilf_model"
+    namespace = f"round_{index}"
+    previous = "base_model" if index == 1 else round_model(index - 1)
     return Pipeline(
         template,
-        namespace=f"round_{index}",
+        namespace=namespace,
         inputs={"base_model": previous, **{name: name for name in SHARED}},
+        outputs={"ilf_model": round_model(index), "metrics": metrics_dataset(namespace)},
         parameters=shared_parameters(template),
     )
 
 
-def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
+def create_pipeline(rounds: int = 1, input_pipelines: Sequence[str] = (), **kwargs) -> Pipeline:
     """``rounds`` rounds (the validated parameter: 1 to ``max_rounds``), then
-    ``rounds_report`` and its plot."""
+    ``rounds_report`` and its plot, after ``input_pipelines`` (as ``ilf``)."""
     count = rounds
-    return (
+    pipeline = (
         data_processing.create_pipeline()
         + zero_shot_evaluation()
         + sum((one_round(k) for k in range(1, count + 1)), Pipeline([]))
@@ -81,8 +97,8 @@ def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
                 Node(
                     build_rounds_report,
                     inputs=[
-                        "zero_shot.metrics",
-                        *(f"round_{k}.metrics" for k in range(1, count + 1)),
+                        metrics_dataset("zero_shot"),
+                        *(metrics_dataset(f"round_{k}") for k in range(1, count + 1)),
                     ],
                     outputs="rounds_report",
                     name="build_rounds_report",
@@ -93,3 +109,4 @@ def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
             ]
         )
     )
+    return with_input_pipelines(pipeline, input_pipelines)

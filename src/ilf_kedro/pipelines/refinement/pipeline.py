@@ -111,30 +111,41 @@ def few_shot_refiner(namespace: str) -> Pipeline:
 
 def unrelated_feedback_ablation() -> Pipeline:
     """Table 2: the configured refiner on the same tasks with feedback moved to other tasks
-    -> ``refinement_ablation`` beside ``refinement_stats``."""
-    template = refine_template()
-    namespace = "unrelated_feedback"
+    -> ``refinement_ablation`` beside ``refinement_stats``; all in namespace
+    ``unrelated_feedback``, which reads the main run's annotations and stats."""
+    template = (
+        Pipeline(
+            [
+                Node(
+                    derange_feedback,
+                    inputs=["annotations_with_own_feedback", "params:seed"],
+                    outputs="annotations_to_refine",
+                    name="derange_feedback",
+                )
+            ]
+        )
+        + refine_template()
+        + Pipeline(
+            [
+                Node(
+                    compare_feedback,
+                    inputs=["stats_with_own_feedback", "refinement_stats", "params:refiner"],
+                    outputs="refinement_ablation",
+                    name="compare_feedback_with_unrelated_feedback",
+                )
+            ]
+        )
+    )
     return Pipeline(
-        [
-            Node(
-                derange_feedback,
-                inputs=["annotations_to_refine", "params:seed"],
-                outputs=f"{namespace}.annotations_to_refine",
-                name="derange_feedback",
-            ),
-            Pipeline(
-                template,
-                namespace=namespace,
-                inputs=SHARED - {"annotations_to_refine"} | {"refiner_model"},
-                parameters=shared_parameters(template),
-            ),
-            Node(
-                compare_feedback,
-                inputs=["refinement_stats", f"{namespace}.refinement_stats", "params:refiner"],
-                outputs="refinement_ablation",
-                name="compare_feedback_with_unrelated_feedback",
-            ),
-        ]
+        template,
+        namespace="unrelated_feedback",
+        inputs={
+            "annotations_with_own_feedback": "annotations_to_refine",
+            "stats_with_own_feedback": "refinement_stats",
+            **{name: name for name in SHARED - {"annotations_to_refine"} | {"refiner_model"}},
+        },
+        outputs={"refinement_ablation"},
+        parameters=shared_parameters(template),
     )
 
 

@@ -34,7 +34,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 build_refinement_report,
                 inputs=[
                     "refinement_stats",
-                    "zero_shot.test_results",
+                    "zero_shot_test_results",
                     "tasks",
                     "params:pass_at_k",
                     "params:refinement.split",
