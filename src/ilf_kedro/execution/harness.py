@@ -93,12 +93,7 @@ def evaluate_programs(
     programs: pd.DataFrame,
     tasks: pd.DataFrame,
     execution: Execution | Mapping[str, Any] | None = None,
-    *,
-    keep_output: bool = False,
-    max_message_chars: int = MAX_MESSAGE_CHARS,
-    max_output_chars: int = MAX_OUTPUT_CHARS,
-    namespaces: bool = True,
-    **overrides: Any,
+    **options: Any,
 ) -> pd.DataFrame:
     """Run every program against its task's asserts in an isolated child; return verdicts.
 
@@ -110,7 +105,9 @@ def evaluate_programs(
             ``time_limit_s`` column (e.g. from :func:`calibrate_time_limits`) gives
             per-task wall-clock limits, NaN or absent means ``timeout_s``.
         execution: the ``execution`` parameters (``ilf_kedro.parameters.Execution``: their
-            defaults and rules); ``overrides`` (e.g. ``timeout_s=1``) replace some of them.
+            defaults and rules); ``options`` are :func:`prepare_evaluation`'s keywords
+            (``keep_output``, ``max_message_chars``, ``max_output_chars``, ``namespaces``
+            below) or overrides of some of them (e.g. ``timeout_s=1``).
             ``timeout_s``: wall-clock limit in seconds for tasks without their own limit;
             ``workers``: programs running on CPU at once (None: one per available CPU);
             ``progress``: a tqdm progress bar; ``memory_mb``: address-space limit per
@@ -155,16 +152,7 @@ def evaluate_programs(
             the program's process failed before the program started) even when run
             again: such a program has no verdict, so none is made up.
     """
-    evaluation = prepare_evaluation(
-        programs,
-        tasks,
-        execution,
-        keep_output=keep_output,
-        max_message_chars=max_message_chars,
-        max_output_chars=max_output_chars,
-        namespaces=namespaces,
-        **overrides,
-    )
+    evaluation = prepare_evaluation(programs, tasks, execution, **options)
     if not evaluation.work.jobs:
         return evaluation.results()
     bar = None
