@@ -14,6 +14,7 @@ import io
 import logging
 import os
 import tarfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -99,3 +100,16 @@ def unpack(packed: bytes, directory: Path) -> Path:
     with tarfile.open(fileobj=io.BytesIO(packed)) as tar:
         tar.extractall(directory, filter="data")
     return directory
+
+
+def log_spread(done: str, nodes: Mapping[str, int], started: float) -> None:
+    """One line on how a stage's shards spread over the cluster: ``done`` (what ran),
+    the nodes that ran them with their counts, and the seconds since ``started``
+    (``time.monotonic``)."""
+    logger.info(
+        "%s on %d Ray node(s) in %.1f s: %s",
+        done,
+        len(nodes),
+        time.monotonic() - started,
+        {node[:8]: n for node, n in nodes.items()},
+    )

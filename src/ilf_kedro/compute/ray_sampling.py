@@ -38,6 +38,7 @@ from typing import Any, Protocol
 
 from tqdm.auto import tqdm
 
+from ilf_kedro.compute.cluster import log_spread
 from ilf_kedro.models.loading import ModelBundle
 
 logger = logging.getLogger(__name__)
@@ -147,14 +148,7 @@ def generate_on_ray(
         bar.close()
         for ref in in_flight:
             ray.cancel(ref, force=True)
-    logger.info(
-        "Sampled %d batch(es) in %d shard(s) on %d Ray node(s) in %.1f s: %s",
-        len(todo),
-        -(-len(todo) // size),
-        len(nodes),
-        time.monotonic() - started,
-        {node[:8]: n for node, n in nodes.items()},
-    )
+    log_spread(f"Sampled {len(todo)} batch(es) in {-(-len(todo) // size)} shard(s)", nodes, started)
     return results
 
 
@@ -335,11 +329,4 @@ def sample_on_replicas(
             f"{len(queue)} sampling shard(s) could not be sampled on the Ray server "
             f"replicas: {failures[-1]}"
         ) from failures[-1]
-    logger.info(
-        "Sampled %d shard(s) on %d server replica(s) on %d Ray node(s) in %.1f s: %s",
-        len(chunks),
-        len(actors),
-        len(nodes),
-        time.monotonic() - started,
-        {node[:8]: n for node, n in nodes.items()},
-    )
+    log_spread(f"Sampled {len(chunks)} shard(s) on {len(actors)} server replica(s)", nodes, started)

@@ -30,6 +30,7 @@ from typing import Any
 
 import pandas as pd
 
+from ilf_kedro.compute.cluster import log_spread
 from ilf_kedro.execution.harness import Evaluation, prepare_evaluation
 from ilf_kedro.execution.sandbox.records import ProgramRun
 from ilf_kedro.execution.sandbox_client import SandboxWork, run_sandbox
@@ -124,12 +125,5 @@ def evaluate_programs_on_ray(
             bar.close()
         for ref in pending:
             ray.cancel(ref, force=True)
-    logger.info(
-        "Judged %d programs in %d shard(s) run on %d Ray node(s) in %.1f s: %s",
-        len(programs),
-        len(shards),
-        len(nodes),
-        time.monotonic() - started,
-        {node[:8]: n for node, n in nodes.items()},
-    )
+    log_spread(f"Judged {len(programs)} programs in {len(shards)} shard(s) run", nodes, started)
     return evaluation.results()
