@@ -59,16 +59,26 @@ def test_replicas_give_the_hf_samples_and_resume_from_shards(
     assert ray_cluster.node_ids() <= ray_cluster.task_nodes("_generate_shard", started_ms)
 
     # A lost worker costs only its batches: drop two shards, the rest are read back.
+    _lose_two_shards_and_resume(
+        tmp_path,
+        -(-len(on_ray) // SETTINGS["batch_size"]),
+        lambda: sample_programs(
+            bundle, prompts, backend="ray", compute=compute, resume_dir=str(tmp_path), **SETTINGS
+        ),
+        hf,
+    )
+
+
+def _lose_two_shards_and_resume(tmp_path, num_shards, resample, expected) -> None:
+    """Delete the first two of the ``num_shards`` shards under ``tmp_path``; ``resample``
+    must give ``expected`` again, writing only those two."""
     (shard_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     shards = sorted(shard_dir.glob("batch-*.parquet"))
-    assert len(shards) == -(-len(on_ray) // SETTINGS["batch_size"])
+    assert len(shards) == num_shards
     kept = {p: p.stat().st_mtime_ns for p in shards[2:]}
     for lost in shards[:2]:
         lost.unlink()
-    resumed = sample_programs(
-        bundle, prompts, backend="ray", compute=compute, resume_dir=str(tmp_path), **SETTINGS
-    )
-    pd.testing.assert_frame_equal(resumed, hf)
+    pd.testing.assert_frame_equal(resample(), expected)
     assert all(p.stat().st_mtime_ns == t for p, t in kept.items())  # not regenerated
     assert all(p.exists() for p in shards[:2])
 
@@ -96,18 +106,14 @@ def test_server_replicas_give_the_server_backends_rows_and_resume_from_shards(
     time.sleep(2)  # actor events reach the GCS about once a second
     assert ray_cluster.node_ids() <= ray_cluster.actor_nodes("ServerReplica")
 
-    (shard_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
-    shards = sorted(shard_dir.glob("batch-*.parquet"))
-    assert len(shards) == len(prompts)
-    kept = {p: p.stat().st_mtime_ns for p in shards[2:]}
-    for lost in shards[:2]:
-        lost.unlink()
-    resumed = sample_programs(
-        bundle, prompts, backend="ray", compute=compute, resume_dir=str(tmp_path), **settings
+    _lose_two_shards_and_resume(
+        tmp_path,
+        len(prompts),
+        lambda: sample_programs(
+            bundle, prompts, backend="ray", compute=compute, resume_dir=str(tmp_path), **settings
+        ),
+        served,
     )
-    pd.testing.assert_frame_equal(resumed, served)
-    assert all(p.stat().st_mtime_ns == t for p, t in kept.items())
-    assert all(p.exists() for p in shards[:2])
 
 
 def _replica_servers() -> set[int]:
