@@ -9,14 +9,14 @@ For each seed, in a fresh copy of the project (so ./data is never touched):
 2. Table 2 in miniature: pi_Refine on the same train-split programs with each task's own
    feedback vs feedback moved to another task (``ilf_ablations``' unrelated-feedback
    branch, ``refinement_ablation``);
-3. sample efficiency: ILF and gold fine-tuning again with a seeded share of the
-   annotations (``world.annotator.fraction``), reusing the seed's world and base model.
+3. sample efficiency: ``ilf_sweep``'s shares of the annotations (``sweep.shares``), ILF and
+   gold fine-tuning on each, from the same run's pi_Refine and refinements.
 
 Prints a table per part with the mean and spread (min..max, sample std) over seeds, writes
 the sample-efficiency plot, and as its last line a JSON object with every number.
 
 Run:   PYTHONPATH=src nice -n 10 python benchmarks/bench_world.py [--seeds 0 1 2]
-       [--fractions 0.25 0.5] [--plot data/08_reporting/world_sample_efficiency.png]
+       [--shares 0.25 0.5] [--plot data/08_reporting/world_sample_efficiency.png]
 Smoke: PYTHONPATH=src python benchmarks/bench_world.py --smoke   (a tiny world, one seed)
 """
 
@@ -109,7 +109,7 @@ def table(project: Path, name: str) -> pd.DataFrame:
         return session.load_context().catalog.load(name)
 
 
-def one_seed(seed: int, fractions: list[float], extra: dict, workdir: Path) -> dict:
+def one_seed(seed: int, shares: list[float], extra: dict, workdir: Path) -> dict:
     project = copy_project(workdir / f"seed_{seed}")
     params = _merge(extra, {"seed": seed})
     wall, cpu = run(project, "ilf", params)
@@ -139,21 +139,10 @@ def one_seed(seed: int, fractions: list[float], extra: dict, workdir: Path) -> d
         to_outputs=["refinement_ablation"],
     )
     row["refinement_ablation"] = table(project, "refinement_ablation").to_dict("records")
-    # Sample efficiency: fewer annotations, same world and base model.
-    row["sample_efficiency"] = {1.0: _efficiency_point(metrics, len(annotations), row)}
-    for fraction in fractions:
-        run(
-            project,
-            "ilf",
-            _merge(params, {"world": {"annotator": {"fraction": fraction}}}),
-            from_nodes=["annotate_failures"],
-            to_outputs=["ilf_metrics", "gold_metrics"],
-        )
-        point = {"annotations": len(table(project, "feedback_annotations"))}
-        for method in ("ilf", "gold"):
-            point[method] = float(table(project, f"{method}_metrics")["pass@1"].iloc[0])
-        point["training_examples"] = len(table(project, "ilf_training_set"))
-        row["sample_efficiency"][fraction] = point
+    # Sample efficiency: ilf_sweep's shares of the annotations, from this run's outputs.
+    sweep = _merge(params, {"sweep": {"shares": shares}})
+    run(project, "ilf_sweep", sweep, node_names=sweep_nodes(shares))
+    row["sample_efficiency"] = efficiency_points(table(project, "sample_efficiency"))
     return row
 
 
@@ -184,14 +173,29 @@ def determinism(seed: int, extra: dict, workdir: Path) -> list[str]:
     return parquet_differences(workdir / f"seed_{seed}_first_run", project)
 
 
-def _efficiency_point(metrics: pd.DataFrame, annotations: int, row: dict) -> dict:
-    by_method = metrics.set_index("method")["pass@1"]
-    return {
-        "annotations": annotations,
-        "ilf": float(by_method.get("ILF", float("nan"))),
-        "gold": float(by_method.get("MBPP gold", float("nan"))),
-        "training_examples": row["ilf_training_examples"],
-    }
+def sweep_nodes(shares: list[float]) -> list[str]:
+    """The nodes ilf_sweep adds to ilf, and the one that loads the base model again (it is
+    kept in memory, not on disk)."""
+    from ilf_kedro.pipelines import ilf, ilf_sweep
+
+    added = {n.name for n in ilf_sweep.create_pipeline(shares=shares).nodes}
+    added -= {n.name for n in ilf.create_pipeline().nodes}
+    return sorted(added | {"load_base_model"})
+
+
+def efficiency_points(sample_efficiency: pd.DataFrame) -> dict:
+    """``sample_efficiency`` (ilf_sweep) as {share: annotations, ILF and gold pass@1, and
+    training examples}, for the fine-tuned shares."""
+    points = {}
+    for share, rows in sample_efficiency[sample_efficiency["share"] > 0].groupby("share"):
+        by_method = rows.set_index("method")
+        points[float(share)] = {
+            "annotations": int(rows["annotations"].iloc[0]),
+            "ilf": float(by_method.loc["ILF", "pass@1"]),
+            "gold": float(by_method.loc["MBPP gold", "pass@1"]),
+            "training_examples": int(by_method.loc["ILF", "training_set_size"]),
+        }
+    return points
 
 
 def spread(values: list[float]) -> str:
@@ -227,13 +231,13 @@ def report(rows: list[dict], plot: str | None) -> dict:
     diff = [a - b for a, b in zip(own[0], other[0], strict=True)]
     print(f"  own - unrelated pass@1: {spread(diff)}; per seed {[round(d, 1) for d in diff]}")
     print("\nSample efficiency (test pass@1 %, annotations used)")
-    fractions = sorted(rows[0]["sample_efficiency"])
-    for fraction in fractions:
-        points = [r["sample_efficiency"][fraction] for r in rows]
+    shares = sorted(rows[0]["sample_efficiency"])
+    for share in shares:
+        points = [r["sample_efficiency"][share] for r in rows]
         ann = spread([p["annotations"] for p in points])
         ilf = spread([p["ilf"] * pct for p in points])
         gold = spread([p["gold"] * pct for p in points])
-        print(f"  {fraction:>4.0%}: annotations {ann}  ILF {ilf}  gold {gold}")
+        print(f"  {share:>4.0%}: annotations {ann}  ILF {ilf}  gold {gold}")
     print("\nDefault run (kedro run --pipelines=ilf) per seed:")
     for r in rows:
         print(
@@ -241,11 +245,11 @@ def report(rows: list[dict], plot: str | None) -> dict:
             f"CPU {r['default_run_cpu_s']:.0f} s"
         )
     if plot:
-        _plot(rows, fractions, plot)
+        _plot(rows, shares, plot)
     return {"rows": rows}
 
 
-def _plot(rows: list[dict], fractions: list[float], path: str) -> None:
+def _plot(rows: list[dict], shares: list[float], path: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -254,10 +258,9 @@ def _plot(rows: list[dict], fractions: list[float], path: str) -> None:
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for method, label in (("ilf", "ILF"), ("gold", "gold demonstrations")):
         xs = [
-            statistics.mean(r["sample_efficiency"][f]["annotations"] for r in rows)
-            for f in fractions
+            statistics.mean(r["sample_efficiency"][f]["annotations"] for r in rows) for f in shares
         ]
-        ys = [[r["sample_efficiency"][f][method] * 100 for r in rows] for f in fractions]
+        ys = [[r["sample_efficiency"][f][method] * 100 for r in rows] for f in shares]
         means = [statistics.mean(y) for y in ys]
         sds = [statistics.stdev(y) if len(y) > 1 else 0.0 for y in ys]
         ax.errorbar(xs, means, yerr=sds, marker="o", capsize=3, label=label)
@@ -276,7 +279,7 @@ def _plot(rows: list[dict], fractions: list[float], path: str) -> None:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--fractions", type=float, nargs="*", default=[0.25, 0.5])
+    parser.add_argument("--shares", type=float, nargs="*", default=[0.25, 0.5])
     parser.add_argument("--plot", default="data/08_reporting/world_sample_efficiency.png")
     parser.add_argument("--smoke", action="store_true", help="a tiny world, one seed")
     parser.add_argument("--keep", help="keep the seeds' projects under this folder")
@@ -294,17 +297,17 @@ def main(argv: list[str] | None = None) -> dict:
         for path in args.report_from:
             last = Path(path).read_text().strip().splitlines()[-1]
             rows += json.loads(last)["rows"]
-        for row in rows:  # JSON turned the fractions into strings
+        for row in rows:  # JSON turned the shares into strings
             row["sample_efficiency"] = {float(k): v for k, v in row["sample_efficiency"].items()}
         result = report(rows, args.plot)
         print(json.dumps(result, default=str))
         return result
     extra = SMOKE_PARAMS if args.smoke else {}
     seeds = args.seeds[:1] if args.smoke else args.seeds
-    fractions = [0.5] if args.smoke else args.fractions
+    shares = [0.5] if args.smoke else args.shares
     workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench_world_"))
     try:
-        rows = [one_seed(seed, fractions, extra, workdir) for seed in seeds]
+        rows = [one_seed(seed, shares, extra, workdir) for seed in seeds]
         result = report(rows, None if args.smoke else args.plot)
         if args.determinism or args.smoke:
             differences = determinism(seeds[0], extra, workdir)

@@ -408,10 +408,20 @@ class Reporting(Strict):
     perplexity: Perplexity = Perplexity()
 
 
+# The kinds of slip the world's families know (ilf_kedro.world.tasks.MISTAKE_KINDS; a test
+# keeps the two equal).
+MistakeKind = Literal[
+    "strictness", "inclusion", "direction", "off_by_one", "past_end", "wrong_power",
+    "order", "order_reversed", "key", "wrong_end", "slice_length", "negation",
+    "negation_added", "wrong_constant", "wrong_operator", "operand_order", "min_max",
+    "min_max_reversed",
+]  # fmt: skip
+
+
 class WorldCorpus(Strict):
     size: int = PositiveInt
     seed: int = Field(ge=0)
-    mistake_rates: dict[str, float]
+    mistake_rates: dict[MistakeKind, float]
 
     @model_validator(mode="after")
     def _rates(self) -> WorldCorpus:
@@ -435,6 +445,35 @@ class WorldAnnotator(Strict):
     num_samples: int = PositiveInt
     fraction: float = Field(gt=0, le=1)
     seed: int = Field(ge=0)
+
+
+class Sweep(Strict):
+    """``sweep``: the shares of the annotations ``ilf_sweep`` fine-tunes on (the full run
+    is the 100% point), and the seed that picks them."""
+
+    shares: list[float] = Field(min_length=1)
+    seed: int = Field(ge=0)
+
+    @field_validator("shares", mode="before")
+    @classmethod
+    def _separated_by_spaces(cls, shares: Any) -> Any:
+        # The Kedro CLI passes a list as one string: --params="sweep.shares=0.1 0.5".
+        return shares.split() if isinstance(shares, str) else shares
+
+    @field_validator("shares")
+    @classmethod
+    def _shares(cls, shares: list[float]) -> list[float]:
+        bad = [s for s in shares if not 0.0 < s < 1.0]
+        if bad:
+            raise ValueError(f"has {bad}; allowed: shares strictly between 0 and 1")
+        percents = [round(s * 100) for s in shares]
+        if len(set(percents)) != len(percents) or 0 in percents or 100 in percents:
+            raise ValueError(
+                f"has {shares}, whose whole percents {percents} repeat or reach 0 or 100; "
+                "allowed: distinct shares from 0.01 to 0.99 (each names its namespace "
+                "sweep_<percent>)"
+            )
+        return sorted(shares)
 
 
 # The world's task families (ilf_kedro.world.tasks.FAMILIES; a test keeps the two equal).
@@ -482,6 +521,7 @@ class Parameters(Strict):
     compute: Compute = Compute()
     input_pipelines: list[str] = Field(default_factory=list)
     world: World
+    sweep: Sweep
 
     @model_validator(mode="after")
     def _splits_exist(self) -> Parameters:

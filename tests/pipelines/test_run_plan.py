@@ -1,4 +1,4 @@
-"""What a run's parameters decide about its pipelines' shape (``rounds``,
+"""What a run's parameters decide about its pipelines' shape (``rounds``, ``sweep.shares``,
 ``evaluation.task_sets``, ``input_pipelines``) reaches the registered pipelines through a
 real Kedro session's hook, with the environment and ``--params`` applied; the pipeline
 modules keep no state between sessions."""
@@ -43,13 +43,16 @@ def test_the_run_parameters_shape_the_registered_pipelines(project):
         "rounds": 3,
         "evaluation.task_sets": "mbpp humaneval",  # as --params spells a list of two
         "input_pipelines": ["world"],
+        "sweep.shares": "0.1 0.5",  # as --params spells a list of two
     }
     registered = _registered(project, params=params)
+    assert {"sweep_10", "sweep_50"} <= _namespaces(registered["ilf_sweep"])
+    assert "sweep_25" not in _namespaces(registered["ilf_sweep"])
     assert {"round_1", "round_2", "round_3"} <= _namespaces(registered["ilf_rounds"])
     assert "round_4" not in _namespaces(registered["ilf_rounds"])
     for name in ("evaluation", "ilf", "ilf_ablations", "__default__"):
         assert "humaneval" in _namespaces(registered[name]), name
-    for name in ("ilf", "ilf_ablations", "ilf_rounds"):
+    for name in ("ilf", "ilf_ablations", "ilf_rounds", "ilf_sweep"):
         assert "generate_world_tasks" in {n.name for n in registered[name].nodes}, name
     assert "generate_world_tasks" not in {n.name for n in registered["evaluation"].nodes}
 
@@ -59,12 +62,15 @@ def test_the_run_parameters_shape_the_registered_pipelines(project):
     assert {"round_1", "round_2"} <= _namespaces(plain["ilf_rounds"])
     assert "round_3" not in _namespaces(plain["ilf_rounds"])
     assert "humaneval" not in _namespaces(plain["ilf"])
+    assert {"sweep_25", "sweep_50"} == {
+        n for n in _namespaces(plain["ilf_sweep"]) if n.startswith("sweep_")
+    }
     assert "generate_world_tasks" not in {n.name for n in plain["ilf"].nodes}
 
 
 def test_the_default_plan_is_what_every_pipeline_builds_without_arguments():
     plan = RunPlan()
-    assert plan.pipelines(["ilf", "ilf_rounds", "evaluation"]) == {}
+    assert plan.pipelines(["ilf", "ilf_rounds", "ilf_sweep", "evaluation"]) == {}
     assert (
         ilf_rounds.create_pipeline().describe()
         == ilf_rounds.create_pipeline(rounds=plan.rounds).describe()

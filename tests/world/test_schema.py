@@ -23,3 +23,25 @@ def test_an_unknown_family_is_refused_with_the_allowed_ones():
         World(**{**world, "families": ["select_elements", "shift_element"]})
     message = str(error.value)
     assert "families.1" in message and "shift_elements" in message
+
+
+def test_schema_mistake_kinds_are_the_ones_the_families_make():
+    import random
+
+    from ilf_kedro.parameters import MistakeKind
+    from ilf_kedro.world.tasks import MISTAKE_KINDS
+
+    rng = random.Random(0)
+    made = {
+        m.kind for family in FAMILIES.values() for _ in range(300) for m in family(rng).mistakes
+    }
+    assert made == set(MISTAKE_KINDS) == set(get_args(MistakeKind))
+
+
+def test_an_unknown_mistake_kind_is_refused_with_the_allowed_ones():
+    world = load_parameters()["world"]
+    corpus = {**world["corpus"], "mistake_rates": {"strictnes": 0.5}}
+    with pytest.raises(ValidationError) as error:
+        World(**{**world, "corpus": corpus})
+    message = str(error.value)
+    assert "strictnes" in message and "'strictness'" in message

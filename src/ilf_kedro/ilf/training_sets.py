@@ -143,6 +143,22 @@ def ilf_training_set(passing: pd.DataFrame, tasks: pd.DataFrame, seed: int) -> p
     return _pairs_from_programs(picked["task_id"], picked["program"], tasks)
 
 
+def annotation_share(
+    annotations: pd.DataFrame, ilf_training_set: pd.DataFrame, share: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A seeded ``share`` of the annotated train-split tasks (at least one), and the ILF
+    training pairs of those tasks: ILF as if only they had been annotated (pi_Refine is
+    fixed, and refines each task on its own). ``share`` is in (0, 1]."""
+    if not 0.0 < share <= 1.0:
+        raise ValueError(f"annotation share is {share}; allowed: 0 < share <= 1")
+    task_ids = annotations["task_id"].drop_duplicates()
+    count = min(len(task_ids), max(1, round(share * len(task_ids))))
+    chosen = task_ids.sample(n=count, random_state=seed)
+    used = annotations[annotations["task_id"].isin(chosen)].reset_index(drop=True)
+    pairs = ilf_training_set[ilf_training_set["task_id"].isin(chosen)].reset_index(drop=True)
+    return used, pairs
+
+
 def gold_training_set(tasks: pd.DataFrame, task_ids: pd.Series) -> pd.DataFrame:
     """Baseline: the MBPP gold programs of ``task_ids`` as (prompt -> body) pairs."""
     chosen = tasks[tasks["task_id"].isin(task_ids)]

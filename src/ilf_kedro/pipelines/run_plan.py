@@ -1,7 +1,8 @@
 """What a run's parameters decide about the shape of its pipelines: how many ILF rounds
-``ilf_rounds`` chains (``rounds``), which test sets ``evaluation`` builds
-(``evaluation.task_sets``) and which project pipelines run before ``ilf`` and
-``ilf_ablations`` (``input_pipelines``).
+``ilf_rounds`` chains (``rounds``), which shares of the annotations ``ilf_sweep`` trains on
+(``sweep.shares``), which test sets ``evaluation`` builds (``evaluation.task_sets``) and
+which project pipelines run before ``ilf``, ``ilf_ablations`` and ``ilf_sweep``
+(``input_pipelines``).
 
 Kedro 1.x calls ``register_pipelines()`` with no arguments and hands the run's environment
 and ``--params`` only to the context (``kedro run --env`` does not even export
@@ -21,7 +22,7 @@ from kedro.pipeline import Pipeline
 
 from ilf_kedro.ingest.task_sets import TaskSet, parse_task_sets
 from ilf_kedro.parameters import Parameters
-from ilf_kedro.pipelines import evaluation, ilf, ilf_ablations, ilf_rounds
+from ilf_kedro.pipelines import evaluation, ilf, ilf_ablations, ilf_rounds, ilf_sweep
 from ilf_kedro.pipelines.evaluation.pipeline import PAPER_TASK_SETS
 
 
@@ -31,6 +32,7 @@ class RunPlan:
     builds when called without arguments (one round, MBPP only, no input pipelines)."""
 
     rounds: int = 1
+    sweep_shares: tuple[float, ...] = ilf_sweep.DEFAULT_SHARES
     task_sets: tuple[TaskSet, ...] = PAPER_TASK_SETS
     input_pipelines: tuple[str, ...] = ()
 
@@ -46,6 +48,7 @@ class RunPlan:
         )
         return cls(
             rounds=params.rounds,
+            sweep_shares=tuple(params.sweep.shares),
             task_sets=tuple(task_sets),
             input_pipelines=check_input_pipelines(params.input_pipelines),
         )
@@ -65,6 +68,11 @@ class RunPlan:
             ),
             "ilf_rounds": lambda: ilf_rounds.create_pipeline(
                 rounds=self.rounds, input_pipelines=self.input_pipelines
+            ),
+            "ilf_sweep": lambda: ilf_sweep.create_pipeline(
+                shares=self.sweep_shares,
+                task_sets=self.task_sets,
+                input_pipelines=self.input_pipelines,
             ),
         }
         return {name: build[name]() for name in names if name in build}

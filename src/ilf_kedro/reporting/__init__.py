@@ -2,7 +2,8 @@
 
 - ``tables``: the paper's Table 4 (``comparison_table``, ``comparison_markdown``) and
   Tables 3 and 1 (``refinement_report``);
-- ``figures``: pass@k per method, Figure 3's perplexity histogram, feedback length, rounds;
+- ``figures``: pass@k per method, Figure 3's perplexity histogram, feedback length, rounds,
+  sample efficiency;
 - ``summary``: the plain-text run summary.
 
 Perplexity scoring needs a model, so it lives with the models
@@ -15,6 +16,7 @@ from .figures import (
     pass_at_k_figure,
     perplexity_figure,
     rounds_figure,
+    sample_efficiency_figure,
 )
 from .summary import run_summary, run_summary_counts
 from .tables import (
@@ -43,5 +45,6 @@ __all__ = [
     "rounds_figure",
     "run_summary",
     "run_summary_counts",
+    "sample_efficiency_figure",
     "test_set_title",
 ]

@@ -209,3 +209,29 @@ def rounds_figure(
     if ks:
         ax.legend()
     return fig
+
+
+def sample_efficiency_figure(
+    sample_efficiency: pd.DataFrame, title: str = "Sample efficiency: pass@1 on the test split"
+) -> Figure:
+    """pass@1 (percent) against the feedback annotations used, one line per fine-tuned
+    method; the base model (no annotation) as a dashed line."""
+    fig = Figure(figsize=(7, 4), layout="constrained")
+    ax = fig.add_subplot()
+    column = pass_at_k_column(1)
+    base = sample_efficiency[sample_efficiency["share"] == 0]
+    trained = sample_efficiency[sample_efficiency["share"] > 0]
+    if trained.empty:
+        _empty_note(ax, "no fine-tuned method in this sweep")
+    for method, rows in trained.groupby("method", sort=False):
+        ax.plot(rows["annotations"], 100 * rows[column].astype(float), marker="o", label=method)
+    for _, row in base.iterrows():
+        ax.axhline(100 * float(row[column]), color="grey", linestyle="--", label=row["method"])
+    ax.set_xlabel("feedback annotations used (train split tasks)")
+    ax.set_ylabel("pass@1 (%)")
+    if bool(sample_efficiency.get("random_weights", pd.Series(dtype=bool)).any()):
+        title += " (RANDOM weights)"
+    ax.set_title(title)
+    if not sample_efficiency.empty:
+        ax.legend()
+    return fig

@@ -131,7 +131,8 @@ def count_long_words(rng: random.Random) -> WorldTask:
 
     def sentence():
         words = rng.sample(_WORDS, 6)
-        words.append(rng.choice([w for w in _WORDS if len(w) == k] or ["abcdefg"[:k]]))
+        # A word of length exactly k, so the asserts tell "less than k" from "at most k".
+        words.append(rng.choice([w for w in _WORDS if len(w) == k] or ["abcdefgh"[:k]]))
         rng.shuffle(words)
         return " ".join(words)
 
@@ -220,7 +221,10 @@ def order_list(rng: random.Random) -> WorldTask:
 
     mistakes = [
         Mistake(
-            "order",
+            # Lopsided, as slips in real code are: a forgotten reverse=True is common,
+            # a stray one rare. A symmetric slip near one half would leave the corpus
+            # saying almost nothing about what "descending" means.
+            "order" if descending else "order_reversed",
             body(not descending),
             f"The list comes out in the opposite order: the task asks for {order} order.",
         )
@@ -300,7 +304,8 @@ def count_multiples(rng: random.Random) -> WorldTask:
     phrase = "not divisible" if negate else "divisible"
     mistakes = (
         Mistake(
-            "negation",
+            # Lopsided: a dropped "not" is the common slip, an added one the rare one.
+            "negation" if negate else "negation_added",
             body("==" if negate else "!="),
             "The condition is reversed: the code counts the numbers that are "
             + ("divisible" if negate else "not divisible")
@@ -332,7 +337,7 @@ def shift_elements(rng: random.Random) -> WorldTask:
         return f"    return [x {o} {m} for x in items]\n"
 
     wrong = {"+": "-", "-": "+", "*": "+"}[op]
-    mistakes = (
+    mistakes = [
         Mistake(
             "wrong_operator",
             body(wrong),
@@ -344,7 +349,16 @@ def shift_elements(rng: random.Random) -> WorldTask:
             body(op, k + 1),
             f"The constant is wrong: the task says {k}.",
         ),
-    )
+    ]
+    if op == "-":
+        mistakes.append(
+            Mistake(
+                "operand_order",
+                f"    return [{k} - x for x in items]\n",
+                f"The subtraction is the wrong way round: the code subtracts each element "
+                f"from {k} instead of {k} from each element.",
+            )
+        )
     inputs = tuple((_random_list(rng, -5, 15),) for _ in range(3))
     text = _opening(rng) + (
         f"{verbs[op]} every element of a list."
@@ -352,7 +366,7 @@ def shift_elements(rng: random.Random) -> WorldTask:
         else f"multiply every element of a list by {k}."
     )
     return WorldTask(
-        "shift_elements", text, "def shift_elements(items):", body(op), inputs, mistakes
+        "shift_elements", text, "def shift_elements(items):", body(op), inputs, tuple(mistakes)
     )
 
 
@@ -368,7 +382,9 @@ def extreme_value(rng: random.Random) -> WorldTask:
     other = "smallest" if largest else "largest"
     mistakes = [
         Mistake(
-            "min_max",
+            # Lopsided: max() written for "smallest" is the common slip, min() for
+            # "largest" the rare one.
+            "min_max" if not largest else "min_max_reversed",
             body("min" if largest else "max"),
             f"The function returns the {other} element, but the task asks for the {word} one.",
         )
@@ -393,6 +409,15 @@ def extreme_value(rng: random.Random) -> WorldTask:
         tuple(mistakes),
     )
 
+
+# Every kind of slip the families know (``world.corpus.mistake_rates`` keys; a test keeps
+# this, the families and the parameter schema equal).
+MISTAKE_KINDS = (
+    "strictness", "inclusion", "direction", "off_by_one", "past_end", "wrong_power",
+    "order", "order_reversed", "key", "wrong_end", "slice_length", "negation",
+    "negation_added", "wrong_constant", "wrong_operator", "operand_order", "min_max",
+    "min_max_reversed",
+)  # fmt: skip
 
 FAMILIES: dict[str, Callable[[random.Random], WorldTask]] = {
     "select_elements": select_elements,
