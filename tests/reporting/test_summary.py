@@ -19,4 +19,5 @@ def test_run_summary_counts_each_stage(eval_metrics):
     assert "refinements passing:       1 for 1 task(s)" in text
     assert "ILF training set size:     1" in text
     assert "ILF:" in text and "pass@1 37.5%" in text
+    assert "pass@1 minus zero-shot, points: ILF +12.5, MBPP gold -5.0," in text
     assert "RANDOM" in text

@@ -8,7 +8,7 @@ import pandas as pd
 
 from ilf_kedro.ilf.metrics import pass_at_k_column
 
-from .tables import RANDOM_WEIGHTS_NOTE, by_test_set, percent, test_set_title
+from .tables import RANDOM_WEIGHTS_NOTE, ZERO_SHOT, by_test_set, percent, test_set_title
 
 
 def _tasks_by_split(frame: pd.DataFrame) -> str:
@@ -111,9 +111,26 @@ def run_summary(
             for row in rows.to_dict("records"):
                 scores = "  ".join(f"pass@{k} {percent(row.get(pass_at_k_column(k)))}%" for k in ks)
                 lines.append(f"    {str(row['method']) + ':':<{width}}{scores}")
+            lines += _gains_over_zero_shot(rows)
         if "random_weights" in eval_metrics and eval_metrics["random_weights"].any():
             lines.append(f"  NOTE: {RANDOM_WEIGHTS_NOTE}")
     return "\n".join(lines)
+
+
+def _gains_over_zero_shot(rows: pd.DataFrame) -> list[str]:
+    """One line: each method's pass@1 minus zero-shot's, in points (none without both)."""
+    column = pass_at_k_column(1)
+    if column not in rows:
+        return []
+    base = rows.loc[rows["method"] == ZERO_SHOT, column]
+    others = rows[rows["method"] != ZERO_SHOT]
+    if base.empty or others.empty:
+        return []
+    gains = [
+        f"{row['method']} {100 * (float(row[column]) - float(base.iloc[0])):+.1f}"
+        for row in others.to_dict("records")
+    ]
+    return [f"    pass@1 minus zero-shot, points: {', '.join(gains)}"]
 
 
 def _values(frame: pd.DataFrame, column: str, prefix: str) -> str:

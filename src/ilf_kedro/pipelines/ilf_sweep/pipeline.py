@@ -34,9 +34,10 @@ from .nodes import (
 )
 
 DEFAULT_SHARES = (0.25, 0.5)
-# Datasets every share reads as they are.
-SHARED = ("annotations_to_refine", "ilf_training_set", "base_model", "tasks")
-SHARED += ("task_time_limits", "test_prompts")
+# What a fine-tune and its evaluation read besides the training set, and what every share
+# reads as it is.
+EVALUATION_INPUTS = ("base_model", "tasks", "task_time_limits", "test_prompts")
+SHARED = ("annotations_to_refine", "ilf_training_set", *EVALUATION_INPUTS)
 
 
 def point_name(share: float) -> str:
@@ -57,7 +58,7 @@ def _method(method: str) -> Pipeline:
         namespace=method,
         inputs={
             "training_set": f"{method}_training_set_share",
-            **{name: name for name in ("base_model", "tasks", "task_time_limits", "test_prompts")},
+            **{name: name for name in EVALUATION_INPUTS},
         },
         outputs={"metrics": f"{method}_metrics"},
         parameters=shared_parameters(template, method=f"params:evaluation.methods.{method}"),
