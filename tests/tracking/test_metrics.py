@@ -58,3 +58,22 @@ def test_refinement_and_annotation_statistics_become_metrics():
         "train": {"value": 128.0, "step": 0},
     }
     assert tracking.annotation_metric_values(pd.DataFrame({"split": []})) == {}
+
+
+def test_sample_efficiency_becomes_pass_at_k_per_method_against_annotations():
+    from ilf_kedro.tracking.metrics import sample_efficiency_metric_values
+
+    table = pd.DataFrame(
+        {
+            "share": [0.0, 0.5, 0.5, 1.0, 1.0],
+            "annotations": [0, 10, 10, 20, 20],
+            "method": ["zero-shot", "ILF", "MBPP gold", "ILF", "MBPP gold"],
+            "pass@1": [0.4, 0.6, 0.5, 0.7, float("nan")],
+        }
+    )
+    values = sample_efficiency_metric_values(table)
+    assert values == {
+        "zero-shot.pass_at_1": [{"value": 0.4, "step": 0}],
+        "ILF.pass_at_1": [{"value": 0.6, "step": 10}, {"value": 0.7, "step": 20}],
+        "MBPP_gold.pass_at_1": [{"value": 0.5, "step": 10}],
+    }

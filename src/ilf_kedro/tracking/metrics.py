@@ -1,8 +1,8 @@
 """An ILF run's metrics for MLflow, as plain data (no Kedro, no MLflow calls):
-``eval_metrics``, ``refinement_stats`` and ``annotation_stats`` become the
-``{key: {"value": v, "step": 0}}`` dicts that kedro-mlflow's ``MlflowMetricsHistoryDataset``
-logs; the catalog entry adds its prefix (``refinement``, ``annotations``), so no code here
-knows a dataset name."""
+``eval_metrics``, ``refinement_stats``, ``annotation_stats`` and ``sample_efficiency``
+become the ``{key: {"value": v, "step": 0}}`` dicts (a list of them for a history) that
+kedro-mlflow's ``MlflowMetricsHistoryDataset`` logs; the catalog entry adds its prefix
+(``refinement``, ``annotations``), so no code here knows a dataset name."""
 
 from __future__ import annotations
 
@@ -59,6 +59,23 @@ def eval_metric_values(eval_metrics: pd.DataFrame) -> dict[str, dict[str, float 
         for column in wanted:
             values[metric_key(*prefix, column)] = row.get(column)
     return _metrics(values)
+
+
+def sample_efficiency_metric_values(
+    sample_efficiency: pd.DataFrame,
+) -> dict[str, list[dict[str, float | int]]]:
+    """``sample_efficiency`` (ilf_sweep) -> ``<method>.pass_at_<k>`` with one value per
+    share, its step the number of annotations used, so MLflow draws pass@k against the
+    annotations; NaN left out."""
+    wanted = [c for c in sample_efficiency.columns if str(c).startswith("pass@")]
+    history: dict[str, list[dict[str, float | int]]] = {}
+    for row in sample_efficiency.to_dict("records"):
+        for column in wanted:
+            value = _finite(row.get(column))
+            if value is not None:
+                point = {"value": value, "step": int(row["annotations"])}
+                history.setdefault(metric_key(row["method"], column), []).append(point)
+    return history
 
 
 def refinement_metric_values(refinement_stats: pd.DataFrame) -> dict[str, dict[str, float | int]]:

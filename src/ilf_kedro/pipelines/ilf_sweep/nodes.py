@@ -7,6 +7,7 @@ from matplotlib.figure import Figure
 
 from ilf_kedro import reporting
 from ilf_kedro.ilf import training_sets
+from ilf_kedro.tracking import metrics
 
 
 def take_annotation_share(
@@ -40,6 +41,11 @@ def build_sample_efficiency(zero_shot_metrics: pd.DataFrame, *points: pd.DataFra
     first = ["share", "annotations", "method"]
     table = table[first + [c for c in table.columns if c not in first]]
     return table.sort_values(["share", "method"], kind="stable", ignore_index=True)
+
+
+def track_sample_efficiency(sample_efficiency: pd.DataFrame) -> dict:
+    """``sample_efficiency`` -> MLflow metrics, pass@k against the annotations used."""
+    return metrics.sample_efficiency_metric_values(sample_efficiency)
 
 
 def plot_sample_efficiency(sample_efficiency: pd.DataFrame) -> Figure:

@@ -31,6 +31,7 @@ from .nodes import (
     efficiency_point,
     plot_sample_efficiency,
     take_annotation_share,
+    track_sample_efficiency,
 )
 
 DEFAULT_SHARES = (0.25, 0.5)
@@ -134,6 +135,12 @@ def create_pipeline(
                 inputs=["zero_shot_metrics", *points, f"{point_name(1.0)}_point"],
                 outputs="sample_efficiency",
                 name="build_sample_efficiency",
+            ),
+            Node(
+                track_sample_efficiency,
+                inputs="sample_efficiency",
+                outputs="sample_efficiency_mlflow",
+                name="track_sample_efficiency",
             ),
             Node(
                 plot_sample_efficiency,
