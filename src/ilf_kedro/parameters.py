@@ -19,10 +19,11 @@ import importlib.util
 import shlex
 import string
 from collections.abc import Mapping
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -32,6 +33,9 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 PositiveInt = Field(ge=1)
+# A list parameter the Kedro CLI can pass: --params="evaluation.task_sets=mbpp humaneval"
+# gives one string, its items separated by spaces.
+SpaceSeparated = BeforeValidator(lambda value: value.split() if isinstance(value, str) else value)
 # Runtime parameters that point catalog entries at files (``${runtime_params:...}``).
 CATALOG_URIS = ("mbpp_uri", "annotations_uri", "humaneval_uri")
 
@@ -254,15 +258,9 @@ class Method(Strict):
 
 class Evaluation(Strict):
     splits: list[str] = Field(default=["test"], min_length=1)
-    task_sets: list[str] = Field(default=["mbpp"], min_length=1)
+    task_sets: Annotated[list[str], SpaceSeparated] = Field(default=["mbpp"], min_length=1)
     task_set_formats: dict[str, Literal["mbpp", "humaneval"]] = {}
     methods: dict[str, Method]
-
-    @field_validator("task_sets", mode="before")
-    @classmethod
-    def _names_separated_by_spaces(cls, names: Any) -> Any:
-        # The Kedro CLI cannot pass a list of two: --params="evaluation.task_sets=mbpp humaneval".
-        return names.split() if isinstance(names, str) else names
 
 
 class Model(Strict):
@@ -421,14 +419,7 @@ MistakeKind = Literal[
 class WorldCorpus(Strict):
     size: int = PositiveInt
     seed: int = Field(ge=0)
-    mistake_rates: dict[MistakeKind, float]
-
-    @model_validator(mode="after")
-    def _rates(self) -> WorldCorpus:
-        bad = {k: v for k, v in self.mistake_rates.items() if not 0.0 <= v <= 1.0}
-        if bad:
-            raise ValueError(f"parameter world.corpus.mistake_rates must be in [0, 1]: {bad}")
-        return self
+    mistake_rates: dict[MistakeKind, Annotated[float, Field(ge=0, le=1)]]
 
 
 class WorldPretraining(Strict):
@@ -451,14 +442,8 @@ class Sweep(Strict):
     """``sweep``: the shares of the annotations ``ilf_sweep`` fine-tunes on (the full run
     is the 100% point), and the seed that picks them."""
 
-    shares: list[float] = Field(min_length=1)
+    shares: Annotated[list[float], SpaceSeparated] = Field(min_length=1)
     seed: int = Field(ge=0)
-
-    @field_validator("shares", mode="before")
-    @classmethod
-    def _separated_by_spaces(cls, shares: Any) -> Any:
-        # The Kedro CLI passes a list as one string: --params="sweep.shares=0.1 0.5".
-        return shares.split() if isinstance(shares, str) else shares
 
     @field_validator("shares")
     @classmethod

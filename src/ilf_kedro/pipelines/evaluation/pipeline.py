@@ -18,14 +18,13 @@ for its own namespacing: a method's metrics row is ``<method>_metrics`` (on anot
 """
 
 from collections.abc import Callable, Collection, Sequence
-from functools import partial, update_wrapper
 from typing import Any
 
 from kedro.pipeline import Node, Pipeline
 
 from ilf_kedro.execution import time_limits_node
 from ilf_kedro.ingest.task_sets import PAPER_SET, TaskSet, build_set_tasks
-from ilf_kedro.pipelines import model_loading, shared_parameters
+from ilf_kedro.pipelines import bound, model_loading, shared_parameters
 from ilf_kedro.pipelines.stage_nodes import run_tests, sample, select_tasks, train_model
 from ilf_kedro.tracking.metrics import eval_metric_values
 
@@ -123,7 +122,7 @@ def metrics_dataset(namespace: str) -> str:
     return f"{method}_metrics_on_{task_set}" if task_set else f"{method}_metrics"
 
 
-def _method(
+def method_pipeline(
     template: Pipeline,
     namespace: str,
     inputs: dict | set,
@@ -161,7 +160,7 @@ def zero_shot_evaluation() -> Pipeline:
 
 def _given(namespace: str, model: str, outputs: dict[str, str] | None = None) -> Pipeline:
     inputs = {"model": model, **{name: name for name in SHARED}}
-    return _method(evaluate_template(), namespace, inputs, outputs=outputs)
+    return method_pipeline(evaluate_template(), namespace, inputs, outputs=outputs)
 
 
 def _baseline(namespace: str) -> Pipeline:
@@ -172,7 +171,7 @@ def _baseline(namespace: str) -> Pipeline:
         Pipeline([Node(build, inputs=inputs, outputs="training_set", name=build.__name__)])
         + finetune_and_evaluate_template()
     )
-    return _method(template, namespace, {"base_model", *inputs, *SHARED})
+    return method_pipeline(template, namespace, {"base_model", *inputs, *SHARED})
 
 
 def set_dataset(task_set: TaskSet, name: str) -> str:
@@ -185,7 +184,7 @@ def prepare_test_set(task_set: TaskSet) -> Pipeline:
     """``<set>_raw`` -> ``<set>_tasks`` (validated task rows) -> ``<set>_test_prompts``
     and ``<set>_task_time_limits`` (calibrated on the set's own gold programs), in
     namespace ``<set>``."""
-    build = update_wrapper(partial(build_test_set_tasks, task_set=task_set), build_test_set_tasks)
+    build = bound(build_test_set_tasks, task_set=task_set)
     template = Pipeline(
         [
             Node(build, inputs="raw", outputs="tasks", name="build_test_set_tasks"),
@@ -215,7 +214,7 @@ def prepare_test_set(task_set: TaskSet) -> Pipeline:
 def _on_test_set(method: str, model: str, task_set: TaskSet) -> Pipeline:
     """``method``'s ``model`` evaluated on ``task_set`` in namespace ``<method>.<set>``."""
     inputs = {"model": model, **{name: set_dataset(task_set, name) for name in SHARED}}
-    return _method(evaluate_template(), f"{method}.{task_set.name}", inputs, method=method)
+    return method_pipeline(evaluate_template(), f"{method}.{task_set.name}", inputs, method=method)
 
 
 def create_pipeline(
@@ -232,7 +231,7 @@ def create_pipeline(
     models = {**GIVEN_MODELS, **{ns: f"{ns}.model" for ns in methods if ns not in GIVEN_MODELS}}
     # A few-shot refiner's training_set comes from its namespace in ``refinement``.
     few_shot = [
-        _method(finetune_and_evaluate_template(), ns, {"base_model", *SHARED})
+        method_pipeline(finetune_and_evaluate_template(), ns, {"base_model", *SHARED})
         for ns in few_shot_refiners
     ]
     others = [s for s in sets if not s.is_paper_set]

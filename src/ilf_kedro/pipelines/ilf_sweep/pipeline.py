@@ -17,14 +17,13 @@ pipeline with the run's ``sweep.shares`` (``ilf_kedro.pipelines.run_plan``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline
 
 from ilf_kedro.ingest.task_sets import TaskSet
-from ilf_kedro.pipelines import ilf, shared_parameters
+from ilf_kedro.pipelines import bound, ilf, shared_parameters
+from ilf_kedro.pipelines.evaluation import pipeline as evaluation
 from ilf_kedro.pipelines.evaluation.nodes import build_gold_training_set
-from ilf_kedro.pipelines.evaluation.pipeline import finetune_and_evaluate_template
 
 from .nodes import (
     build_sample_efficiency,
@@ -37,7 +36,7 @@ from .nodes import (
 DEFAULT_SHARES = (0.25, 0.5)
 # What a fine-tune and its evaluation read besides the training set, and what every share
 # reads as it is.
-EVALUATION_INPUTS = ("base_model", "tasks", "task_time_limits", "test_prompts")
+EVALUATION_INPUTS = ("base_model", *sorted(evaluation.SHARED))
 SHARED = ("annotations_to_refine", "ilf_training_set", *EVALUATION_INPUTS)
 
 
@@ -46,24 +45,12 @@ def point_name(share: float) -> str:
     return f"sweep_{round(share * 100)}"
 
 
-def _with_share(function, share: float):
-    return update_wrapper(partial(function, share=share), function)
-
-
-def _method(method: str) -> Pipeline:
+def _finetune_and_evaluate(method: str) -> Pipeline:
     """Fine-tune on ``<method>_training_set_share`` and evaluate -> ``<method>_metrics``,
     labelled as ``method`` is in ``ilf``."""
-    template = finetune_and_evaluate_template()
-    return Pipeline(
-        template,
-        namespace=method,
-        inputs={
-            "training_set": f"{method}_training_set_share",
-            **{name: name for name in EVALUATION_INPUTS},
-        },
-        outputs={"metrics": f"{method}_metrics"},
-        parameters=shared_parameters(template, method=f"params:evaluation.methods.{method}"),
-    )
+    inputs = {"training_set": f"{method}_training_set_share"}
+    inputs.update({name: name for name in EVALUATION_INPUTS})
+    return evaluation.method_pipeline(evaluation.finetune_and_evaluate_template(), method, inputs)
 
 
 def one_share(share: float) -> Pipeline:
@@ -72,7 +59,7 @@ def one_share(share: float) -> Pipeline:
         Pipeline(
             [
                 Node(
-                    _with_share(take_annotation_share, share),
+                    bound(take_annotation_share, share=share),
                     inputs=["annotations_to_refine", "ilf_training_set", "params:sweep.seed"],
                     outputs=["annotations", "ilf_training_set_share"],
                     name="take_annotation_share",
@@ -85,12 +72,12 @@ def one_share(share: float) -> Pipeline:
                 ),
             ]
         )
-        + _method("ilf")
-        + _method("gold")
+        + _finetune_and_evaluate("ilf")
+        + _finetune_and_evaluate("gold")
         + Pipeline(
             [
                 Node(
-                    _with_share(efficiency_point, share),
+                    bound(efficiency_point, share=share),
                     inputs=["annotations", "ilf_metrics", "gold_metrics"],
                     outputs="point",
                     name="efficiency_point",
@@ -120,7 +107,7 @@ def create_pipeline(
     full = Pipeline(
         [
             Node(
-                _with_share(efficiency_point, 1.0),
+                bound(efficiency_point, share=1.0),
                 inputs=["annotations_to_refine", "ilf_metrics", "gold_metrics"],
                 outputs=f"{point_name(1.0)}_point",
                 name="efficiency_point",
