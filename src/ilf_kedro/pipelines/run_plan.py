@@ -56,8 +56,10 @@ class RunPlan:
     def pipelines(self, names: Iterable[str]) -> dict[str, Pipeline]:
         """Those of ``names`` whose shape this plan decides, built for it; nothing when the
         plan is the default (``find_pipelines`` built exactly those already)."""
-        if self == RunPlan():
-            return {}
+        return {} if self == RunPlan() else self.build(names)
+
+    def build(self, names: Iterable[str]) -> dict[str, Pipeline]:
+        """Those of ``names`` whose shape this plan decides, built for it, always."""
         build = {
             "evaluation": lambda: evaluation.create_pipeline(task_sets=self.task_sets),
             "ilf": lambda: ilf.create_pipeline(
