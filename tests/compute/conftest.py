@@ -27,3 +27,15 @@ def ray_cluster():
         yield cluster
     finally:
         cluster.stop()
+
+
+def seen_on(query, nodes: set[str], timeout_s: float = 60.0) -> set[str]:
+    """``query()`` (nodes that Ray's state API says ran some work) once it covers ``nodes``,
+    or its last answer after ``timeout_s``: task and actor events reach the GCS about once
+    a second, so a single look right after the work may miss the latest ones."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not nodes <= (ran := query()) and time.monotonic() < deadline:
+        time.sleep(0.25)
+    return ran

@@ -9,10 +9,12 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
+from tests.compute.conftest import seen_on
 from tests.kedro_project import copy_project, run_pipeline
 
 SMALL = {
@@ -106,12 +108,13 @@ class NodeKiller(threading.Thread):
             time.sleep(0.02)
 
 
-def _ran_on(cluster, since_ms: int) -> dict[str, set[str]]:
-    """Nodes per kind of work since ``since_ms``, from Ray's own task and actor state."""
+def _ran_on(cluster, since_ms: int) -> dict[str, Callable[[], set[str]]]:
+    """Per kind of work, the query of the nodes that ran it since ``since_ms``, from Ray's
+    own task and actor state."""
     return {
-        "verdicts": cluster.task_nodes("_run_shard", since_ms),
-        "sampling": cluster.task_nodes("_generate_shard", since_ms),
-        "finetune": cluster.actor_nodes("RayTrainWorker"),
+        "verdicts": lambda: cluster.task_nodes("_run_shard", since_ms),
+        "sampling": lambda: cluster.task_nodes("_generate_shard", since_ms),
+        "finetune": lambda: cluster.actor_nodes("RayTrainWorker"),
     }
 
 
@@ -147,8 +150,8 @@ def test_ilf_on_two_nodes_equals_a_local_run_despite_a_lost_node(
                 got[name].drop(columns=timing), frame.drop(columns=timing), obj=name
             )
 
-        time.sleep(2)  # task and actor events reach the GCS about once a second
-        for kind, ran in _ran_on(ray_cluster, since_ms).items():
+        for kind, query in _ran_on(ray_cluster, since_ms).items():
+            ran = seen_on(query, nodes)
             assert nodes <= ran, f"{kind} did not run on both nodes: {ran}"
     finally:
         ray_cluster.wait_for_nodes()  # the replacement up, the killed node known dead

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from ilf_kedro.models import load_model, sample_programs
+from tests.compute.conftest import seen_on
 from tests.models.conftest import ROUND_TRIP
 
 SETTINGS = {
@@ -55,8 +56,9 @@ def test_replicas_give_the_hf_samples_and_resume_from_shards(
     pd.testing.assert_frame_equal(on_ray, hf)
     assert len(on_ray) == len(prompts) * SETTINGS["num_samples"]
     assert set(on_ray["finish_reason"]) <= {"stop", "eos", "length"}
-    time.sleep(2)  # actor events reach the GCS about once a second
-    assert ray_cluster.node_ids() <= ray_cluster.task_nodes("_generate_shard", started_ms)
+    nodes = ray_cluster.node_ids()
+    ran = seen_on(lambda: ray_cluster.task_nodes("_generate_shard", started_ms), nodes)
+    assert nodes <= ran
 
     # A lost worker costs only its batches: drop two shards, the rest are read back.
     _lose_two_shards_and_resume(
@@ -103,8 +105,8 @@ def test_server_replicas_give_the_server_backends_rows_and_resume_from_shards(
         bundle, prompts, backend="ray", compute=compute, resume_dir=str(tmp_path), **settings
     )
     pd.testing.assert_frame_equal(on_ray, served)
-    time.sleep(2)  # actor events reach the GCS about once a second
-    assert ray_cluster.node_ids() <= ray_cluster.actor_nodes("ServerReplica")
+    nodes = ray_cluster.node_ids()
+    assert nodes <= seen_on(lambda: ray_cluster.actor_nodes("ServerReplica"), nodes)
 
     _lose_two_shards_and_resume(
         tmp_path,

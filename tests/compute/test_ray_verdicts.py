@@ -11,6 +11,7 @@ import pytest
 from ilf_kedro.compute.ray_verdicts import evaluate_programs_on_ray, verdict_shards
 from ilf_kedro.execution import evaluate_node, evaluate_programs
 from ilf_kedro.parameters import Compute, Execution
+from tests.compute.conftest import seen_on
 from tests.execution.conftest import make_tasks
 from tests.execution.test_harness import JUDGED, SECRET, secret_workload
 from tests.execution.test_isolation import EXPECTED, hostile_programs, hostile_workload
@@ -58,8 +59,8 @@ def test_hostile_programs_get_the_local_verdicts_in_input_order(ray_cluster, tmp
     pd.testing.assert_frame_equal(on_ray.loc[settled, columns], local.loc[settled, columns])
     assert (victim_dir / "victim.txt").read_text() == "intact"
     # Ray's own task state: shards ran on both nodes.
-    time.sleep(2)  # task events reach the GCS about once a second
-    assert ray_cluster.node_ids() <= ray_cluster.task_nodes("_run_shard", started_ms)
+    nodes = ray_cluster.node_ids()
+    assert nodes <= seen_on(lambda: ray_cluster.task_nodes("_run_shard", started_ms), nodes)
 
 
 def test_the_nodes_are_given_no_expected_value(ray_cluster):

@@ -65,8 +65,9 @@ def test_eval_metrics_has_one_row_per_method(default_ilf_run):
     ilf_size = len(load(default_ilf_run, "ilf_training_set"))
     ilf_row = metrics.set_index("method").loc["ILF"]
     assert ilf_row["training_set_size"] == ilf_size
-    if ilf_size == 0:  # the random refiner wrote nothing that passes: said, not hidden
-        assert "empty" in ilf_row["untrained_reason"]
+    # An empty training set (the random refiner wrote nothing that passes) is said, not
+    # hidden; a non-empty one leaves no reason behind.
+    assert ("empty" in ilf_row["untrained_reason"]) == (ilf_size == 0), ilf_row.to_dict()
 
 
 def test_evaluation_reuses_one_modular_pipeline_per_method():

@@ -32,7 +32,8 @@ def test_each_round_starts_from_the_previous_rounds_ilf_model():
     ]
 
 
-def test_rounds_run_report_and_resume_without_recomputing_a_finished_round(tmp_path):
+def test_rounds_run_report_and_resume_without_recomputing_a_finished_round(tmp_path, monkeypatch):
+    monkeypatch.delenv(hooks.ENV_SWITCH, raising=False)  # tracking on: its metrics are checked
     project = copy_project(tmp_path / "project")
     run_pipeline(project, "ilf_rounds", params={**TOY, "rounds": 1})
     round_1 = sorted((project / "data").rglob("round_1/*.parquet"))
@@ -55,10 +56,9 @@ def test_rounds_run_report_and_resume_without_recomputing_a_finished_round(tmp_p
     assert report.loc[1:, "feedback_source"].eq("interpreter").all()
     assert (project / "data/08_reporting/rounds.png").stat().st_size > 0
     # Each round's statistics are metrics of its MLflow run (catalog_tracking.yml).
-    if hooks.tracking_switched_on():
-        first, second = mlflow_runs(project)
-        assert any(key.startswith("round_1.refinement.") for key in first.data.metrics)
-        assert any(key.startswith("round_2.refinement.") for key in second.data.metrics)
+    first, second = mlflow_runs(project)
+    assert any(key.startswith("round_1.refinement.") for key in first.data.metrics)
+    assert any(key.startswith("round_2.refinement.") for key in second.data.metrics)
 
 
 @pytest.mark.parametrize(
