@@ -81,10 +81,37 @@ KILL_PARAMS = (
 )
 
 
-def _kedro_run(project: Path) -> subprocess.Popen:
+# Loaded by the killed run's interpreter (its PYTHONPATH): the run stops itself (SIGSTOP)
+# right after its third batch is on disk, so the test's SIGKILL lands mid-sampling at a
+# known point whatever the machine's load, instead of racing the sampler.
+STOP_AFTER_BATCHES = """
+import os, signal
+from ilf_kedro.models import shards
+
+_write = shards.ShardStore.write
+
+
+def _write_then_stop(self, batch, results):
+    _write(self, batch, results)
+    if len(self.finished()) >= {batches}:
+        os.kill(os.getpid(), signal.SIGSTOP)
+
+
+shards.ShardStore.write = _write_then_stop
+"""
+
+
+def _kedro_run(project: Path, stop_after_batches: int | None = None) -> subprocess.Popen:
+    path = [str(PROJECT_ROOT / "src"), str(PROJECT_ROOT)]
+    if stop_after_batches is not None:
+        site = project / "stop_after_batches"
+        site.mkdir()
+        code = STOP_AFTER_BATCHES.format(batches=stop_after_batches)
+        (site / "sitecustomize.py").write_text(code)
+        path.insert(0, str(site))
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT / "src"), str(PROJECT_ROOT)]),
+        "PYTHONPATH": os.pathsep.join(path),
         "KEDRO_DISABLE_TELEMETRY": "true",
         "HF_HUB_OFFLINE": "1",
         "COLUMNS": "300",  # rich logging: one line per message
@@ -102,6 +129,14 @@ def _kedro_run(project: Path) -> subprocess.Popen:
     )
 
 
+def _stopped(pid: int) -> bool:
+    """Whether process ``pid`` is stopped (state T in /proc/PID/stat)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
+    except (OSError, IndexError):
+        return False
+
+
 def _finish(proc: subprocess.Popen) -> str:
     output, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, output[-4000:]
@@ -111,20 +146,18 @@ def _finish(proc: subprocess.Popen) -> str:
 def test_killed_kedro_run_resumes_and_matches_an_uninterrupted_run(tmp_path):
     killed = copy_project(tmp_path / "killed")
     shards = killed / "data/07_model_output/.shards"
-    proc = _kedro_run(killed)
+    proc = _kedro_run(killed, stop_after_batches=3)
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None:
-        if len(list(shards.glob("*/batch-*.parquet"))) >= 3:
-            break
+    while proc.poll() is None and not _stopped(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert proc.poll() is None, "sampling finished before it could be killed"
+    assert _stopped(proc.pid), f"the run never reached its third batch:\n{_finish(proc)}"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not catalog_path(killed, "initial_samples").exists()
     done_before = {p: p.read_bytes() for p in shards.glob("*/batch-*.parquet")}
     (store,) = _shard_dirs(shards)
     total = len(load(killed, "initial_sampling_prompts"))
-    assert 3 <= len(done_before) < total * 4  # batch 1: one file per sample
+    assert len(done_before) == 3 < total * 4  # batch 1: one file per sample
 
     output = _finish(_kedro_run(killed))
     assert f"Resuming sampling: {len(done_before)} of {total * 4} batches" in output
