@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,27 @@ os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+# What a test needs, read from the fixtures it uses: the markers of pyproject.toml, so
+# `-m "not slow"` leaves out every test that starts a cluster, a server or a browser.
+MARKERS_OF_FIXTURES = {
+    "ray_cluster": ("ray", "slow"),
+    "tiny_server": ("server", "slow"),
+    "label_studio_server": ("server", "slow"),
+    "viz_server": ("browser", "slow"),
+    "default_ilf_run": ("slow",),
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for fixture, markers in MARKERS_OF_FIXTURES.items():
+            if fixture in item.fixturenames:
+                for marker in markers:
+                    item.add_marker(marker)
+        if item.get_closest_marker("semantic"):
+            item.add_marker("slow")
+
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
@@ -69,14 +92,36 @@ def mbpp_tasks(mbpp_raw):
     return tasks
 
 
+def build_once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
+    """``build(folder)`` run once per test session, whatever the number of pytest-xdist
+    workers: the first worker to ask builds it under a lock, in the session's shared
+    temporary folder; the others wait for it, then read the same folder. Tests only
+    read what it holds (copy it to change it)."""
+    from filelock import FileLock
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # shared by the workers of this session
+    folder, done = root / name, root / f"{name}.done"
+    with FileLock(str(root / f"{name}.lock")):
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)  # a failed try's leftovers
+            folder.mkdir(parents=True)
+            build(folder)
+            done.touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def default_ilf_run(tmp_path_factory):
-    """A copy of the project after the offline default `kedro run --pipelines=ilf`."""
+    """A copy of the project after the offline default `kedro run --pipelines=ilf`, made
+    once per session and read by every test that asks for it."""
     from tests.kedro_project import copy_project, run_pipeline
 
-    project = copy_project(tmp_path_factory.mktemp("ilf_default") / "project")
-    run_pipeline(project, "ilf")
-    return project
+    def build(folder: Path) -> None:
+        run_pipeline(copy_project(folder / "project"), "ilf")
+
+    return build_once(tmp_path_factory, "ilf_default", build) / "project"
 
 
 SERVE_COMMAND = "transformers serve {model} --host {host} --port {port} --device cpu"

@@ -74,3 +74,11 @@ def test_ray_benchmark_runs_both_stages_on_two_nodes_with_identical_results():
     assert out["verdicts_identical"] and out["samples_identical"]
     assert out["local_programs_per_s"] > 0 and out["ray_programs_per_s"] > 0
     assert out["driver_cpu_ms_per_program"] > 0
+
+
+def test_suite_benchmark_times_a_run_and_lists_its_slowest_tests():
+    out = _run("bench_tests.py")
+    assert out["returncode"] == 0 and out["mode"] == "smoke"
+    assert " passed" in out["closing_line"]
+    assert 0 < len(out["slowest"]) <= 15
+    assert out["ratio_to_budget"] == pytest.approx(out["wall_s"] / out["budget_s"], abs=0.001)
