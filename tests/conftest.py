@@ -14,6 +14,10 @@ os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+# One thread per pytest-xdist worker (and its subprocesses): the workers already use every
+# core, and torch's own threads on top of them only contend.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 # What a test needs, read from the fixtures it uses: the markers of pyproject.toml, so
 # `-m "not slow"` leaves out every test that starts a cluster, a server or a browser.
