@@ -30,6 +30,13 @@ MARKERS_OF_FIXTURES = {
 }
 
 
+# Tests that share a server or cluster go to one pytest-xdist worker (`--dist loadgroup`),
+# where it starts once; the other tests go with their module, so a module-scoped run is
+# made once too.
+SERVED_TO_ONE_WORKER = ("ray_cluster", "tiny_server", "label_studio_server")
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config, items):
     for item in items:
         for fixture, markers in MARKERS_OF_FIXTURES.items():
@@ -38,6 +45,8 @@ def pytest_collection_modifyitems(config, items):
                     item.add_marker(marker)
         if item.get_closest_marker("semantic"):
             item.add_marker("slow")
+        shared = [f for f in SERVED_TO_ONE_WORKER if f in item.fixturenames]
+        item.add_marker(pytest.mark.xdist_group(shared[0] if shared else item.module.__name__))
 
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
