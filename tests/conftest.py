@@ -34,10 +34,14 @@ MARKERS_OF_FIXTURES = {
 # where it starts once; the other tests go with their module, so a module-scoped run is
 # made once too.
 SERVED_TO_ONE_WORKER = ("ray_cluster", "tiny_server", "label_studio_server")
+# Groups start in this order (pyproject: `--no-loadscope-reorder` keeps it), the longest
+# first, so that no long group starts last while the other worker idles.
+FIRST = ("semantic", "ray", "server", "browser", "slow")
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config, items):
+    groups: dict[str, int] = {}
     for item in items:
         for fixture, markers in MARKERS_OF_FIXTURES.items():
             if fixture in item.fixturenames:
@@ -46,7 +50,16 @@ def pytest_collection_modifyitems(config, items):
         if item.get_closest_marker("semantic"):
             item.add_marker("slow")
         shared = [f for f in SERVED_TO_ONE_WORKER if f in item.fixturenames]
-        item.add_marker(pytest.mark.xdist_group(shared[0] if shared else item.module.__name__))
+        group = shared[0] if shared else item.module.__name__
+        item.add_marker(pytest.mark.xdist_group(group))
+        rank = min((i for i, m in enumerate(FIRST) if item.get_closest_marker(m)), default=9)
+        groups[group] = min(groups.get(group, rank), rank)
+    order = {group: i for i, group in enumerate(groups)}  # collection order within a rank
+
+    def group_of(item) -> str:
+        return item.get_closest_marker("xdist_group").args[0]
+
+    items.sort(key=lambda item: (groups[group_of(item)], order[group_of(item)]))
 
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
