@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
-
 import collections
 import decimal
 import enum
 import fractions
 import json
+import re
 
 import numpy as np
 import pytest
@@ -145,7 +144,11 @@ HONEST = [
 ]
 
 
-@pytest.mark.parametrize(("value", "literal"), HONEST, ids=[re.sub(r" at 0x[0-9a-f]+", "", repr(v))[:40] for v, _ in HONEST])
+@pytest.mark.parametrize(
+    ("value", "literal"),
+    HONEST,
+    ids=[re.sub(r" at 0x[0-9a-f]+", "", repr(v))[:40] for v, _ in HONEST],
+)
 def test_verdicts_are_pythons_equality_on_honest_values(value, literal):
     judged = plan_assert(f"assert f(1) == {literal!r}", set(), tolerant=False)
     back = decode_value(encode_value((value,), 1 << 16))
