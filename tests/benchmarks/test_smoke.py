@@ -11,6 +11,8 @@ import pytest
 
 from tests.conftest import ANNOTATIONS_PATH, MBPP_PATH, PROJECT_ROOT
 
+pytestmark = pytest.mark.slow
+
 
 def _run(script: str, *args: str) -> dict:
     """Run ``benchmarks/<script>`` from the repository root; its last line, as JSON."""

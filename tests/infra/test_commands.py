@@ -48,6 +48,7 @@ def test_a_missing_server_command_names_the_parameter_and_the_install(monkeypatc
     assert served.process is None  # nothing was started
 
 
+@pytest.mark.slow
 def test_server_backend_runs_from_a_process_whose_path_lacks_the_venv(tiny_model_dir):
     script = textwrap.dedent(
         f"""

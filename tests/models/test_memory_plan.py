@@ -141,6 +141,7 @@ def test_readme_table_covers_the_three_models_and_four_devices():
     assert (full["80 GB"], full["141 GB"]) == ("no", "yes")
 
 
+@pytest.mark.slow
 def test_kedro_run_stops_at_the_plan_before_the_base_model_loads(tmp_path):
     project = copy_project(tmp_path / "project")
     with pytest.raises(MemoryPlanError, match="settings that would fit"):

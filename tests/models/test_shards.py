@@ -143,6 +143,7 @@ def _finish(proc: subprocess.Popen) -> str:
     return output
 
 
+@pytest.mark.slow
 def test_killed_kedro_run_resumes_and_matches_an_uninterrupted_run(tmp_path):
     killed = copy_project(tmp_path / "killed")
     shards = killed / "data/07_model_output/.shards"

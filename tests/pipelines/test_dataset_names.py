@@ -17,6 +17,8 @@ import pytest
 
 from tests.kedro_project import DEMO_ENV, copy_project
 
+pytestmark = pytest.mark.slow
+
 DOTTED_NAME_WARNING = "dataset names contain '.'"
 
 BUILD_EVERY_PIPELINE = r"""

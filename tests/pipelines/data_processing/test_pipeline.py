@@ -27,6 +27,7 @@ def test_default_run_on_the_demo_data(project):
     assert (limits["time_limit_s"] >= 3.0).all() and (limits["gold_duration_s"] > 0).all()
 
 
+@pytest.mark.slow
 def test_paper_env_on_the_shared_data(project, mbpp_path, annotations_path):
     run_pipeline(
         project,

@@ -10,6 +10,8 @@ from ilf_kedro import hooks
 from ilf_kedro.ingest.validation import DataValidationError
 from tests.kedro_project import copy_project, mlflow_runs, run_pipeline
 
+pytestmark = pytest.mark.slow
+
 BOTH_SETS = {
     "evaluation": {"task_sets": ["mbpp", "humaneval"]},
     "max_tasks_per_split": 2,

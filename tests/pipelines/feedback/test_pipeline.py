@@ -8,6 +8,8 @@ import pytest
 
 from tests.kedro_project import copy_project, run_pipeline
 
+pytestmark = pytest.mark.slow
+
 TOY = {"max_tasks_per_split": 2, "sampling.num_samples": 2, "sampling.max_new_tokens": 16}
 
 

@@ -79,6 +79,7 @@ def test_evaluation_reuses_one_modular_pipeline_per_method():
     assert "zero_shot.train_model" not in names
 
 
+@pytest.mark.slow
 def test_paper_environment_at_toy_scale_from_the_command_line(
     tmp_path, mbpp_path, annotations_path, humaneval_path
 ):
@@ -118,6 +119,7 @@ def test_paper_environment_at_toy_scale_from_the_command_line(
     assert "RANDOM" in done.stdout + done.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pipeline", ["initial_sampling"])
 def test_initial_sampling_writes_failing_tasks_and_a_queue(tmp_path, pipeline):
     from tests.kedro_project import run_pipeline

@@ -4,8 +4,11 @@ pass, ``ilf_training_set`` has rows, and pi_theta* and the baselines are really 
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from tests.kedro_project import copy_project, load, run_pipeline
+
+pytestmark = pytest.mark.slow
 
 # Refine the refine split itself with a pi_Refine that learns it by heart (greedy decoding,
 # a learning rate and epochs the tiny model memorises 3 programs with), so refinements pass.

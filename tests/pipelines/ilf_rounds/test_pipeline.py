@@ -32,6 +32,7 @@ def test_each_round_starts_from_the_previous_rounds_ilf_model():
     ]
 
 
+@pytest.mark.slow
 def test_rounds_run_report_and_resume_without_recomputing_a_finished_round(tmp_path, monkeypatch):
     monkeypatch.delenv(hooks.ENV_SWITCH, raising=False)  # tracking on: its metrics are checked
     project = copy_project(tmp_path / "project")
