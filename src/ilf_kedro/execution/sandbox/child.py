@@ -174,17 +174,37 @@ _FATAL_SIGNALS = tuple(
 
 
 def _emulate_fatal_signals(me: int) -> None:
+    """Handlers in PID 1 only. A process the program forks must not inherit them: a
+    Python handler runs only between bytecodes, so a signal landing just before a
+    blocking call is held until that call returns, which may be never. That hung
+    ``multiprocessing.Pool``: its ``terminate()`` holds the task queue's lock and sends
+    SIGTERM to workers about to wait on it (about 1 run in 10). So a fork resets them to
+    the default, with the signals blocked across it so that none is caught in between."""
+
     def die(signum, frame):
-        if os.getpid() != me:  # a process forked by the program is not PID 1
+        if os.getpid() != me:  # forked without the at-fork hooks (a C library's fork)
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
             return
         _report({"signal": signal.Signals(signum).name})
         os._exit(0)
 
+    def block() -> None:
+        signal.pthread_sigmask(signal.SIG_BLOCK, _FATAL_SIGNALS)
+
+    def unblock() -> None:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _FATAL_SIGNALS)
+
+    def default_in_child() -> None:
+        for sig in _FATAL_SIGNALS:
+            if signal.getsignal(sig) is die:  # a handler of the program's own stays
+                signal.signal(sig, signal.SIG_DFL)
+        unblock()  # a signal sent meanwhile is delivered now, with its default action
+
     for sig in _FATAL_SIGNALS:
         if signal.getsignal(sig) == signal.SIG_DFL:
             signal.signal(sig, die)
+    os.register_at_fork(before=block, after_in_parent=unblock, after_in_child=default_in_child)
 
 
 # The environment every program gets, plus HOME and TMPDIR (its working directory). The
