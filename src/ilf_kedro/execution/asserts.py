@@ -22,9 +22,11 @@ from __future__ import annotations
 import ast
 import builtins
 import numbers
+import threading
 from typing import NamedTuple
 
 from ilf_kedro.execution.sandbox.semantics import approx_eq
+from ilf_kedro.execution.sandbox.wire import BeyondLimits
 
 FUNCTIONS = {
     name: getattr(builtins, name)
@@ -73,6 +75,8 @@ _UNARY = {
 _BINARY = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow)
 _SEQUENCES = (str, bytes, bytearray, list, tuple)
 MAX_POWER = 10_000  # largest integer exponent judged (a program's 10**10 would hang us)
+MAX_INT_BITS = 100_000_000  # largest power judged, in bits (12 MB)
+MAX_INT_WORK = 10**12  # product of the operands' bits of a multiplication or division
 MAX_REPEAT = 1_000_000  # longest sequence a ``*`` may build
 
 
@@ -157,6 +161,9 @@ class _Planner:
         if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
             return ast.UnaryOp(op=node.op, operand=self.visit(node.operand))
         if isinstance(node, ast.BinOp) and isinstance(node.op, _BINARY):
+            text = isinstance(node.left, ast.Constant) and isinstance(node.left.value, str | bytes)
+            if text and isinstance(node.op, ast.Mod):  # a format: see _binary
+                raise _Untrusted
             return ast.BinOp(left=self.visit(node.left), op=node.op, right=self.visit(node.right))
         if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And):
             return ast.BoolOp(op=node.op, values=[self.visit(v) for v in node.values])
@@ -180,6 +187,8 @@ class _Planner:
         if isinstance(node, ast.Name) and self._builtin(node.id):
             return node
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            if self._of_the_program(node):
+                return self._program_call(node)
             if self._builtin(node.func.id):
                 if any(isinstance(a, ast.Starred) for a in node.args):
                     raise _Untrusted
@@ -192,6 +201,30 @@ class _Planner:
                 )
             return self._program_call(node)
         raise _Untrusted
+
+    def _of_the_program(self, node: ast.Call) -> bool:
+        """Whether the sandbox evaluates ``node``: a call of the program, or a built-in
+        applied to nothing but such calls (``list(f(3))``, ``len(f(10 ** 6))``), so that a
+        lazy iterable is consumed, and a large value measured, where it lives. What
+        crosses is then what the built-in returns: the program could forge it, but no
+        more than it could make its own call return anything, and no literal of the
+        assert goes with it."""
+        name = node.func.id
+        if name in self.bound:
+            return False
+        if name not in FUNCTIONS or name in self.program_names:
+            return True
+        return (
+            bool(node.args)
+            and all(isinstance(a, ast.Call) and isinstance(a.func, ast.Name) for a in node.args)
+            and all(self._of_the_program(a) for a in node.args)
+            and all(
+                k.arg is not None
+                and isinstance(k.value, ast.Constant)
+                and k.value.value in (True, False, None)
+                for k in node.keywords
+            )
+        )
 
     def _builtin(self, name: str) -> bool:
         if name not in FUNCTIONS or name in self.bound or name in self.program_names:
@@ -211,7 +244,35 @@ class _Planner:
 
 def evaluate(judged: JudgedAssert, values: tuple) -> bool:
     """Whether the assert holds for the calls' ``values``; raises what Python would raise
-    evaluating it (e.g. ValueError for the truth of a numpy array)."""
+    evaluating it (e.g. ValueError for the truth of a numpy array, RecursionError for
+    ``==`` between lists nested a thousand deep), or :class:`BeyondLimits`."""
+    try:
+        return _evaluate(judged, values)
+    except RecursionError:
+        # The harness's own call stack (a Kedro runner's) takes part of Python's recursion
+        # limit; a program's assert runs near the bottom of its stack, as a new thread's.
+        return _in_a_new_thread(_evaluate, judged, values)
+
+
+def _in_a_new_thread(function, *args):
+    outcome: list = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, function(*args)))
+        except BaseException as exc:  # handed to the caller
+            outcome.append((False, exc))
+
+    thread = threading.Thread(target=run, name="ilf-judge")
+    thread.start()
+    thread.join()
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value
+
+
+def _evaluate(judged: JudgedAssert, values: tuple) -> bool:
     env = {f"__call_{i}__": v for i, v in enumerate(values)}
     test = judged.test
     if judged.tolerant:
@@ -265,16 +326,23 @@ def _eval(node: ast.expr, env: dict) -> object:
 
 
 def _binary(op: ast.operator, a: object, b: object) -> object:
+    """``a op b``, refusing (:class:`BeyondLimits`) what would take the harness minutes or
+    gigabytes: a program's value is any size its memory allows."""
     if isinstance(op, ast.Pow):
         exact = isinstance(a, numbers.Rational) and isinstance(b, numbers.Integral)
-        if exact and abs(b) > MAX_POWER and abs(a) not in (0, 1):
-            raise OverflowError(f"a power with exponent {b} is too large to judge")
+        too_large = exact and (abs(b) > MAX_POWER or _bits(a) * abs(int(b)) > MAX_INT_BITS)
+        if too_large and abs(a) not in (0, 1):
+            raise BeyondLimits(f"a power with exponent {b} is too large to judge")
         return a**b
     if isinstance(op, ast.Mult):
         for seq, n in ((a, b), (b, a)):
             repeat = isinstance(seq, _SEQUENCES) and isinstance(n, numbers.Integral)
             if repeat and len(seq) * int(n) > MAX_REPEAT:
-                raise OverflowError("a repeated sequence too long to judge")
+                raise BeyondLimits("a repeated sequence too long to judge")
+    costly = type(a) is int and type(b) is int and _bits(a) * _bits(b) > MAX_INT_WORK
+    if costly and isinstance(op, ast.Mult | ast.Div | ast.FloorDiv | ast.Mod):
+        raise BeyondLimits("an operation on integers too large to judge")
+    if isinstance(op, ast.Mult):
         return a * b
     if isinstance(op, ast.Add):
         return a + b
@@ -285,5 +353,9 @@ def _binary(op: ast.operator, a: object, b: object) -> object:
     if isinstance(op, ast.FloorDiv):
         return a // b
     if isinstance(a, str | bytes | bytearray):  # a format could ask for gigabytes of padding
-        raise TypeError("%-formatting is not judged outside the program")
+        raise BeyondLimits("%-formatting of the program's text is not judged outside it")
     return a % b
+
+
+def _bits(n: object) -> int:
+    return int(n).bit_length() if isinstance(n, numbers.Integral) else 1

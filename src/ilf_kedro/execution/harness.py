@@ -34,7 +34,9 @@ from ilf_kedro.parameters import Execution, section
 
 logger = logging.getLogger(__name__)
 
-STATUSES = ("passed", "failed", "error", "timeout", "crashed")
+# "harness_limit": the harness reached one of its own limits (a value over
+# ``max_result_bytes``, a judge's bound) and made no verdict on the program.
+STATUSES = ("passed", "failed", "error", "timeout", "crashed", "harness_limit")
 # How a task's numbers compare (its ``equality`` column; absent or NaN: "tolerant", the
 # paper's MBPP scripts): "tolerant" with rel 1e-6 / abs 1e-12, "exact" as HumanEval's
 # official harness does.

@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 from ilf_kedro.execution.asserts import JudgedAssert, bound_names, evaluate, plan_assert
 from ilf_kedro.execution.sandbox.records import ASSERT, CALL, READY, Check, ProgramRun, TaskSpec
-from ilf_kedro.execution.sandbox.wire import NotPlainData, Opaque, decode_value
+from ilf_kedro.execution.sandbox.wire import BeyondLimits, NotPlainData, Opaque, decode_value
 
 # Statements a test list may hold that judge nothing (HumanEval's ``check`` imports).
 _NEUTRAL = "neutral"
@@ -32,7 +32,7 @@ class Verdict:
     """The one encoding of a verdict: a row of the results frame."""
 
     passed: bool
-    status: str  # passed | failed | error | timeout | crashed
+    status: str  # passed | failed | error | timeout | crashed | harness_limit
     error_type: str | None
     error_message: str | None
     duration_s: float
@@ -178,7 +178,11 @@ def _error_type(rec: dict) -> str:
 
 
 def _shown(value: object, limit: int) -> str:
-    return _bounded(repr(value), max(40, limit // 2))
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):  # an int beyond 4300 digits, a deep nesting
+        text = f"<{type(value).__name__} too large to show>"
+    return _bounded(text, max(40, limit // 2))
 
 
 def judge(plan: TaskPlan, run: ProgramRun, max_message_chars: int) -> Verdict:
@@ -224,17 +228,15 @@ def judge(plan: TaskPlan, run: ProgramRun, max_message_chars: int) -> Verdict:
             continue
         if "refused" in rec:
             reason = str(rec["refused"])[:200]
-            return verdict(
-                "failed",
-                "NotPlainData",
-                f"{where} -- the calls' values cannot be handed back: {reason}",
-            )
+            return verdict(*_beyond_limits(where, f"the calls' values: {reason}"))
         try:
-            if type(rec.get("value")) is not str:
+            if type(rec.get("value")) is not list:
                 raise ValueError("no values were reported")
             values = decode_value(rec["value"])
             if type(values) is not tuple or len(values) != len(judged.calls):
                 raise ValueError("not one value per call")
+        except BeyondLimits as exc:
+            return verdict(*_beyond_limits(where, str(exc)))
         except ValueError as exc:
             return verdict("failed", "MalformedReport", f"{where} -- {exc}")
         failure = _judge_here(judged, values, where, max_message_chars)
@@ -265,6 +267,12 @@ def _how_it_ended(run: ProgramRun, reports: _Reports) -> tuple[str, str, str]:
     return "crashed", "Unknown", "the program vanished without a verdict"
 
 
+def _beyond_limits(where: str, reason: str) -> tuple[str, str, str]:
+    """The verdict's fields when the harness reached one of its own limits: the program
+    is neither passed nor failed (``STATUSES``' "harness_limit", counted apart)."""
+    return "harness_limit", "HarnessLimit", f"{where} -- not judged: {reason}"
+
+
 def _judge_here(
     judged: JudgedAssert, values: tuple, where: str, limit: int
 ) -> tuple[str, str, str] | None:
@@ -272,6 +280,8 @@ def _judge_here(
     Python would have failed or raised on the assert."""
     try:
         held = evaluate(judged, values)
+    except BeyondLimits as exc:
+        return _beyond_limits(where, str(exc))
     except NotPlainData as exc:
         return "failed", "NotPlainData", f"{where} -- {exc}"
     except Exception as exc:  # what Python would raise evaluating the assert
