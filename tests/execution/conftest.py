@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -44,6 +46,19 @@ def toy_tasks() -> pd.DataFrame:
     return make_tasks(
         {1: (["assert f(1) == 2", "assert f(2) == 3", "assert f(-1) == 0"], "", None)}
     )
+
+
+@pytest.fixture
+def busy_cpus():
+    """Load from outside: one process spinning on each CPU while the test runs."""
+    spinners = [
+        subprocess.Popen([sys.executable, "-c", "while True:\n    pass"])
+        for _ in os.sched_getaffinity(0)
+    ]
+    yield len(spinners)
+    for spinner in spinners:
+        spinner.kill()
+        spinner.wait()
 
 
 def sandbox_processes(uid_base: int = UID_BASE, span: int = UID_BLOCK * UID_BLOCKS) -> list[int]:

@@ -510,6 +510,27 @@ def test_correct_programs_using_the_interpreter_keep_passing(namespaces, toy_tas
     assert res["status"][0] == "passed", res["error_message"][0]
 
 
+# A correct program whose worker processes must all end: Pool.terminate() sends SIGTERM to
+# workers that may be about to wait on the lock it holds.
+POOL = (
+    "import multiprocessing\n"
+    "with multiprocessing.Pool(4) as pool:\n"
+    "    assert pool.map(abs, [-1, -2, -3, -4]) == [1, 2, 3, 4]\n" + GOOD
+)
+
+
+@pytest.mark.slow
+def test_programs_with_worker_processes_never_hang_under_load(busy_cpus):
+    # One run in ten hung while a fork of the program kept its emulated signal handlers.
+    # Each run needs about 0.05 s of CPU: 30 s is a limit that no load on the machine
+    # reaches (a run that hangs stays until it), so every timeout is a hang.
+    n = 200
+    tasks = make_tasks({1: (["assert f(1) == 2"], "", 30.0)})
+    programs = pd.DataFrame({"task_id": [1] * n, "program": [POOL] * n})
+    res = evaluate_programs(programs, tasks, progress=False)
+    assert res["status"].value_counts().to_dict() == {"passed": n}
+
+
 # The harness run by a venv's interpreter (a link to the base one): evaluate one program.
 EVALUATE_FROM_HERE = r"""
 import json, sys
