@@ -157,7 +157,9 @@ def test_per_task_time_limits_and_fallback_timeout():
     res = run(programs, tasks, timeout_s=0.5)
     assert res["status"].tolist() == ["timeout", "passed", "timeout"]
     assert res["error_type"][0] == "Timeout"
-    assert 0.35 < res["duration_s"][0] < 2.0
+    # killed at its limit, not before (after it, how long the kill takes depends on load;
+    # that it came at all, before the 0.8 s program could pass, the status shows)
+    assert res["duration_s"][0] >= 0.4
     res = run(programs, tasks.drop(columns="time_limit_s"), timeout_s=5.0)
     assert res["passed"].all()
 
