@@ -291,6 +291,7 @@ BEYOND_THE_WIRE = {
 }
 
 
+@pytest.mark.slow
 def test_values_of_any_size_and_shape_are_judged_as_python_would():
     names = list(BEYOND_THE_WIRE)
     tasks = make_tasks({i: ([BEYOND_THE_WIRE[n][0]], "", 30.0) for i, n in enumerate(names)})

@@ -93,16 +93,25 @@ class _Untrusted(Exception):
     pass
 
 
+def statements(text: str) -> list[ast.stmt] | None:
+    """The statements of ``text``, or None when it does not parse."""
+    try:
+        return ast.parse(text).body
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+
+
 def bound_names(sources: list[str]) -> set[str]:
     """Every name the given statements bind (assignments, definitions, imports, loop
     targets...). A source that does not parse binds nothing: it raises when it runs."""
+    return bound_in([statements(source) or [] for source in sources])
+
+
+def bound_in(bodies: list[list[ast.stmt]]) -> set[str]:
+    """:func:`bound_names` of statements already parsed."""
     names: set[str] = set()
-    for source in sources:
-        try:
-            tree = ast.parse(source)
-        except (SyntaxError, ValueError, MemoryError, RecursionError):
-            continue
-        for node in ast.walk(tree):
+    for body in bodies:
+        for node in (n for statement in body for n in ast.walk(statement)):
             if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
                 names.add(node.id)
             elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
@@ -117,20 +126,22 @@ def bound_names(sources: list[str]) -> set[str]:
 
 
 def plan_assert(
-    text: str, bound: set[str], tolerant: bool, program_names: frozenset = frozenset()
+    text: str,
+    bound: set[str],
+    tolerant: bool,
+    program_names: frozenset = frozenset(),
+    body: list[ast.stmt] | None = None,
 ) -> JudgedAssert | None:
     """The assert in ``text`` as calls + test, or None when it cannot be judged here.
 
     ``bound``: names the setup code and test statements bind (a call of one of them is
     not the program's); ``program_names``: built-in names the program itself defines (a
-    call of one of them is the program's, e.g. MBPP 126's ``sum``)."""
-    try:
-        body = ast.parse(text).body
-    except (SyntaxError, ValueError, MemoryError, RecursionError):
+    call of one of them is the program's, e.g. MBPP 126's ``sum``); ``body``: the
+    statements of ``text`` when they are parsed already."""
+    body = statements(text) if body is None else body
+    if not body or len(body) != 1 or not isinstance(body[0], ast.Assert):
         return None
-    if len(body) != 1 or not isinstance(body[0], ast.Assert):
-        return None
-    planner = _Planner(bound, program_names)
+    planner = _Planner(text, bound, program_names)
     try:
         test = planner.visit(body[0].test)
     except (_Untrusted, RecursionError):
@@ -142,7 +153,8 @@ def plan_assert(
 
 
 class _Planner:
-    def __init__(self, bound: set[str], program_names: frozenset) -> None:
+    def __init__(self, text: str, bound: set[str], program_names: frozenset) -> None:
+        self.text = text
         self.bound = bound
         self.program_names = program_names
         self.calls: list[str] = []
@@ -235,11 +247,22 @@ class _Planner:
     def _program_call(self, node: ast.Call) -> ast.Name:
         if node.func.id in self.bound:  # e.g. a checker the setup code defines
             raise _Untrusted
-        for sub in ast.walk(node):  # its arguments are its input: any value will do
-            if isinstance(sub, ast.NamedExpr | ast.Await | ast.Yield | ast.YieldFrom):
-                raise _Untrusted
-        self.calls.append(ast.unparse(node))
+        source = self._source(node)
+        if any(word in source for word in (":=", "await", "yield")):
+            for sub in ast.walk(node):  # its arguments are its input: any value will do
+                if isinstance(sub, ast.NamedExpr | ast.Await | ast.Yield | ast.YieldFrom):
+                    raise _Untrusted
+        self.calls.append(source)
         return ast.Name(id=f"__call_{len(self.calls) - 1}__", ctx=ast.Load())
+
+    def _source(self, node: ast.expr) -> str:
+        """The text of ``node`` (unparsing the tree costs several times more; so does
+        ``ast.get_source_segment``, which splits the whole text each time)."""
+        if node.lineno == node.end_lineno == 1 and "\n" not in self.text:
+            if self.text.isascii():  # offsets count UTF-8 bytes
+                return self.text[node.col_offset : node.end_col_offset]
+            return self.text.encode()[node.col_offset : node.end_col_offset].decode()
+        return ast.get_source_segment(self.text, node) or ast.unparse(node)
 
 
 def evaluate(judged: JudgedAssert, values: tuple) -> bool:

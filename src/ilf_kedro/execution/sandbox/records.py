@@ -56,7 +56,7 @@ class TaskSpec(NamedTuple):
     """What the program's process may know of a task: no expected values."""
 
     setup: str
-    checks: list  # of Check
+    checks: tuple  # of Check
     tolerant: bool = True  # ASSERT checks compare numbers with a tolerance (MBPP's scripts)
 
 
