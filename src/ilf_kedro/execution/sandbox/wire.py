@@ -276,11 +276,32 @@ def decode_value(encoded: str | list) -> object:
         tokens = json.loads(encoded) if type(encoded) is str else encoded
         if type(tokens) is not list:
             raise _Bad
-        return _Decoder(tokens).run()
+        flat = _flat_calls(tokens)
+        return flat if flat is not None else _Decoder(tokens).run()
     except BeyondLimits:
         raise
     except (_Bad, TypeError, ValueError, IndexError, KeyError, OverflowError, MemoryError):
         raise ValueError("not an encoded value") from None
+
+
+_FLAT_BUILD = {"L": list, "T": tuple, "S": set, "F": frozenset}
+
+
+def _flat_calls(tokens: list) -> tuple | None:
+    """The most common values at once: a tuple of plain tokens, or of one list, tuple or
+    set of them (``[["T", 1], ["L", 2], 1, 2]``); None for anything else."""
+    if len(tokens) < 1 or type(tokens[0]) is not list or tokens[0][:1] != ["T"]:
+        return None
+    n = len(tokens) - 1
+    if tokens[0] == ["T", n] and set(map(type, tokens[1:])) <= _TOKEN_TYPES:
+        return tuple(tokens[1:])
+    inner = tokens[1] if n else None
+    if tokens[0] != ["T", 1] or type(inner) is not list or len(inner) != 2:
+        return None
+    build = _FLAT_BUILD.get(inner[0])
+    if build is None or inner[1] != n - 1 or not set(map(type, tokens[2:])) <= _TOKEN_TYPES:
+        return None
+    return (build(tokens[2:]),)
 
 
 class _Frame:
