@@ -12,9 +12,12 @@ arguments may be anything, they are its input), the operators ``+ - * / // % **`
 + ~ not``, comparisons (``is``/``is not`` only against ``None``, ``True``, ``False``),
 ``and`` (every operand is evaluated anyway: when one is false the assert fails either
 way), subscripts, and the built-ins in :data:`FUNCTIONS` (unless the program defines a
-function of that name, which is then its call, see :func:`plan_assert`). ``or`` and
-conditional expressions are not (an operand Python would skip could then raise); such
-asserts run in the program's process, untrusted.
+function of that name, which is then its call, see :func:`plan_assert`). A built-in
+applied to nothing but calls of the program (``list(f(3))``) is evaluated with them, in
+the program's process. ``or`` and conditional expressions are not judged here (an
+operand Python would skip could then raise); such asserts run in the program's process,
+untrusted. What would take the judge minutes or gigabytes (a program's value may be any
+size) raises :class:`~.sandbox.wire.BeyondLimits` instead.
 """
 
 from __future__ import annotations
@@ -233,7 +236,7 @@ class _Planner:
             and all(
                 k.arg is not None
                 and isinstance(k.value, ast.Constant)
-                and k.value.value in (True, False, None)
+                and any(k.value.value is c for c in (True, False, None))
                 for k in node.keywords
             )
         )
