@@ -265,6 +265,11 @@ def test_values_of_any_depth_shape_and_size_cross():
         chain = (chain,)
     with pytest.raises(BeyondLimits, match="chain of tuples"):  # hashing it would crash
         decode_value(encode_value(chain, 1 << 20))
+    doubling: tuple = (1,)
+    for _ in range(60):  # 2**60 leaves in 1 kB of references: == or hash would never end
+        doubling = (doubling, doubling)
+    with pytest.raises(BeyondLimits, match="shared parts"):
+        decode_value(encode_value(doubling, 1 << 16))
 
 
 @pytest.mark.parametrize(

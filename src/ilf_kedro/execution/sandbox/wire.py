@@ -57,6 +57,10 @@ MAX_DECIMAL_CHARS = 100_000
 # Deepest chain of tuples and deques rebuilt: hashing a tuple and freeing a deque recurse
 # in C without Python's recursion check (a chain of 200,000 crashes the interpreter).
 MAX_C_DEPTH = 10_000
+# Largest value rebuilt, counting a shared part each time it appears: a few dozen tokens
+# can describe a tuple of 2**60 leaves through references, which ``==`` or ``hash`` would
+# walk for ever.
+MAX_SIZE = 20_000_000
 # Containers whose header is followed by their items; "D" and "VI" by key, value pairs.
 _CONTAINERS = frozenset({"L", "T", "S", "F", "D", "Q", "VK", "VV", "VI"})
 _NUMBERED = frozenset({"L", "T", "S", "F", "D", "Q"})  # may be referred to by "R"
@@ -307,12 +311,13 @@ def _flat_calls(tokens: list) -> tuple | None:
 class _Frame:
     """A container being rebuilt: its items so far and how many are still to come."""
 
-    __slots__ = ("tag", "obj", "items", "left", "number", "depth", "key", "extra")
+    __slots__ = ("tag", "obj", "items", "left", "number", "depth", "size", "key", "extra")
 
     def __init__(self, tag, obj, left, number, extra=None) -> None:
         self.tag, self.obj, self.left, self.number, self.extra = tag, obj, left, number, extra
         self.items: list = []
         self.depth = 0  # deepest chain of tuples/deques among its items
+        self.size = 1  # itself and its items, shared ones counted each time they appear
         self.key = _PENDING  # a dict's key waiting for its value
 
 
@@ -321,6 +326,7 @@ class _Decoder:
         self.tokens = tokens
         self.numbered: list = []  # by number: the object, or _PENDING while rebuilt
         self.depths: list = []  # by number: its chain depth
+        self.sizes: list = []  # by number: its size (see _Frame)
         self.patches: dict[int, list] = {}  # number -> (container, index or key) to fill
 
     def run(self) -> object:
@@ -333,7 +339,7 @@ class _Decoder:
             i += 1
             t = type(token)
             if t in _TOKEN_TYPES:
-                value, depth = token, 0
+                value, depth, size = token, 0, 1
             elif t is not list or not token or type(token[0]) is not str:
                 raise _Bad
             elif token[0] in _CONTAINERS or token[0] in ("A", "N"):
@@ -345,11 +351,11 @@ class _Decoder:
                 if frame.left:
                     stack.append(frame)
                     continue
-                value, depth = self._close(frame)
+                value, depth, size = self._close(frame)
             elif token[0] == "R":
-                value, depth = self._ref(token, stack)
+                value, depth, size = self._ref(token, stack)
             else:
-                value, depth = self._leaf(token), 0
+                value, depth, size = self._leaf(token), 0, 1
             while True:  # hand the value to its container; close the containers it fills
                 if not stack:
                     if result:
@@ -357,12 +363,12 @@ class _Decoder:
                     result.append(value)
                     break
                 frame = stack[-1]
-                self._add(frame, value, depth)
+                self._add(frame, value, depth, size)
                 frame.left -= 1
                 if frame.left:
                     break
                 stack.pop()
-                value, depth = self._close(frame)
+                value, depth, size = self._close(frame)
         if stack or len(result) != 1 or self.patches:
             raise _Bad
         return result[0]
@@ -390,10 +396,12 @@ class _Decoder:
             obj = _MUTABLE[tag]() if tag in _MUTABLE else None
             self.numbered.append(_PENDING if obj is None else obj)
             self.depths.append(0)
+            self.sizes.append(1)
         return _Frame(tag, obj, n, number)
 
     def _fill(self, frame: _Frame, items: list) -> None:
         tag, obj = frame.tag, frame.obj
+        frame.size += len(items)
         if tag == "L" or tag == "Q":
             obj.extend(items)
         elif tag == "D":
@@ -402,23 +410,24 @@ class _Decoder:
             frame.items = items
         frame.left = 0
 
-    def _ref(self, token: list, stack: list) -> tuple[object, int]:
+    def _ref(self, token: list, stack: list) -> tuple[object, int, int]:
         if len(token) != 2 or type(token[1]) is not int or not 0 <= token[1] < len(self.numbered):
             raise _Bad
         number = token[1]
         value = self.numbered[number]
         if value is not _PENDING:
-            return value, self.depths[number]
+            return value, self.depths[number], self.sizes[number]
         # a tuple that contains, through a list, dict or deque, itself: filled in later
         frame = stack[-1] if stack else None
         if frame is None or frame.obj is None or (frame.tag == "D" and frame.key is _PENDING):
             raise _Bad
         where = frame.key if frame.tag == "D" else len(frame.obj)
         self.patches.setdefault(number, []).append((frame.obj, where))
-        return None, 0
+        return None, 0, 1
 
-    def _add(self, frame: _Frame, value: object, depth: int) -> None:
+    def _add(self, frame: _Frame, value: object, depth: int, size: int) -> None:
         frame.depth = max(frame.depth, depth)
+        frame.size += size
         tag, obj = frame.tag, frame.obj
         if tag == "L" or tag == "Q":
             obj.append(value)
@@ -431,8 +440,13 @@ class _Decoder:
         else:
             frame.items.append(value)
 
-    def _close(self, frame: _Frame) -> tuple[object, int]:
+    def _close(self, frame: _Frame) -> tuple[object, int, int]:
         tag, items = frame.tag, frame.items
+        if frame.size > MAX_SIZE:  # before anything is hashed or compared
+            raise BeyondLimits(
+                f"a value of more than {MAX_SIZE} items once its shared parts are counted "
+                "each time they appear (comparing or hashing it would take that long)"
+            )
         depth = 0
         if tag in ("T", "Q"):
             depth = frame.depth + 1
@@ -465,9 +479,10 @@ class _Decoder:
         if frame.number >= 0:
             self.numbered[frame.number] = value
             self.depths[frame.number] = depth
+            self.sizes[frame.number] = frame.size
             for container, where in self.patches.pop(frame.number, ()):
                 container[where] = value
-        return value, depth
+        return value, depth, frame.size
 
     def _leaf(self, token: list) -> object:
         tag, body = token[0], token[1] if len(token) > 1 else None
