@@ -275,7 +275,8 @@ def decode_value(encoded: str | list) -> object:
     objects of the harness's own types; ValueError if it is anything else, and
     :class:`BeyondLimits` for a value the harness will not rebuild (a range of more than
     :data:`MAX_RANGE` numbers, a Decimal beyond ``1e4300``, a chain of tuples or deques
-    deeper than :data:`MAX_C_DEPTH`)."""
+    deeper than :data:`MAX_C_DEPTH`, more than :data:`MAX_SIZE` items counting shared
+    parts each time, more than the harness's memory)."""
     try:
         tokens = json.loads(encoded) if type(encoded) is str else encoded
         if type(tokens) is not list:
@@ -284,7 +285,9 @@ def decode_value(encoded: str | list) -> object:
         return flat if flat is not None else _Decoder(tokens).run()
     except BeyondLimits:
         raise
-    except (_Bad, TypeError, ValueError, IndexError, KeyError, OverflowError, MemoryError):
+    except MemoryError:
+        raise BeyondLimits("the harness ran out of memory rebuilding the value") from None
+    except (_Bad, TypeError, ValueError, IndexError, KeyError, OverflowError):
         raise ValueError("not an encoded value") from None
 
 
