@@ -130,7 +130,7 @@ class Execution(Strict):
     memory_mb: int = Field(default=2048, ge=64)
     max_processes: int = Field(default=64, ge=1)
     max_file_mb: int = Field(default=16, ge=0)
-    max_result_bytes: int = Field(default=65536, ge=1)
+    max_result_bytes: int = Field(default=16 * 1024 * 1024, ge=1)
     progress: bool = True
     compute: Compute = Compute()  # ${compute} (parameters_compute.yml)
 

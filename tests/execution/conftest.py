@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from ilf_kedro.execution.harness import prepare_evaluation
 from ilf_kedro.execution.sandbox.records import UID_BASE, UID_BLOCK, UID_BLOCKS
+from ilf_kedro.execution.sandbox_client import run_sandbox
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 MBPP = SHARED_DATA / "mbpp" / "mbpp.jsonl"
@@ -46,22 +53,106 @@ def toy_tasks() -> pd.DataFrame:
     )
 
 
-def sandbox_processes(uid_base: int = UID_BASE, span: int = UID_BLOCK * UID_BLOCKS) -> list[int]:
-    """PIDs of live processes whose real uid is a sandbox uid."""
+@pytest.fixture
+def busy_cpus():
+    """Load from outside: one process spinning on each CPU while the test runs."""
+    spinners = [
+        subprocess.Popen([sys.executable, "-c", "while True:\n    pass"])
+        for _ in os.sched_getaffinity(0)
+    ]
+    yield len(spinners)
+    for spinner in spinners:
+        spinner.kill()
+        spinner.wait()
+
+
+def sandbox_processes(
+    uid_base: int = UID_BASE, span: int = UID_BLOCK * UID_BLOCKS, started_by: float | None = None
+) -> list[int]:
+    """PIDs of live processes whose real uid is in ``[uid_base, uid_base + span)`` and, with
+    ``started_by`` (CLOCK_BOOTTIME seconds), that started no later than that."""
     found = []
+    tick = os.sysconf("SC_CLK_TCK")
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
         try:
             with open(f"/proc/{pid}/status") as f:
-                for line in f:
-                    if line.startswith("Uid:"):
-                        if uid_base <= int(line.split()[1]) < uid_base + span:
-                            found.append(int(pid))
-                        break
-        except OSError:
+                uid = next(int(line.split()[1]) for line in f if line.startswith("Uid:"))
+            if not uid_base <= uid < uid_base + span:
+                continue
+            if started_by is not None:
+                with open(f"/proc/{pid}/stat") as f:
+                    start = int(f.read().rsplit(")", 1)[1].split()[19]) / tick
+                if start > started_by:
+                    continue
+            found.append(int(pid))
+        except (OSError, StopIteration):
             pass
     return found
+
+
+def evaluate_noting_the_sandbox(programs: pd.DataFrame, tasks: pd.DataFrame, **options):
+    """:func:`evaluate_programs`' results, the sandbox's isolation report (its
+    ``uid_base``) and the CLOCK_BOOTTIME at which the last run was reported: every process
+    of the run had started by then, while its uid block was still locked by its server (a
+    process of another harness in that block can only start after that server ends)."""
+    evaluation = prepare_evaluation(programs, tasks, **options)
+    last = [0.0]
+
+    def on_run(run) -> None:
+        evaluation.record(run)
+        last[0] = time.clock_gettime(time.CLOCK_BOOTTIME)
+
+    report = run_sandbox(evaluation.work, on_run)
+    return evaluation.results(), report, last[0]
+
+
+# Barriers between the test and programs running in the sandbox, which can reach nothing
+# of the test's: the program blocks SIGUSR1, names its process (seen in the host's /proc),
+# then waits for the test to send it SIGUSR1.
+BARRIER = """
+import ctypes as _ctypes, signal as _signal
+def barrier(name):
+    _signal.pthread_sigmask(_signal.SIG_BLOCK, {_signal.SIGUSR1})
+    _ctypes.CDLL(None).prctl(15, name.encode(), 0, 0, 0)  # PR_SET_NAME
+    _signal.sigwait({_signal.SIGUSR1})
+"""
+
+
+def barrier_name(prefix: str) -> str:
+    """A process name no other test on the machine uses (at most 15 characters)."""
+    return prefix + os.urandom(4).hex()
+
+
+def processes_named(name: str) -> list[int]:
+    found = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/comm") as f:
+                    if f.read().strip() == name:
+                        found.append(int(pid))
+            except OSError:
+                pass
+    return found
+
+
+def wait_for(condition, what: str, deadline_s: float = 120.0) -> None:
+    """Poll ``condition`` until it holds; fail the test saying ``what`` never happened (the
+    deadline only ends a test that is broken, it times nothing)."""
+    deadline = time.monotonic() + deadline_s
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"never happened: {what}")
+        time.sleep(0.02)
+
+
+def release(name: str) -> None:
+    """Let every program waiting at the barrier ``name`` go on."""
+    for pid in processes_named(name):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGUSR1)
 
 
 def _require(path: Path) -> Path:

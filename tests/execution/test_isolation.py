@@ -7,12 +7,13 @@ defines a correct ``f`` (the verdict must still be right), or attacks forever (t
 
 from __future__ import annotations
 
+import concurrent.futures
+import functools
 import json
 import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -20,7 +21,18 @@ import pytest
 
 import ilf_kedro
 from ilf_kedro.execution import evaluate_programs
-from tests.execution.conftest import GOOD, make_tasks, sandbox_processes
+from ilf_kedro.execution.sandbox.records import UID_BLOCK
+from tests.execution.conftest import (
+    BARRIER,
+    GOOD,
+    barrier_name,
+    evaluate_noting_the_sandbox,
+    make_tasks,
+    processes_named,
+    release,
+    sandbox_processes,
+    wait_for,
+)
 
 ROOT = os.geteuid() == 0
 PASS_TASK, HANG_TASK = 1, 2  # generous vs short time limit
@@ -162,8 +174,9 @@ def hostile_programs(victim_dir: Path) -> dict[str, tuple[int, str]]:
         "recursion": (PASS_TASK, "def r(n):\n    return r(n + 1)\nr(0)\n" + GOOD),
         "deep_recursion_c_stack": (
             PASS_TASK,
+            # each level passes through C (map), so the C stack, not the heap, runs out
             "import sys\nsys.setrecursionlimit(10 ** 8)\n"
-            "def r(n):\n    return r(n + 1)\nr(0)\n" + GOOD,
+            "def r(n):\n    return list(map(r, [n + 1]))\nr(0)\n" + GOOD,
         ),
         # -- stdin
         "read_stdin_input": (PASS_TASK, "x = input()\n" + GOOD),
@@ -283,12 +296,10 @@ def hostile_workload(victim_dir: Path, index=None) -> tuple[pd.DataFrame, pd.Dat
 def _run_hostile(tmp_path_factory, namespaces: bool):
     victim_dir = tmp_path_factory.mktemp("victim")
     programs, tasks = hostile_workload(victim_dir)
-    started = time.monotonic()
-    res = evaluate_programs(
+    res, report, last_run = evaluate_noting_the_sandbox(
         programs, tasks, progress=False, memory_mb=512, max_processes=32, namespaces=namespaces
     )
-    elapsed = time.monotonic() - started
-    return res.set_index("name"), victim_dir, elapsed
+    return res.set_index("name"), victim_dir, (report, last_run)
 
 
 @pytest.fixture(scope="module", params=[True, False], ids=["namespaces", "fallback"])
@@ -297,7 +308,7 @@ def hostile(request, tmp_path_factory):
 
 
 def test_every_row_gets_the_expected_verdict(hostile):
-    res, _, elapsed = hostile
+    res, _, _ = hostile
     assert res["status"].notna().all() and len(res) == len(set(res.index))
     wrong = {
         name: (row.status, row.error_type, row.error_message)
@@ -305,14 +316,15 @@ def test_every_row_gets_the_expected_verdict(hostile):
         if row.status not in EXPECTED[name]
     }
     assert not wrong
-    assert elapsed < 25
 
 
 def test_timeouts_are_enforced_from_outside(hostile):
+    # They would run forever (one ignores every signal it can): ending at all is the
+    # enforcement; and not before their limit.
     res, _, _ = hostile
     for name in ("infinite_loop", "sleep", "ignore_signals", "fork_bomb_persistent"):
         assert res.loc[name, "error_type"] in {"Timeout", "CPUTimeLimit"}
-        assert res.loc[name, "duration_s"] < HANG_LIMIT_S + 3
+        assert res.loc[name, "duration_s"] >= HANG_LIMIT_S
 
 
 def test_memory_and_crash_details(hostile):
@@ -334,13 +346,15 @@ def test_files_outside_scratch_untouched(hostile):
 
 
 def test_harness_survives_and_no_process_is_left(hostile):
-    # We are the harness: still alive. Every sandboxed process must be gone.
+    # We are the harness: still alive. Every process of its sandbox must be gone: those
+    # of its uid block that started while its server held the block (other harnesses on
+    # the machine, and a later one in the same block, are not this test's).
     assert os.getpgid(0) is not None
+    _, _, (report, last_run) = hostile
     if ROOT:
-        deadline = time.monotonic() + 2
-        while sandbox_processes() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert sandbox_processes() == []
+        mine = functools.partial(sandbox_processes, report["uid_base"], UID_BLOCK, last_run)
+        # killed ones may stay a moment as zombies until init reaps them
+        wait_for(lambda: not mine(), "every sandboxed process gone", deadline_s=30)
 
 
 def test_forged_verdicts_fail_with_a_clear_message(hostile):
@@ -510,6 +524,27 @@ def test_correct_programs_using_the_interpreter_keep_passing(namespaces, toy_tas
     assert res["status"][0] == "passed", res["error_message"][0]
 
 
+# A correct program whose worker processes must all end: Pool.terminate() sends SIGTERM to
+# workers that may be about to wait on the lock it holds (4 workers: 4 chances per run).
+POOL = (
+    "import multiprocessing\n"
+    "with multiprocessing.Pool(4) as pool:\n"
+    "    assert pool.map(abs, [-1, -2, -3, -4]) == [1, 2, 3, 4]\n" + GOOD
+)
+
+
+@pytest.mark.slow
+def test_programs_with_worker_processes_never_hang_under_load(busy_cpus):
+    # One run in ten hung while a fork of the program kept its emulated signal handlers.
+    # Each run needs about 0.05 s of CPU: 30 s is a limit that no load on the machine
+    # reaches (a run that hangs stays until it), so every timeout is a hang.
+    n = 200
+    tasks = make_tasks({1: (["assert f(1) == 2"], "", 30.0)})
+    programs = pd.DataFrame({"task_id": [1] * n, "program": [POOL] * n})
+    res = evaluate_programs(programs, tasks, progress=False)
+    assert res["status"].value_counts().to_dict() == {"passed": n}
+
+
 # The harness run by a venv's interpreter (a link to the base one): evaluate one program.
 EVALUATE_FROM_HERE = r"""
 import json, sys
@@ -559,22 +594,28 @@ def _evaluate_from_a_venv(venv: Path, toy_tasks: pd.DataFrame, tmp_path: Path) -
     assert result["status"] == "passed", result["error"]
 
 
-# Two programs running at once: the first makes a SysV message queue and binds an abstract
-# Unix socket, then waits; the second, started meanwhile, must find neither.
-MAKE_IPC = r"""
-import ctypes, socket, time
+# Programs running at once: the first makes a SysV message queue and binds an abstract
+# Unix socket, then waits at a barrier; the others wait at theirs, then (the first still
+# holding both) must find neither.
+MAKE_IPC = (
+    BARRIER
+    + r"""
+import ctypes, socket
 libc = ctypes.CDLL(None, use_errno=True)
 assert libc.msgget(0x11F00D, 0o1666) >= 0  # IPC_CREAT | 0666
 server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 server.bind("\0ilf-sandbox-meeting-point")
 server.listen()
-time.sleep(2.0)
+barrier(HOLDING)
 def f(x):
     return x + 1
 """
-FIND_IPC = r"""
-import ctypes, socket, time
-time.sleep(0.7)
+)
+FIND_IPC = (
+    BARRIER
+    + r"""
+import ctypes, socket
+barrier(LOOKING)
 libc = ctypes.CDLL(None, use_errno=True)
 seen = []
 if libc.msgget(0x11F00D, 0o666) >= 0:
@@ -589,54 +630,79 @@ assert not seen, seen
 def f(x):
     return x + 1
 """
+)
+
+
+def _in_a_thread(function, *args, **kwargs) -> concurrent.futures.Future:
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    future = pool.submit(function, *args, **kwargs)
+    pool.shutdown(wait=False)
+    return future
 
 
 @pytest.mark.skipif(not ROOT, reason="namespaces need root")
 def test_programs_running_at_once_cannot_meet(toy_tasks):
-    programs = pd.DataFrame({"task_id": [1, 1, 1], "program": [MAKE_IPC, FIND_IPC, FIND_IPC]})
-    res = evaluate_programs(programs, toy_tasks, workers=1, progress=False, timeout_s=10.0)
+    holding, looking = barrier_name("hold"), barrier_name("look")
+    names = f"HOLDING = {holding!r}\nLOOKING = {looking!r}\n"
+    programs = [names + p for p in (MAKE_IPC, FIND_IPC, FIND_IPC)]
+    frame = pd.DataFrame({"task_id": [1, 1, 1], "program": programs})
+    tasks = make_tasks({1: (["assert f(1) == 2"], "", 120.0)})
+    run = _in_a_thread(evaluate_programs, frame, tasks, workers=1, progress=False)
+    ready = lambda: len(processes_named(holding)) == 1 and len(processes_named(looking)) == 2  # noqa: E731
+    wait_for(ready, "the first program holding both, the others waiting")
+    release(looking)
+    wait_for(lambda: not processes_named(looking), "the others done looking")
+    release(holding)
+    res = run.result()
     assert res["status"].tolist() == ["passed"] * 3, res["error_message"].tolist()
 
 
-# Run long enough to overlap with the other harness; the hostile one kills what it can.
-SLOW_GOOD = "import time\ntime.sleep(1.5)\n" + GOOD
+# Two harnesses whose programs all wait at a barrier until every one of them runs; then the
+# hostile ones kill what they can, and only after they are gone do the others go on.
+WAITING_GOOD = BARRIER + "barrier(GOOD_NAME)\n" + GOOD
 KILLER = (
-    "import os, time\n"
-    "for _ in range(30):\n"
-    "    try:\n        os.kill(-1, 9)\n    except OSError:\n        pass\n"
-    "    time.sleep(0.05)\n" + GOOD
+    BARRIER + "barrier(KILLER_NAME)\nimport os\n"
+    "for _ in range(100):\n"
+    "    try:\n        os.kill(-1, 9)\n    except OSError:\n        pass\n" + GOOD
 )
 OTHER_HARNESS = r"""
 import sys, pandas as pd
 from ilf_kedro.execution import evaluate_programs
 from tests.execution.conftest import make_tasks
-tasks = make_tasks({1: (["assert f(1) == 2"], "", 20.0)})
+tasks = make_tasks({1: (["assert f(1) == 2"], "", 120.0)})
 programs = pd.DataFrame({"task_id": [1] * 6, "program": PROGRAMS})
 res = evaluate_programs(programs, tasks, progress=False, namespaces=NAMESPACES, workers=2)
 print("STATUSES", ",".join(res["status"]))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not ROOT, reason="per-program uids need root")
 @pytest.mark.parametrize("namespaces", [True, False], ids=["namespaces", "fallback"])
 def test_two_harnesses_at_once_give_the_verdicts_of_each_alone(namespaces):
-    import subprocess
-    import sys
-
-    programs = [SLOW_GOOD, KILLER, SLOW_GOOD, SLOW_GOOD, KILLER, SLOW_GOOD]
-    expected = ["passed"] * 6
+    good, killer = barrier_name("good"), barrier_name("kill")
+    names = f"GOOD_NAME = {good!r}\nKILLER_NAME = {killer!r}\n"
+    programs = [names + p for p in (WAITING_GOOD, KILLER) * 3]
     code = f"PROGRAMS = {programs!r}\nNAMESPACES = {namespaces}\n{OTHER_HARNESS}"
     src = Path(evaluate_programs.__code__.co_filename).parents[2]  # the ilf_kedro in use
     env = {**os.environ, "PYTHONPATH": f"{src}:{REPO}"}
     other = subprocess.Popen(
         [sys.executable, "-c", code], cwd=REPO, env=env, stdout=subprocess.PIPE, text=True
     )
-    tasks = make_tasks({1: (["assert f(1) == 2"], "", 20.0)})
+    tasks = make_tasks({1: (["assert f(1) == 2"], "", 120.0)})
     frame = pd.DataFrame({"task_id": [1] * 6, "program": programs})
-    res = evaluate_programs(frame, tasks, progress=False, namespaces=namespaces, workers=2)
+    run = _in_a_thread(
+        evaluate_programs, frame, tasks, progress=False, namespaces=namespaces, workers=2
+    )
+    every_one = lambda: len(processes_named(good)) == 6 and len(processes_named(killer)) == 6  # noqa: E731
+    wait_for(every_one, "all 12 programs of both harnesses running at once")
+    release(killer)
+    wait_for(lambda: not processes_named(killer), "the killers done")
+    release(good)
+    res = run.result()
     out, _ = other.communicate(timeout=120)
-    assert res["status"].tolist() == expected, res["error_message"].tolist()
-    assert f"STATUSES {','.join(expected)}" in out
+    assert res["status"].tolist() == ["passed"] * 6, res["error_message"].tolist()
+    assert f"STATUSES {','.join(['passed'] * 6)}" in out
 
 
 @pytest.mark.skipif(not ROOT, reason="becomes an unprivileged user from root")

@@ -19,6 +19,7 @@ def mbpp_limited(mbpp_tasks) -> pd.DataFrame:
     return mbpp_tasks.merge(limits, on="task_id", how="left", validate="one_to_one")
 
 
+@pytest.mark.slow
 def test_calibrated_limits(mbpp_limited):
     limits = mbpp_limited.set_index("task_id")["time_limit_s"]
     gold = mbpp_limited.set_index("task_id")["gold_duration_s"]
@@ -28,6 +29,7 @@ def test_calibrated_limits(mbpp_limited):
     assert limits[SLOW_TASK] > 4 * 1.5  # ~4 x 3 s: not cut off under load
 
 
+@pytest.mark.slow
 def test_all_gold_programs_pass(mbpp_limited):
     programs = mbpp_limited[["task_id"]].assign(program=mbpp_limited["gold_code"])
     res = evaluate_programs(programs, mbpp_limited, progress=False)
@@ -38,6 +40,7 @@ def test_all_gold_programs_pass(mbpp_limited):
     assert res.loc[~res["trusted"], "task_id"].tolist() == [596]
 
 
+@pytest.mark.slow
 def test_annotations_originals_fail_refinements_pass(annotations, mbpp_limited):
     programs = pd.concat(
         [
@@ -72,7 +75,7 @@ def test_task_163_passes_only_with_float_tolerance(annotations, mbpp_tasks):
 HUMANEVAL = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "humaneval"
 
 
-def test_humaneval_gold_programs_pass_judged_outside_the_program():
+def humaneval_tasks() -> pd.DataFrame:
     import gzip
     import json
 
@@ -83,10 +86,49 @@ def test_humaneval_gold_programs_pass_judged_outside_the_program():
         pytest.skip(f"reference data {path.resolve()} is absent (../shared/data beside the repo)")
     with gzip.open(path, "rt") as f:
         raw = pd.DataFrame([json.loads(line) for line in f if line.strip()])
-    tasks = build_set_tasks(raw, TaskSet("humaneval", "humaneval"))
+    return build_set_tasks(raw, TaskSet("humaneval", "humaneval"))
+
+
+@pytest.mark.slow
+def test_humaneval_gold_programs_pass_judged_outside_the_program():
+    tasks = humaneval_tasks()
     res = evaluate_programs(tasks.assign(program=tasks["gold_code"]), tasks, progress=False)
     assert res["passed"].all(), res.loc[~res["passed"], "error_message"].tolist()
     # 158 of 164 tasks judged wholly outside the program (112 when only `CALL == LITERAL`
     # was); the rest loop over generated inputs or bind names in check's body.
     untrusted = tasks.loc[~res["trusted"].to_numpy(), "source_task_id"].tolist()
     assert len(untrusted) == 6, untrusted
+
+
+@pytest.fixture(scope="module")
+def humaneval_limited() -> pd.DataFrame:
+    tasks = humaneval_tasks()
+    limits = calibrate_time_limits(tasks, progress=False)
+    return tasks.merge(limits, on="task_id", validate="one_to_one")
+
+
+@pytest.mark.slow
+def test_calibrated_limits_keep_the_verdicts_when_every_cpu_is_busy(
+    mbpp_limited, humaneval_limited, annotations, busy_cpus
+):
+    """Limits calibrated on the machine as it was (module fixture), verdicts made while a
+    spinning process takes each CPU: the gold programs and refinements still pass, the
+    originals still fail (their verdicts on an idle machine, the tests above)."""
+    mbpp = pd.concat(
+        [
+            mbpp_limited[["task_id"]].assign(kind="gold", program=mbpp_limited["gold_code"]),
+            annotations[["task_id"]].assign(kind="original", program=annotations["original"]),
+            annotations[["task_id"]].assign(kind="refinement", program=annotations["refinement"]),
+        ],
+        ignore_index=True,
+    )
+    res = evaluate_programs(mbpp, mbpp_limited, progress=False)
+    passed = res.groupby("kind")["passed"].agg(["size", "sum"])
+    assert passed.to_dict("index") == {
+        "gold": {"size": 974, "sum": 974},
+        "original": {"size": 195, "sum": 0},
+        "refinement": {"size": 195, "sum": 195},
+    }, res.loc[res["kind"] != "original"].query("~passed")[["task_id", "status"]]
+    gold = humaneval_limited.assign(program=humaneval_limited["gold_code"])
+    res = evaluate_programs(gold, humaneval_limited, progress=False)
+    assert res["passed"].all(), res.loc[~res["passed"], "error_message"].tolist()

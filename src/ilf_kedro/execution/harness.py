@@ -34,7 +34,9 @@ from ilf_kedro.parameters import Execution, section
 
 logger = logging.getLogger(__name__)
 
-STATUSES = ("passed", "failed", "error", "timeout", "crashed")
+# "harness_limit": the harness reached one of its own limits (a value over
+# ``max_result_bytes``, a judge's bound) and made no verdict on the program.
+STATUSES = ("passed", "failed", "error", "timeout", "crashed", "harness_limit")
 # How a task's numbers compare (its ``equality`` column; absent or NaN: "tolerant", the
 # paper's MBPP scripts): "tolerant" with rel 1e-6 / abs 1e-12, "exact" as HumanEval's
 # official harness does.
@@ -114,8 +116,8 @@ def evaluate_programs(
             program (RLIMIT_AS); ``max_processes``: processes/threads a program may have
             (RLIMIT_NPROC, per program when running as root); ``max_file_mb``: largest
             file a program may write (RLIMIT_FSIZE); ``max_result_bytes``: largest
-            encoding of the values one assert's calls hand back. Its ``compute`` is not
-            read here (``evaluate_node`` dispatches on it).
+            encoding of the values all of a program's asserts' calls hand back. Its
+            ``compute`` is not read here (``evaluate_node`` dispatches on it).
         keep_output: add an ``output`` column with the program's captured stdout+stderr
             (at most ``max_output_chars`` characters).
         max_message_chars: bound on ``error_message``.
@@ -123,9 +125,11 @@ def evaluate_programs(
 
     Returns:
         A copy of ``programs`` (same index and order, one row per input row) plus
-        ``passed`` (bool), ``status`` (passed | failed | error | timeout | crashed),
+        ``passed`` (bool), ``status`` (passed | failed | error | timeout | crashed |
+        harness_limit: the harness reached a limit of its own, e.g. a value over
+        ``max_result_bytes``, and made no verdict on the program),
         ``error_type`` (e.g. AssertionError, NotPlainData, NameError, Timeout, SIGSEGV,
-        EarlyExit; None when passed), ``error_message`` (bounded; None when passed),
+        EarlyExit, HarnessLimit; None when passed), ``error_message`` (bounded; None when passed),
         ``duration_s`` (wall-clock seconds of the child), ``trusted`` (True when every
         assert of the task was judged outside the program's process) and optionally
         ``output``.
@@ -213,6 +217,14 @@ class Evaluation:
         missing = [row for row, v in enumerate(self._verdicts) if v is None]
         if missing:
             raise SandboxError(f"{len(missing)} program(s) have no verdict (e.g. row {missing[0]})")
+        limited = [v for v in self._verdicts if v.status == "harness_limit"]
+        if limited:
+            logger.warning(
+                "%d program(s) not judged: the harness reached a limit of its own (status "
+                "harness_limit, not a failure of the program), e.g. %s",
+                len(limited),
+                limited[0].error_message,
+            )
         return _with_verdicts(self.programs, self._verdicts, self.keep_output)
 
 

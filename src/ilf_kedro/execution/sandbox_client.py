@@ -115,7 +115,7 @@ def _run_server(
     report: dict = {}
     done = False
     try:
-        buf = b""
+        partial: list[bytes] = []  # a line not yet complete, in chunks (a run of megabytes)
         last = time.monotonic()
         stdout_fd = proc.stdout.fileno()
         while not done:
@@ -124,12 +124,16 @@ def _run_server(
                 if time.monotonic() - last > stall_s:
                     raise _ServerDied(f"sandbox server stalled for {stall_s:.0f} s")
                 continue
-            chunk = os.read(stdout_fd, 1 << 16)
+            chunk = os.read(stdout_fd, 1 << 20)
             if not chunk:
                 break
             last = time.monotonic()
-            buf += chunk
-            *lines, buf = buf.split(b"\n")
+            if b"\n" not in chunk:
+                partial.append(chunk)
+                continue
+            first, *lines, rest = chunk.split(b"\n")
+            lines.insert(0, b"".join([*partial, first]))
+            partial = [rest] if rest else []
             for line in lines:
                 msg = json.loads(line)
                 if "row" in msg:

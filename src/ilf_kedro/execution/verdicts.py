@@ -15,13 +15,21 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import json
 import signal
 from typing import NamedTuple
 
-from ilf_kedro.execution.asserts import JudgedAssert, bound_names, evaluate, plan_assert
+from ilf_kedro.execution.asserts import (
+    JudgedAssert,
+    bound_in,
+    bound_names,
+    evaluate,
+    plan_assert,
+    statements,
+)
 from ilf_kedro.execution.sandbox.records import ASSERT, CALL, READY, Check, ProgramRun, TaskSpec
-from ilf_kedro.execution.sandbox.wire import NotPlainData, Opaque, decode_value
+from ilf_kedro.execution.sandbox.wire import BeyondLimits, NotPlainData, Opaque, decode_value
 
 # Statements a test list may hold that judge nothing (HumanEval's ``check`` imports).
 _NEUTRAL = "neutral"
@@ -32,7 +40,7 @@ class Verdict:
     """The one encoding of a verdict: a row of the results frame."""
 
     passed: bool
-    status: str  # passed | failed | error | timeout | crashed
+    status: str  # passed | failed | error | timeout | crashed | harness_limit
     error_type: str | None
     error_message: str | None
     duration_s: float
@@ -44,8 +52,8 @@ class TaskPlan(NamedTuple):
     """A task's asserts as checks for the sandbox, and what stays here to judge them."""
 
     spec: TaskSpec  # sent to the sandbox: setup code and checks, no expected values
-    texts: list  # each assert's text
-    judged: list  # per check: its JudgedAssert, _NEUTRAL, or None (run in the program)
+    texts: tuple  # each assert's text
+    judged: tuple  # per check: its JudgedAssert, _NEUTRAL, or None (run in the program)
 
     @property
     def builtins(self) -> frozenset:
@@ -64,36 +72,32 @@ def plan_task(
     """Each assert as a check for the sandbox and, when it can be judged here, what stays
     here to judge it. ``tolerant``: numbers compare as MBPP's scripts do (rel 1e-6);
     else exactly, as HumanEval's official harness does. ``program_names``: built-in names
-    a program defines itself (the plan for that program's run)."""
-    statements = [t for t in tests if not _is_assert(t)]
-    bound = bound_names([setup, *statements])
+    a program defines itself (the plan for that program's run). Kept per task for the
+    process's later evaluations (a pipeline judges the same tasks several times)."""
+    return _plan_task(tuple(tests), setup, tolerant, program_names)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _plan_task(tests: tuple, setup: str, tolerant: bool, program_names: frozenset) -> TaskPlan:
+    bodies = [statements(t) for t in tests]  # each parsed once
+    asserts = [b is not None and len(b) == 1 and isinstance(b[0], ast.Assert) for b in bodies]
+    bound = bound_names([setup]) | bound_in(
+        [b for b, a in zip(bodies, asserts, strict=True) if b and not a]
+    )
     checks, judged = [], []
-    for text in tests:
-        plan = plan_assert(text, bound, tolerant, program_names)
+    for text, body in zip(tests, bodies, strict=True):
+        plan = plan_assert(text, bound, tolerant, program_names, body=body)
         if plan is not None:
             checks.append(Check(CALL, "(" + "".join(f"{c}, " for c in plan.calls) + ")"))
             judged.append(plan)
         else:
             checks.append(Check(ASSERT, text))
-            judged.append(_NEUTRAL if _judges_nothing(text) else None)
-    return TaskPlan(TaskSpec(setup, checks, tolerant), list(tests), judged)
+            judged.append(_NEUTRAL if _judges_nothing(body) else None)
+    return TaskPlan(TaskSpec(setup, tuple(checks), tolerant), tests, tuple(judged))
 
 
-def _statements(text: str) -> list:
-    try:
-        return ast.parse(text).body
-    except (SyntaxError, ValueError, MemoryError, RecursionError):
-        return []
-
-
-def _is_assert(text: str) -> bool:
-    body = _statements(text)
-    return len(body) == 1 and isinstance(body[0], ast.Assert)
-
-
-def _judges_nothing(text: str) -> bool:
+def _judges_nothing(body: list | None) -> bool:
     """Imports and bare names (HumanEval 53's ``print``): they cannot fail an assert."""
-    body = _statements(text)
     return bool(body) and all(
         isinstance(s, ast.Import | ast.ImportFrom)
         or (isinstance(s, ast.Expr) and isinstance(s.value, ast.Name | ast.Constant))
@@ -178,7 +182,11 @@ def _error_type(rec: dict) -> str:
 
 
 def _shown(value: object, limit: int) -> str:
-    return _bounded(repr(value), max(40, limit // 2))
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):  # an int beyond 4300 digits, a deep nesting
+        text = f"<{type(value).__name__} too large to show>"
+    return _bounded(text, max(40, limit // 2))
 
 
 def judge(plan: TaskPlan, run: ProgramRun, max_message_chars: int) -> Verdict:
@@ -224,17 +232,15 @@ def judge(plan: TaskPlan, run: ProgramRun, max_message_chars: int) -> Verdict:
             continue
         if "refused" in rec:
             reason = str(rec["refused"])[:200]
-            return verdict(
-                "failed",
-                "NotPlainData",
-                f"{where} -- the calls' values cannot be handed back: {reason}",
-            )
+            return verdict(*_beyond_limits(where, f"the calls' values: {reason}"))
         try:
-            if type(rec.get("value")) is not str:
+            if type(rec.get("value")) is not list:
                 raise ValueError("no values were reported")
             values = decode_value(rec["value"])
             if type(values) is not tuple or len(values) != len(judged.calls):
                 raise ValueError("not one value per call")
+        except BeyondLimits as exc:
+            return verdict(*_beyond_limits(where, str(exc)))
         except ValueError as exc:
             return verdict("failed", "MalformedReport", f"{where} -- {exc}")
         failure = _judge_here(judged, values, where, max_message_chars)
@@ -265,6 +271,12 @@ def _how_it_ended(run: ProgramRun, reports: _Reports) -> tuple[str, str, str]:
     return "crashed", "Unknown", "the program vanished without a verdict"
 
 
+def _beyond_limits(where: str, reason: str) -> tuple[str, str, str]:
+    """The verdict's fields when the harness reached one of its own limits: the program
+    is neither passed nor failed (``STATUSES``' "harness_limit", counted apart)."""
+    return "harness_limit", "HarnessLimit", f"{where} -- not judged: {reason}"
+
+
 def _judge_here(
     judged: JudgedAssert, values: tuple, where: str, limit: int
 ) -> tuple[str, str, str] | None:
@@ -272,6 +284,8 @@ def _judge_here(
     Python would have failed or raised on the assert."""
     try:
         held = evaluate(judged, values)
+    except BeyondLimits as exc:
+        return _beyond_limits(where, str(exc))
     except NotPlainData as exc:
         return "failed", "NotPlainData", f"{where} -- {exc}"
     except Exception as exc:  # what Python would raise evaluating the assert

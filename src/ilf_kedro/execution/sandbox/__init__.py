@@ -11,8 +11,9 @@ decoder and semantics, never a program.
 Why a program cannot forge a verdict. A :class:`~.records.TaskSpec` is all of a task that
 reaches the server, and it holds no expected value: for an assert the harness can judge
 (calls of the program combined with literals, arithmetic, comparisons and truth tests)
-the server gets a CALL check with the source of the calls only, and the harness keeps the
-rest of the expression to itself. The child evaluates the calls and writes their values,
+the server gets a CALL check with the source of the calls only (with a built-in applied
+to nothing but them, e.g. ``list(f(3))``), and the harness keeps the rest of the
+expression to itself. The child evaluates the calls and writes their values,
 encoded by :func:`~.wire.encode_value`, to its report pipe; the harness decodes them into
 fresh objects of its own types and evaluates the assert in its own process. So:
 

@@ -30,7 +30,7 @@ from .linux import (
 )
 from .records import ASSERT, CALL, READY, Config, Job, TaskSpec
 from .semantics import APPROX_NAME, approx_eq, compile_test
-from .wire import NotPlainData, encode_value
+from .wire import BeyondLimits, encode_value
 
 
 class CompiledTask(NamedTuple):
@@ -123,14 +123,21 @@ def _raised(exc: BaseException, filename: str, limit: int) -> dict:
 
 
 def _report(record: dict) -> None:
-    os.write(3, (json.dumps(record) + "\n").encode("utf-8", "replace"))
+    _write((json.dumps(record) + "\n").encode("utf-8", "replace"))
+
+
+def _write(data: bytes) -> None:
+    view = memoryview(data)
+    while view:  # a pipe takes a large record in parts
+        view = view[os.write(3, view) :]
 
 
 def run_checks(program: str, task: CompiledTask, cfg: Config) -> None:
     """Run the program, the setup code and each check in one namespace, reporting on fd 3:
     ``{"stage", "raised", ...}`` if the program or setup raised; per check ``{"check": i,
-    "value": json}`` (the values of a CALL check's expressions, see :mod:`.wire`),
-    ``{"check": i, "refused": why}`` (values too large or deep to hand back),
+    "value": tokens}`` (the values of a CALL check's expressions, see :mod:`.wire`),
+    ``{"check": i, "refused": why}`` (values beyond the harness's limits: all checks'
+    values together at most ``max_result_bytes``),
     ``{"check": i, "ok": true}`` (an in-process assert held) or
     ``{"check": i, "raised", ...}`` (and stop); ``{"end": true}`` once all checks ran."""
     g: dict = {"__name__": "__main__", "__builtins__": __builtins__}
@@ -145,21 +152,24 @@ def run_checks(program: str, task: CompiledTask, cfg: Config) -> None:
         _report({"stage": stage, **_raised(exc, filename, limit)})
         return
     g[APPROX_NAME] = approx_eq
+    budget = cfg.max_result_bytes
     for i, (kind, code) in enumerate(task.checks):
         try:
             if kind == CALL:
                 values = eval(code, g)
                 try:
-                    record = {"check": i, "value": encode_value(values, cfg.max_result_bytes)}
-                except NotPlainData as exc:
-                    record = {"check": i, "refused": str(exc)}
-            else:
-                exec(code, g)
-                record = {"check": i, "ok": True}
+                    text = encode_value(values, budget)
+                except BeyondLimits as exc:
+                    _report({"check": i, "refused": str(exc)})
+                    return
+                budget -= len(text)
+                _write(f'{{"check": {i}, "value": {text}}}\n'.encode())
+                continue
+            exec(code, g)
         except BaseException as exc:
             _report({"check": i, **_raised(exc, f"<test {i}>", limit)})
             return
-        _report(record)
+        _report({"check": i, "ok": True})
     _report({"end": True})
 
 
@@ -174,17 +184,37 @@ _FATAL_SIGNALS = tuple(
 
 
 def _emulate_fatal_signals(me: int) -> None:
+    """Handlers in PID 1 only. A process the program forks must not inherit them: a
+    Python handler runs only between bytecodes, so a signal landing just before a
+    blocking call is held until that call returns, which may be never. That hung
+    ``multiprocessing.Pool``: its ``terminate()`` holds the task queue's lock and sends
+    SIGTERM to workers about to wait on it (about 1 run in 10). So a fork resets them to
+    the default, with the signals blocked across it so that none is caught in between."""
+
     def die(signum, frame):
-        if os.getpid() != me:  # a process forked by the program is not PID 1
+        if os.getpid() != me:  # forked without the at-fork hooks (a C library's fork)
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
             return
         _report({"signal": signal.Signals(signum).name})
         os._exit(0)
 
+    def block() -> None:
+        signal.pthread_sigmask(signal.SIG_BLOCK, _FATAL_SIGNALS)
+
+    def unblock() -> None:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _FATAL_SIGNALS)
+
+    def default_in_child() -> None:
+        for sig in _FATAL_SIGNALS:
+            if signal.getsignal(sig) is die:  # a handler of the program's own stays
+                signal.signal(sig, signal.SIG_DFL)
+        unblock()  # a signal sent meanwhile is delivered now, with its default action
+
     for sig in _FATAL_SIGNALS:
         if signal.getsignal(sig) == signal.SIG_DFL:
             signal.signal(sig, die)
+    os.register_at_fork(before=block, after_in_parent=unblock, after_in_child=default_in_child)
 
 
 # The environment every program gets, plus HOME and TMPDIR (its working directory). The

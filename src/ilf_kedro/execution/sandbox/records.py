@@ -12,8 +12,6 @@ from __future__ import annotations
 import dataclasses
 from typing import NamedTuple
 
-MAX_NESTING = 100  # deepest value a check may hand back
-
 # Unprivileged uids for programs when the server runs as root. Each server locks a block
 # of UID_BLOCK uids (one per program slot) for as long as it runs, so harnesses running at
 # once never share a uid. The range sits above systemd's container range (524288 to
@@ -37,7 +35,7 @@ class Config:
     max_file_mb: int  # RLIMIT_FSIZE; a program's /tmp holds at most 4x this
     max_message_chars: int  # bound on exception messages
     max_output_chars: int  # captured stdout+stderr kept per program (0: none)
-    max_result_bytes: int  # largest encoded result of one check
+    max_result_bytes: int  # largest encoding of all checks' values of one program
     namespaces: bool  # use Linux namespaces when available
 
 
@@ -58,7 +56,7 @@ class TaskSpec(NamedTuple):
     """What the program's process may know of a task: no expected values."""
 
     setup: str
-    checks: list  # of Check
+    checks: tuple  # of Check
     tolerant: bool = True  # ASSERT checks compare numbers with a tolerance (MBPP's scripts)
 
 

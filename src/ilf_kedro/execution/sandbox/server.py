@@ -160,9 +160,10 @@ class Server:
         r = _Running()
         r.job, r.pid, r.rfd, r.start, r.slot, r.scratch = job, pid, rfd, start, slot, scratch
         r.reports, r.report_bytes = [], 0
+        # the values of all checks together, each check's record and the output
         n_checks = len(task.checks)
-        r.max_report_bytes = (n_checks + 1) * (self.cfg.max_result_bytes + 4096) + (
-            4 * self.cfg.max_output_chars + 4096
+        r.max_report_bytes = (
+            self.cfg.max_result_bytes + (n_checks + 2) * 4096 + 4 * self.cfg.max_output_chars
         )
         r.deadline = start + job.time_limit_s
         r.idle, r.cpu, r.checked = False, 0.0, start
