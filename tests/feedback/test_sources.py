@@ -97,12 +97,13 @@ def test_interpreter_feedback_describes_real_verdicts_in_sentences():
     )
     programs = pd.DataFrame(
         {
-            "task_id": [1, 1, 1, 1],
+            "task_id": [1, 1, 1, 1, 1],
             "program": [
                 "def add(a, b):\n    return a - b\n",
                 "def add(a, b):\n    return a / 0\n",
                 "def add(a, b):\n    while True:\n        pass\n",
                 "def add(a, b) return a\n",
+                "def add(a, b):\n    return 'x' * (32 << 20)\n",  # over max_result_bytes
             ],
         }
     )
@@ -114,6 +115,8 @@ def test_interpreter_feedback_describes_real_verdicts_in_sentences():
     assert "ZeroDivisionError" in texts[1] and "division by zero" in texts[1]
     assert "did not finish in time" in texts[2]
     assert "SyntaxError" in texts[3] and "does not run" in texts[3]
+    assert verdicts["status"].iloc[4] == "harness_limit"
+    assert "could not judge" in texts[4] and "may be right" in texts[4]
     assert all(text.endswith(".") for text in texts)
 
 

@@ -129,7 +129,8 @@ def unrelated_feedback(annotations: pd.DataFrame, seed: int) -> pd.DataFrame:
 
 def interpreter_feedback(status: str, error_type: str, error_message: str) -> str:
     """Plain sentences from a failing program's test verdict (as LeTI feeds back the
-    interpreter's output): the failing assert, the exception and its message, a timeout."""
+    interpreter's output): the failing assert, the exception and its message, a timeout,
+    a result beyond what the harness judges."""
     message = (error_message or "").strip()
     if status == "failed":
         test = message.split(": ", 1)[-1] if message.startswith("test ") else message
@@ -146,6 +147,11 @@ def interpreter_feedback(status: str, error_type: str, error_message: str) -> st
         )
     if status == "crashed":
         return f"The program crashed the interpreter ({message or error_type}). Avoid that."
+    if status == "harness_limit":  # not known to be wrong: said so, with what to change
+        return (
+            f"The tests could not judge the program's result ({message}). It may be right; "
+            "return a value the tests can check: smaller, or less deeply nested."
+        )
     if error_type == "SyntaxError" or message.startswith("in program"):
         return (
             f"The program does not run: it raises {error_type} before any test "
