@@ -30,18 +30,39 @@ MARKERS_OF_FIXTURES = {
 }
 
 
-# Tests that share a server or cluster go to one pytest-xdist worker (`--dist loadgroup`),
-# where it starts once; the other tests go with their module, so a module-scoped run is
-# made once too.
-SERVED_TO_ONE_WORKER = ("ray_cluster", "tiny_server", "label_studio_server")
+# The tests of a group run on one pytest-xdist worker, one after the other: a module's
+# tests (so a module-scoped run is made once), or the modules that share a server or the
+# Ray cluster (it starts once). pytest-xdist's own `xdist_group` marker cannot do it with
+# pytest 9.2 (its `--dist loadgroup` renames nodes through `item._nodeid`, which pytest no
+# longer reads), so the controller groups node ids by their module's path, and every
+# worker checks that a test's server fixture agrees with its group.
+GROUPS = {
+    "ray_cluster": ("tests/compute/",),
+    "tiny_server": ("tests/serving/", "tests/pipelines/feedback/"),
+}
 # Groups start in this order (pyproject: `--no-loadscope-reorder` keeps it), the longest
 # first, so that no long group starts last while the other worker idles.
 FIRST = ("semantic", "ray", "server", "browser", "slow")
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def group_of(nodeid: str) -> str:
+    """The group of the test with id ``nodeid``: a shared server's, or its module's."""
+    path = nodeid.split("::", 1)[0]
+    return next((g for g, paths in GROUPS.items() if path.startswith(paths)), path)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return group_of(nodeid)
+
+    return GroupScheduling(config, log)
+
+
 def pytest_collection_modifyitems(config, items):
-    groups: dict[str, int] = {}
+    ranks: dict[str, int] = {}
     for item in items:
         for fixture, markers in MARKERS_OF_FIXTURES.items():
             if fixture in item.fixturenames:
@@ -49,17 +70,17 @@ def pytest_collection_modifyitems(config, items):
                     item.add_marker(marker)
         if item.get_closest_marker("semantic"):
             item.add_marker("slow")
-        shared = [f for f in SERVED_TO_ONE_WORKER if f in item.fixturenames]
-        group = shared[0] if shared else item.module.__name__
-        item.add_marker(pytest.mark.xdist_group(group))
+        group = group_of(item.nodeid)
+        for fixture in GROUPS:
+            if fixture in item.fixturenames and group != fixture:
+                raise pytest.UsageError(
+                    f"{item.nodeid} uses {fixture}: add its folder or file to "
+                    f"GROUPS[{fixture!r}] in tests/conftest.py"
+                )
         rank = min((i for i, m in enumerate(FIRST) if item.get_closest_marker(m)), default=9)
-        groups[group] = min(groups.get(group, rank), rank)
-    order = {group: i for i, group in enumerate(groups)}  # collection order within a rank
-
-    def group_of(item) -> str:
-        return item.get_closest_marker("xdist_group").args[0]
-
-    items.sort(key=lambda item: (groups[group_of(item)], order[group_of(item)]))
+        ranks[group] = min(ranks.get(group, rank), rank)
+    order = {group: i for i, group in enumerate(ranks)}  # collection order within a rank
+    items.sort(key=lambda item: (ranks[group_of(item.nodeid)], order[group_of(item.nodeid)]))
 
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
