@@ -19,7 +19,7 @@ TASKS = pd.DataFrame(
 def test_alone_it_selects_always_and_queues_for_label_studio():
     names = {node.name for node in create_pipeline().nodes}
     assert {"select_initial_sampling_tasks", "build_annotation_tasks"} <= names
-    gated = {node.name for node in create_pipeline(only_for_automatic_feedback=True).nodes}
+    gated = {node.name for node in create_pipeline(inside_ilf=True).nodes}
     assert "select_tasks_to_sample" in gated and "select_initial_sampling_tasks" not in gated
 
 

@@ -17,15 +17,14 @@ from .nodes import (
 
 
 def create_pipeline(
-    only_for_automatic_feedback: bool = False, label_studio_import: bool = True, **kwargs
+    inside_ilf: bool = False, label_studio_import: bool = True, **kwargs
 ) -> Pipeline:
-    """``only_for_automatic_feedback``: sample ``initial_sampling.splits`` only when
-    ``feedback.source`` is automatic, and otherwise only ``refinement.split``, for RFT's
-    passing samples (how ``ilf`` uses it); on its own the pipeline samples every split of
+    """``inside_ilf``: sample ``initial_sampling.splits`` only when ``feedback.source`` is
+    automatic (human feedback comes with its own programs), and ``refinement.split``
+    always, for RFT's passing samples; on its own the pipeline samples every split of
     ``initial_sampling.splits``. ``label_studio_import``: also write the queue as a Label
-    Studio import, ``annotation_tasks`` (never in ``ilf``, where human feedback comes with
-    its own programs, nor in ``ilf_rounds``' rounds)."""
-    if only_for_automatic_feedback:
+    Studio import, ``annotation_tasks`` (never in ``ilf`` nor in ``ilf_rounds``' rounds)."""
+    if inside_ilf:
         selection = Node(
             select_tasks_to_sample,
             inputs=[
@@ -86,7 +85,7 @@ def create_pipeline(
             ),
         ]
     )
-    if only_for_automatic_feedback or not label_studio_import:
+    if inside_ilf or not label_studio_import:
         return pipeline
     return pipeline + Pipeline(
         [
