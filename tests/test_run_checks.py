@@ -118,6 +118,9 @@ def test_bad_settings_name_the_parameter(changes, message):
         ({"sampling__temperature": "hot"}, r"sampling.temperature is 'hot'"),
         ({"finetune__strategy": "qlora"}, r"finetune.strategy is 'qlora'.*'full' or 'lora'"),
         ({"refinement__split": "trian"}, r"refinement.split names split\(s\) \['trian'\]"),
+        ({"rft__samples_per_task": 0}, r"rft.samples_per_task is 0: Input should be greater"),
+        ({"rft__dedupe": "maybe"}, r"rft.dedupe is 'maybe'"),
+        ({"rft__sample_per_task": 2}, r"unknown parameter rft.sample_per_task; did you mean "),
     ],
 )
 def test_the_schema_names_the_key_and_what_is_allowed(changes, message):
@@ -134,7 +137,8 @@ def test_the_paper_environment_passes_the_schema():
 def test_one_root_seed_reaches_every_stage():
     params = _defaults(runtime_params={"seed": 7})
     stages = [params["annotations"], params["model"], params["sampling"], params["finetune"]]
-    assert [stage["seed"] for stage in stages] == [7, 7, 7, 7]
+    stages.append(params["rft"])
+    assert [stage["seed"] for stage in stages] == [7, 7, 7, 7, 7]
     assert params["reporting"]["perplexity"]["seed"] == 7
 
 

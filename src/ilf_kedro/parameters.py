@@ -249,6 +249,17 @@ class InitialSampling(Strict):
     splits: list[str] = Field(min_length=1)
 
 
+class RejectionSampling(Strict):
+    """``rft``: rejection-sampling fine-tuning (STaR, RFT, ReST-EM), the baseline without
+    feedback: pi_theta fine-tuned on its own zero-shot samples that pass their tests, on
+    the tasks of ``refinement.split`` (ILF's) where one does. ``samples_per_task``: passing
+    samples kept per task (at random); ``dedupe``: each distinct program at most once."""
+
+    samples_per_task: int = Field(default=1, ge=1)
+    dedupe: bool = True
+    seed: int = Field(default=0, ge=0)
+
+
 class Method(Strict):
     """``evaluation.methods.<namespace>``: the row label and whether it used feedback."""
 
@@ -494,6 +505,7 @@ class Parameters(Strict):
     initial_sampling: InitialSampling
     refiner_training: RefinerTraining
     refinement: Stage
+    rft: RejectionSampling = RejectionSampling()
     evaluation: Evaluation
     base_model: str
     model: Model

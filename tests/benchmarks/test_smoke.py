@@ -60,7 +60,8 @@ def test_execution_benchmark_agrees_with_the_reference_runner():
 def test_world_benchmark_reports_every_table_of_a_tiny_world():
     out = _run("bench_world.py")
     (row,) = out["rows"]
-    assert set(row["methods"]) == {"zero-shot", "ILF", "MBPP gold", "human refinements"}
+    methods = {"zero-shot", "ILF", "MBPP gold", "human refinements", "RFT", "ILF + RFT"}
+    assert set(row["methods"]) == methods
     contents = [r["prompt_contents"] for r in row["refinement_ablation"]]
     assert contents == ["code + feedback", "code + unrelated feedback"]
     assert set(row["sample_efficiency"]) == {"1.0", "0.5"}

@@ -7,9 +7,11 @@ from ilf_kedro.ilf.training_sets import (
     failing_programs,
     failing_tasks,
     gold_training_set,
+    ilf_and_rft_training_set,
     ilf_training_set,
     refinement_prompts,
     refiner_training_pairs,
+    rft_training_set,
     source_refinement_training_set,
 )
 
@@ -132,3 +134,86 @@ def test_failing_tasks_and_annotation_queue():
     assert queue.loc[0, "original_model_completion"] == programs.loc[0, "program"]
     assert queue.loc[0, "original_model_completion"] in {"bad 1", "bad 2"}
     assert queue.loc[0, "Feedback"] == "" and not queue.loc[0, "passed"]
+
+
+# Zero-shot verdicts on three train tasks and a refine task: 311 has two distinct passing
+# samples (one of them twice) and a failing one, 312 only failing ones, 313 one passing
+# sample, 111 (refine split) a passing one.
+RFT_TASKS = pd.concat(
+    [
+        TASKS,
+        pd.DataFrame(
+            {
+                "task_id": [313, 111],
+                "split": ["train", "refine"],
+                "prompt": ['"""\nOne.\n"""\n\ndef one():\n', '"""\nTwo.\n"""\n\ndef two():\n'],
+                "gold_code": ["def one():\n    return 1", "def two():\n    return 2"],
+            }
+        ),
+    ],
+    ignore_index=True,
+)
+ADD, NEG, ONE, TWO = RFT_TASKS["prompt"]
+SAMPLES = pd.DataFrame(
+    [
+        (311, ADD + "    return a + b\n", True),
+        (311, ADD + "    return a - b\n", False),
+        (311, ADD + "    return b + a\n", True),
+        (311, ADD + "    return a + b\n", True),
+        (312, NEG + "    return a\n", False),
+        (312, NEG + "    return +a\n", False),
+        (313, ONE + "    return 1\n", True),
+        (111, TWO + "    return 2\n", True),
+    ],
+    columns=["task_id", "program", "passed"],
+)
+
+
+def _rft(samples_per_task=1, dedupe=True, seed=0, split="train"):
+    return rft_training_set(
+        SAMPLES, RFT_TASKS, split, samples_per_task=samples_per_task, dedupe=dedupe, seed=seed
+    )
+
+
+def test_rft_keeps_one_passing_sample_per_train_task_where_one_passes():
+    pairs = _rft()
+    assert pairs.columns.tolist() == ["task_id", "prompt", "completion"]
+    # 312 has no passing sample; 111 is on the refine split.
+    assert pairs["task_id"].tolist() == [311, 313]
+    assert pairs.loc[0, "prompt"] == ADD
+    assert pairs.loc[0, "completion"] in {"    return a + b\n", "    return b + a\n"}
+    assert pairs.loc[1, "completion"] == "    return 1\n"
+    assert _rft(split="refine")["completion"].tolist() == ["    return 2\n"]
+
+
+def test_rft_choice_is_seeded():
+    assert _rft(seed=3).equals(_rft(seed=3))
+    picks = {_rft(seed=seed).loc[0, "completion"] for seed in range(12)}
+    assert picks == {"    return a + b\n", "    return b + a\n"}
+
+
+def test_rft_keeps_up_to_samples_per_task_distinct_programs():
+    many = _rft(samples_per_task=5)
+    assert many["task_id"].tolist() == [311, 311, 313]
+    assert sorted(many["completion"][:2]) == ["    return a + b\n", "    return b + a\n"]
+    repeated = _rft(samples_per_task=5, dedupe=False)
+    assert repeated["task_id"].tolist() == [311, 311, 311, 313]
+    assert repeated["completion"].tolist().count("    return a + b\n") == 2
+
+
+def test_rft_of_no_passing_sample_is_an_empty_set():
+    failing = SAMPLES.assign(passed=False)
+    pairs = rft_training_set(failing, RFT_TASKS, "train", samples_per_task=1, dedupe=True, seed=0)
+    assert pairs.empty and pairs.columns.tolist() == ["task_id", "prompt", "completion"]
+
+
+def test_ilf_and_rft_is_both_sets_each_pair_once():
+    ilf = pd.DataFrame(
+        {"task_id": [312, 311], "prompt": [NEG, ADD], "completion": ["    return -a\n"] * 2}
+    )
+    rft = _rft(samples_per_task=5)
+    both = ilf_and_rft_training_set(ilf, rft)
+    assert len(both) == len(ilf) + len(rft)
+    assert both["task_id"].tolist() == [311, 311, 311, 312, 313]
+    again = ilf_and_rft_training_set(ilf, pd.concat([rft, ilf], ignore_index=True))
+    assert again.equals(both)

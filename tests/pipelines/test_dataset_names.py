@@ -101,7 +101,9 @@ def test_every_pipeline_was_built_with_its_planned_rounds_and_sets(built):
     configuration, result = built
     namespaces = result["namespaces"]
     assert {"ilf", "ilf_ablations", "ilf_rounds", "evaluation"} <= set(namespaces)
-    assert {"zero_shot", "ilf", "gold", "unrelated_feedback"} <= set(namespaces["ilf_ablations"])
+    assert {"zero_shot", "ilf", "gold", "rft", "ilf_rft", "unrelated_feedback"} <= set(
+        namespaces["ilf_ablations"]
+    )
     if configuration == "rounds_and_test_sets":
         assert {"round_1", "round_2", "round_3"} <= set(namespaces["ilf_rounds"])
         assert "humaneval" in namespaces["evaluation"]

@@ -18,6 +18,32 @@ def test_run_summary_counts_each_stage(eval_metrics):
     assert "refinements generated:     4 for 2 task(s)" in text
     assert "refinements passing:       1 for 1 task(s)" in text
     assert "ILF training set size:     1" in text
-    assert "ILF:" in text and "pass@1 37.5%" in text
+    assert "ILF:" in text and "pass@1 37.5%" in text and "(trained on 5)" in text
     assert "pass@1 minus zero-shot, points: ILF +12.5, MBPP gold -5.0," in text
     assert "RANDOM" in text
+
+
+def test_run_summary_shows_ilf_minus_gold_and_rft(eval_metrics):
+    rft = pd.DataFrame(
+        {"method": ["RFT", "ILF + RFT"], "pass@1": [0.3, 0.5], "pass@10": [0.7, 0.8]}
+        | {"training_set_size": [40, 45]}
+    )
+    metrics = pd.concat([eval_metrics, rft], ignore_index=True)
+    empty = pd.DataFrame({"task_id": []})
+    text = summary.run_summary(empty, empty, empty, empty, empty, metrics)
+    lines = text.splitlines()
+    assert "    RFT:" in text and "(trained on 40)" in text
+    gains = next(line for line in lines if "minus zero-shot" in line)
+    assert gains.endswith("RFT +5.0, ILF + RFT +25.0")
+    gaps = next(line for line in lines if "ILF minus" in line)
+    assert gaps == (
+        "    pass@1, ILF minus each baseline, points: MBPP gold +17.5, human refinements +7.5, "
+        "my method +27.5, RFT +7.5, ILF + RFT -12.5"
+    )
+
+
+def test_run_summary_without_an_ilf_row_has_no_ilf_gaps(eval_metrics):
+    empty = pd.DataFrame({"task_id": []})
+    metrics = eval_metrics[eval_metrics["method"] != "ILF"]
+    text = summary.run_summary(empty, empty, empty, empty, empty, metrics)
+    assert "ILF minus" not in text and "minus zero-shot" in text

@@ -25,6 +25,7 @@ def test_metric_keys_are_mlflow_names():
     assert tracking.metric_key("ILF", "pass@1") == "ILF.pass_at_1"
     assert tracking.metric_key("MBPP gold", "pass@10") == "MBPP_gold.pass_at_10"
     assert tracking.metric_key("1-shot refiner", "any_correct") == "1-shot_refiner.any_correct"
+    assert tracking.metric_key("ILF + RFT", "pass@1") == "ILF_RFT.pass_at_1"
 
 
 def test_eval_metrics_become_method_pass_at_k_metrics():

@@ -174,6 +174,40 @@ def source_refinement_training_set(
     return _pairs_from_programs(chosen["task_id"], chosen["refinement"], tasks)
 
 
+def rft_training_set(
+    results: pd.DataFrame,
+    tasks: pd.DataFrame,
+    split: str,
+    samples_per_task: int,
+    dedupe: bool,
+    seed: int,
+) -> pd.DataFrame:
+    """Rejection-sampling fine-tuning's set (STaR, RFT, ReST-EM): pi_theta's own samples
+    (``results``: one verdict per sample) that pass every test, on the tasks of ``split``
+    where one does, up to ``samples_per_task`` per task chosen at random with ``seed``
+    (``dedupe``: each distinct program at most once per task), as ILF's (prompt -> body)
+    pairs."""
+    in_split = tasks.loc[tasks["split"] == split, "task_id"]
+    passing = results[results["passed"].astype(bool) & results["task_id"].isin(in_split)]
+    if dedupe:
+        passing = passing.drop_duplicates(["task_id", "program"])
+    picked = (
+        passing.sample(frac=1.0, random_state=seed)
+        .groupby("task_id", sort=False)
+        .head(samples_per_task)
+        .sort_values("task_id", kind="stable", ignore_index=True)
+    )
+    return _pairs_from_programs(picked["task_id"], picked["program"], tasks)
+
+
+def ilf_and_rft_training_set(ilf_pairs: pd.DataFrame, rft_pairs: pd.DataFrame) -> pd.DataFrame:
+    """ILF's training pairs and RFT's together (ILF given also the tasks it leaves out,
+    where a sample already passes), each (task, completion) pair once."""
+    both = pd.concat([ilf_pairs[PAIR_COLUMNS], rft_pairs[PAIR_COLUMNS]], ignore_index=True)
+    both = both.drop_duplicates(["task_id", "completion"]).astype({"task_id": "int64"})
+    return both.sort_values("task_id", kind="stable", ignore_index=True)
+
+
 def _pairs_from_programs(
     task_ids: pd.Series, programs: pd.Series, tasks: pd.DataFrame
 ) -> pd.DataFrame:

@@ -8,7 +8,7 @@ import pandas as pd
 
 from ilf_kedro.ilf.metrics import pass_at_k_column
 
-from .tables import RANDOM_WEIGHTS_NOTE, ZERO_SHOT, by_test_set, percent, test_set_title
+from .tables import ILF, RANDOM_WEIGHTS_NOTE, ZERO_SHOT, by_test_set, percent, test_set_title
 
 
 def _tasks_by_split(frame: pd.DataFrame) -> str:
@@ -110,27 +110,37 @@ def run_summary(
             lines.append(f"  pass@k on {heading}:")
             for row in rows.to_dict("records"):
                 scores = "  ".join(f"pass@{k} {percent(row.get(pass_at_k_column(k)))}%" for k in ks)
+                trained = int(row.get("training_set_size") or 0)
+                scores += f"  (trained on {trained})" if trained else ""
                 lines.append(f"    {str(row['method']) + ':':<{width}}{scores}")
-            lines += _gains_over_zero_shot(rows)
+            lines += _gaps(rows)
         if "random_weights" in eval_metrics and eval_metrics["random_weights"].any():
             lines.append(f"  NOTE: {RANDOM_WEIGHTS_NOTE}")
     return "\n".join(lines)
 
 
-def _gains_over_zero_shot(rows: pd.DataFrame) -> list[str]:
-    """One line: each method's pass@1 minus zero-shot's, in points (none without both)."""
+def _gaps(rows: pd.DataFrame) -> list[str]:
+    """In points of pass@1: each method minus zero-shot, and ILF minus each other trained
+    method (gold, refinements, RFT...); a line only where its methods ran."""
     column = pass_at_k_column(1)
     if column not in rows:
         return []
-    base = rows.loc[rows["method"] == ZERO_SHOT, column]
-    others = rows[rows["method"] != ZERO_SHOT]
-    if base.empty or others.empty:
-        return []
-    gains = [
-        f"{row['method']} {100 * (float(row[column]) - float(base.iloc[0])):+.1f}"
-        for row in others.to_dict("records")
-    ]
-    return [f"    pass@1 minus zero-shot, points: {', '.join(gains)}"]
+    score = dict(zip(rows["method"].astype(str), rows[column].astype(float), strict=True))
+    lines = []
+    if ZERO_SHOT in score:
+        base = score[ZERO_SHOT]
+        gains = [f"{m} {100 * (v - base):+.1f}" for m, v in score.items() if m != ZERO_SHOT]
+        if gains:
+            lines.append(f"    pass@1 minus zero-shot, points: {', '.join(gains)}")
+    if ILF in score:
+        gaps = [
+            f"{m} {100 * (score[ILF] - v):+.1f}"
+            for m, v in score.items()
+            if m not in (ILF, ZERO_SHOT)
+        ]
+        if gaps:
+            lines.append(f"    pass@1, ILF minus each baseline, points: {', '.join(gaps)}")
+    return lines
 
 
 def _values(frame: pd.DataFrame, column: str, prefix: str) -> str:

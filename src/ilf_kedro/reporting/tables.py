@@ -28,6 +28,7 @@ PAPER_TABLE4: dict[str, tuple[float, float]] = {
 }
 PAPER_KS = (1, 10)
 ZERO_SHOT = "zero-shot"
+ILF = "ILF"
 PAPER_SET = "mbpp"  # the paper's test set (MBPP_Test); see ilf_kedro.ingest.task_sets
 RANDOM_WEIGHTS_NOTE = (
     "The models have RANDOM weights (the offline tiny-random default): these numbers say "

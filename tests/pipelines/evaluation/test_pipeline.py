@@ -17,7 +17,7 @@ BOTH_SETS = {
     "max_tasks_per_split": 2,
     "sampling": {"num_samples": 2},
 }
-METHODS = ["zero-shot", "ILF", "MBPP gold", "human refinements"]
+METHODS = ["zero-shot", "ILF", "MBPP gold", "human refinements", "RFT", "ILF + RFT"]
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def _read(project, path):
 
 def test_every_method_is_evaluated_on_both_sets(both_sets_run):
     metrics = _read(both_sets_run, "08_reporting/eval_metrics.parquet")
-    assert metrics["task_set"].tolist() == ["mbpp"] * 4 + ["humaneval"] * 4
+    assert metrics["task_set"].tolist() == ["mbpp"] * len(METHODS) + ["humaneval"] * len(METHODS)
     assert metrics["method"].tolist() == METHODS * 2
     assert (metrics["n_tasks"] == 2).all() and (metrics["n_programs"] == 4).all()
     tasks = _read(both_sets_run, "03_primary/test_sets/humaneval/tasks.parquet")
@@ -51,7 +51,7 @@ def test_every_method_is_evaluated_on_both_sets(both_sets_run):
 
 def test_reports_show_each_set(both_sets_run):
     table = _read(both_sets_run, "08_reporting/comparison_table.parquet")
-    assert table["task_set"].tolist() == ["mbpp"] * 4 + ["humaneval"] * 4
+    assert table["task_set"].tolist() == ["mbpp"] * len(METHODS) + ["humaneval"] * len(METHODS)
     markdown = (both_sets_run / "data/08_reporting/comparison_table.md").read_text()
     assert "## MBPP_Test" in markdown and "## humaneval" in markdown
     summary = (both_sets_run / "data/08_reporting/run_summary.txt").read_text()

@@ -25,7 +25,7 @@ ILF_TABLES = [
     "test_prompts",
     "eval_metrics",
 ]
-METHODS = ["zero-shot", "ILF", "MBPP gold", "human refinements"]
+METHODS = ["zero-shot", "ILF", "MBPP gold", "human refinements", "RFT", "ILF + RFT"]
 
 
 def test_every_ilf_dataset_is_written(default_ilf_run):
@@ -72,10 +72,11 @@ def test_eval_metrics_has_one_row_per_method(default_ilf_run):
 
 def test_evaluation_reuses_one_modular_pipeline_per_method():
     names = {node.name for node in create_pipeline().nodes}
-    for namespace in ("zero_shot", "ilf", "gold", "source_refinements"):
+    for namespace in ("zero_shot", "ilf", "gold", "source_refinements", "rft", "ilf_rft"):
         assert f"{namespace}.sample_test_programs" in names
         assert f"{namespace}.compute_pass_at_k" in names
-    assert "gold.train_model" in names and "source_refinements.train_model" in names
+    for namespace in ("gold", "source_refinements", "rft", "ilf_rft"):
+        assert f"{namespace}.train_model" in names
     assert "zero_shot.train_model" not in names
 
 

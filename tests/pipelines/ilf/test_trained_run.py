@@ -23,9 +23,14 @@ MEMORISING = {
     "sampling.num_samples": 1,
     "sampling.max_new_tokens": 96,
 }
-# Empty by design in this run: the demo tasks all have prompts, and an automatic feedback
-# source never reads the human annotations.
-EMPTY_BY_DESIGN = {"prompt_errors.parquet", "human_feedback_annotations.parquet"}
+# Empty by design in this run: the demo tasks all have prompts, an automatic feedback
+# source never reads the human annotations, and no zero-shot sample of a random-weight
+# model passes, so RFT has nothing to train on (tests/pipelines/evaluation covers RFT).
+EMPTY_BY_DESIGN = {
+    "prompt_errors.parquet",
+    "human_feedback_annotations.parquet",
+    "rft_training_set.parquet",
+}
 
 
 def test_every_dataset_of_a_run_whose_refinements_pass_holds_rows(tmp_path):
@@ -45,4 +50,5 @@ def test_every_dataset_of_a_run_whose_refinements_pass_holds_rows(tmp_path):
         assert info["training_examples"] == 3, model
         assert not info.get("untrained_reason"), model
     metrics = load(project, "eval_metrics")
-    assert (metrics.set_index("method").drop("zero-shot")["training_set_size"] == 3).all()
+    sizes = metrics.set_index("method")["training_set_size"].drop(["zero-shot", "RFT"])
+    assert (sizes == 3).all()  # ILF + RFT: ILF's 3 and RFT's none

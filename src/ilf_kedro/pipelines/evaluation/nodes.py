@@ -11,7 +11,7 @@ from ilf_kedro.ilf import training_sets
 from ilf_kedro.ingest import task_sets
 from ilf_kedro.ingest.humaneval import TEST_SPLIT
 from ilf_kedro.models import ModelBundle, perplexity_table
-from ilf_kedro.parameters import Method, Perplexity
+from ilf_kedro.parameters import Method, Perplexity, RejectionSampling
 from ilf_kedro.pipelines.stage_nodes import select_tasks, summarise_pass_rates
 
 logger = logging.getLogger(__name__)
@@ -46,6 +46,33 @@ def build_source_refinement_training_set(
     stand-ins) for the task ids of ``ilf_training_set``."""
     passing = feedback_annotations[feedback_annotations["refinement_passed"]]
     return training_sets.source_refinement_training_set(passing, tasks, ilf_training_set["task_id"])
+
+
+def build_rft_training_set(
+    initial_sample_results: pd.DataFrame,
+    tasks: pd.DataFrame,
+    split: str,
+    params: RejectionSampling,
+) -> pd.DataFrame:
+    """Baseline set without feedback (STaR / RFT / ReST-EM): zero-shot pi_theta's own
+    passing samples on the tasks of ``split`` (ILF's) where one passes, ``params.
+    samples_per_task`` per task at most -> ``rft_training_set``."""
+    return training_sets.rft_training_set(
+        initial_sample_results,
+        tasks,
+        split,
+        samples_per_task=params.samples_per_task,
+        dedupe=params.dedupe,
+        seed=params.seed,
+    )
+
+
+def build_ilf_rft_training_set(
+    ilf_training_set: pd.DataFrame, rft_training_set: pd.DataFrame
+) -> pd.DataFrame:
+    """ILF's training set plus RFT's: feedback on the tasks no sample passes, the model's
+    own passing samples on the others."""
+    return training_sets.ilf_and_rft_training_set(ilf_training_set, rft_training_set)
 
 
 # The source-refinements baseline's name, by feedback source: whose refinements it trains on.

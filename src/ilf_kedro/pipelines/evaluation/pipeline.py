@@ -30,6 +30,8 @@ from ilf_kedro.tracking.metrics import eval_metric_values
 
 from .nodes import (
     build_gold_training_set,
+    build_ilf_rft_training_set,
+    build_rft_training_set,
     build_source_refinement_training_set,
     build_test_set_tasks,
     combine_metrics,
@@ -40,15 +42,23 @@ from .nodes import (
 
 # Methods whose model another stage made: namespace -> model dataset.
 GIVEN_MODELS = {"zero_shot": "base_model", "ilf": "ilf_model"}
-# Baselines fine-tuned from base_model on their own ``training_set`` (the same task ids as
-# ilf_training_set), built in their namespace: namespace -> (node function, its inputs).
+# Baselines fine-tuned from base_model on their own ``training_set``, built in their
+# namespace: namespace -> (node function, its inputs). Gold and the source's refinements
+# cover ilf_training_set's task ids; RFT the tasks where a zero-shot sample passes.
 BASELINES = {
     "gold": (build_gold_training_set, ["tasks", "ilf_training_set"]),
     "source_refinements": (
         build_source_refinement_training_set,
         ["feedback_annotations", "tasks", "ilf_training_set"],
     ),
+    "rft": (
+        build_rft_training_set,
+        ["initial_sample_results", "tasks", "params:refinement.split", "params:rft"],
+    ),
+    "ilf_rft": (build_ilf_rft_training_set, ["ilf_training_set", "rft_training_set"]),
 }
+# Baseline training sets that leave their namespace (another baseline reads them).
+EXPOSED_TRAINING_SETS = {"rft": "rft_training_set"}
 SHARED = {"tasks", "task_time_limits", "test_prompts"}
 PAPER_TASK_SETS = (TaskSet(PAPER_SET, PAPER_SET),)
 
@@ -171,7 +181,10 @@ def _baseline(namespace: str) -> Pipeline:
         Pipeline([Node(build, inputs=inputs, outputs="training_set", name=build.__name__)])
         + finetune_and_evaluate_template()
     )
-    return method_pipeline(template, namespace, {"base_model", *inputs, *SHARED})
+    datasets = {name for name in inputs if not name.startswith("params:")}
+    exposed = EXPOSED_TRAINING_SETS.get(namespace)
+    outputs = {"training_set": exposed} if exposed else None
+    return method_pipeline(template, namespace, {"base_model", *datasets, *SHARED}, outputs=outputs)
 
 
 def set_dataset(task_set: TaskSet, name: str) -> str:

@@ -2,8 +2,9 @@
 
 A package of its own (not a sum in the registry) because Kedro loads only the pipelines
 named on the command line, so ``kedro run --pipelines=ilf`` must find an ``ilf`` module.
-``initial_sampling`` is part of it but samples only when ``feedback.source`` is automatic
-(interpreter, llm): human feedback comes with its own failing programs.
+``initial_sampling`` is part of it: it samples the feedback splits only when
+``feedback.source`` is automatic (interpreter, llm; human feedback comes with its own
+failing programs), and ``refinement.split`` always, for RFT's passing samples.
 """
 
 import importlib
@@ -53,7 +54,7 @@ def create_pipeline(
     extra_methods = FEW_SHOT_REFINERS if ablations else ()
     pipeline = (
         data_processing.create_pipeline()
-        + initial_sampling.create_pipeline(only_for_automatic_feedback=True)
+        + initial_sampling.create_pipeline(inside_ilf=True)
         + feedback.create_pipeline()
         + refiner_training.create_pipeline()
         + refinement.create_pipeline()

@@ -10,15 +10,21 @@ from ilf_kedro.parameters import AUTOMATIC_SOURCES
 from ilf_kedro.pipelines.stage_nodes import select_tasks
 
 
-def select_tasks_for_feedback(
-    tasks: pd.DataFrame, splits: list[str], max_tasks_per_split, feedback_source: str
+def select_tasks_to_sample(
+    tasks: pd.DataFrame,
+    splits: list[str],
+    max_tasks_per_split,
+    feedback_source: str,
+    rft_split: str,
 ) -> pd.DataFrame:
-    """The tasks of ``splits`` to sample when the feedback source is automatic
-    (interpreter, llm); none for human feedback, which comes with its own programs."""
-    chosen = select_tasks(tasks, splits, max_tasks_per_split)
-    if feedback_source in AUTOMATIC_SOURCES:
-        return chosen
-    return chosen.iloc[0:0]
+    """The tasks zero-shot pi_theta samples inside ``ilf``: those of ``rft_split``, whose
+    passing samples RFT trains on, and, when the feedback source is automatic
+    (interpreter, llm), those of ``splits``, whose failures get its feedback (human
+    feedback comes with its own programs)."""
+    wanted = list(splits) if feedback_source in AUTOMATIC_SOURCES else []
+    if rft_split not in wanted:
+        wanted.append(rft_split)
+    return select_tasks(tasks, wanted, max_tasks_per_split)
 
 
 def find_failing_tasks(task_pass_stats: pd.DataFrame, tasks: pd.DataFrame) -> pd.DataFrame:

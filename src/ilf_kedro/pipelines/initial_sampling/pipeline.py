@@ -1,5 +1,6 @@
 """initial_sampling: zero-shot pi_theta on the configured splits -> the failing tasks, one
-failing program per task with its verdict, and a queue for human feedback (Table 1)."""
+failing program per task with its verdict, and a queue for human feedback (Table 1). The
+passing samples are what RFT trains on (evaluation, namespace ``rft``)."""
 
 from kedro.pipeline import Node, Pipeline
 
@@ -11,28 +12,30 @@ from .nodes import (
     build_annotation_tasks,
     find_failing_tasks,
     pick_failing_programs,
-    select_tasks_for_feedback,
+    select_tasks_to_sample,
 )
 
 
 def create_pipeline(
-    only_for_automatic_feedback: bool = False, label_studio_import: bool = True, **kwargs
+    inside_ilf: bool = False, label_studio_import: bool = True, **kwargs
 ) -> Pipeline:
-    """``only_for_automatic_feedback``: sample only when ``feedback.source`` is automatic
-    (how ``ilf`` uses it); on its own the pipeline always samples. ``label_studio_import``:
-    also write the queue as a Label Studio import, ``annotation_tasks`` (never in ``ilf``,
-    whose queue is empty for human feedback, nor in ``ilf_rounds``' rounds)."""
-    if only_for_automatic_feedback:
+    """``inside_ilf``: sample ``initial_sampling.splits`` only when ``feedback.source`` is
+    automatic (human feedback comes with its own programs), and ``refinement.split``
+    always, for RFT's passing samples; on its own the pipeline samples every split of
+    ``initial_sampling.splits``. ``label_studio_import``: also write the queue as a Label
+    Studio import, ``annotation_tasks`` (never in ``ilf`` nor in ``ilf_rounds``' rounds)."""
+    if inside_ilf:
         selection = Node(
-            select_tasks_for_feedback,
+            select_tasks_to_sample,
             inputs=[
                 "tasks",
                 "params:initial_sampling.splits",
                 "params:max_tasks_per_split",
                 "params:feedback.source",
+                "params:refinement.split",
             ],
             outputs="initial_sampling_prompts",
-            name="select_tasks_needing_feedback",
+            name="select_tasks_to_sample",
         )
     else:
         selection = Node(
@@ -82,7 +85,7 @@ def create_pipeline(
             ),
         ]
     )
-    if only_for_automatic_feedback or not label_studio_import:
+    if inside_ilf or not label_studio_import:
         return pipeline
     return pipeline + Pipeline(
         [

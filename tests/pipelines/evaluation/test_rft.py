@@ -1,0 +1,74 @@
+"""RFT (rejection-sampling fine-tuning) and ILF + RFT through the demo project: the set is
+zero-shot pi_theta's own passing samples on the train split, and both methods really
+fine-tune on it. A random-weight model passes no test, so the run's zero-shot samples get
+the gold programs of two train tasks and one refine task mixed in, judged by the real
+harness, before the RFT branch runs again on them."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from ilf_kedro.ilf.prompts import completion_after_prompt
+from ilf_kedro.parameters import Execution, section
+from ilf_kedro.pipelines import model_loading
+from ilf_kedro.pipelines.ilf import create_pipeline
+from ilf_kedro.pipelines.stage_nodes import run_tests
+from tests.kedro_project import catalog_path, copy_project, load, run_pipeline
+
+SMALL = {"max_tasks_per_split": 3, "sampling.num_samples": 2}
+
+
+def _with_gold_samples(project, task_ids: list[int]) -> pd.DataFrame:
+    """The run's zero-shot samples with one more per task of ``task_ids``: its gold
+    program, as pi_theta would have written it (the prompt, then the body)."""
+    tasks = load(project, "tasks").set_index("task_id")
+    samples = load(project, "initial_samples")
+    extra = []
+    for task_id in task_ids:
+        prompt = tasks.loc[task_id, "prompt"]
+        body = completion_after_prompt(tasks.loc[task_id, "gold_code"], prompt)
+        extra.append(
+            {"task_id": task_id, "split": tasks.loc[task_id, "split"], "sample_idx": 99}
+            | {"prompt": prompt, "completion": body, "program": prompt + body}
+        )
+    return pd.concat([samples, pd.DataFrame(extra)], ignore_index=True)
+
+
+@pytest.mark.slow
+def test_rft_and_ilf_rft_fine_tune_on_the_passing_train_samples(tmp_path):
+    project = copy_project(tmp_path / "project")
+    run_pipeline(project, "ilf", params=SMALL)
+    tasks = load(project, "tasks")
+    train = tasks.loc[tasks["split"] == "train", "task_id"].head(2).tolist()
+    refine = tasks.loc[tasks["split"] == "refine", "task_id"].head(1).tolist()
+    samples = _with_gold_samples(project, train + refine)
+    execution = section(Execution, load(project, "params:execution"), "execution")
+    results = run_tests(samples, tasks, load(project, "task_time_limits"), execution)
+    assert results.loc[results["sample_idx"] == 99, "passed"].all()  # gold programs pass
+    results.to_parquet(catalog_path(project, "initial_sample_results"))
+
+    again = [n.name for n in create_pipeline().nodes if n.namespace in ("rft", "ilf_rft")]
+    loading = [n.name for n in model_loading.create_pipeline().nodes]
+    run_pipeline(project, "ilf", params=SMALL, node_names=[*loading, *again])
+    run_pipeline(project, "ilf", params=SMALL, node_names=["combine_method_metrics"])
+
+    rft = load(project, "rft_training_set")
+    assert rft["task_id"].tolist() == train  # the refine task's gold sample is left out
+    gold = tasks.set_index("task_id").loc[train]
+    assert rft["completion"].tolist() == [
+        completion_after_prompt(code, prompt)
+        for code, prompt in zip(gold["gold_code"], gold["prompt"], strict=True)
+    ]
+    ilf = load(project, "ilf_training_set")
+    both = load(project, "ilf_rft.training_set")
+    assert len(both) == len(pd.concat([ilf, rft]).drop_duplicates(["task_id", "completion"]))
+    for model, size in (("rft.model", len(rft)), ("ilf_rft.model", len(both))):
+        info = load(project, model).info
+        assert info["training_examples"] == size, model
+        assert not info.get("untrained_reason"), model
+    metrics = load(project, "eval_metrics").set_index("method")
+    assert metrics.loc["RFT", "training_set_size"] == len(rft)
+    assert metrics.loc["ILF + RFT", "training_set_size"] == len(both)
+    assert metrics.loc["RFT", "feedback_source"] == "none"
+    assert metrics.loc["ILF + RFT", "feedback_source"] == "human"
