@@ -401,9 +401,22 @@ class Perplexity(Strict):
     seed: int = Field(default=0, ge=0)
 
 
+class Distribution(Strict):
+    """``reporting.distribution``: the paper's theory measured where a dataset holds
+    every candidate program of each task (``task_id``, ``correct``, ``program``)."""
+
+    candidates: str | None = None  # that dataset's catalog name; null: not measured
+    test_split: str = "test"  # mass on the right programs, KL from the target
+    train_split: str = "train"  # KL from the base model
+    max_tasks_per_split: int | None = Field(default=100, ge=1)
+    batch_size: int = Field(default=32, ge=1)
+    seed: int = Field(default=0, ge=0)
+
+
 class Reporting(Strict):
     paper_reference: bool | dict[str, list[float]] = False
     perplexity: Perplexity = Perplexity()
+    distribution: Distribution = Distribution()
 
 
 # The kinds of slip the world's families know (ilf_kedro.world.tasks.MISTAKE_KINDS; a test
@@ -551,6 +564,8 @@ class Parameters(Strict):
             "refinement.split": [self.refinement.split],
             "evaluation.splits": self.evaluation.splits,
             "world.annotator.splits": self.world.annotator.splits,
+            "reporting.distribution.test_split": [self.reporting.distribution.test_split],
+            "reporting.distribution.train_split": [self.reporting.distribution.train_split],
         }
         for key, used in named.items():
             unknown = [s for s in used if s not in self.splits]
