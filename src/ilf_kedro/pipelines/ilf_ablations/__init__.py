@@ -12,19 +12,10 @@ from ilf_kedro.pipelines import ilf
 
 
 def create_pipeline(
-    task_sets: Sequence[TaskSet] | None = None,
-    input_pipelines: Sequence[str] = (),
-    candidates: str | None = None,
-    **kwargs,
+    task_sets: Sequence[TaskSet] | None = None, input_pipelines: Sequence[str] = (), **kwargs
 ) -> Pipeline:
-    """``ilf`` with the ablations; ``task_sets``, ``input_pipelines`` and ``candidates``
-    as ``ilf``'s."""
-    return ilf.create_pipeline(
-        ablations=True,
-        task_sets=task_sets,
-        input_pipelines=input_pipelines,
-        candidates=candidates,
-    )
+    """``ilf`` with the ablations; ``task_sets`` and ``input_pipelines`` as ``ilf``'s."""
+    return ilf.create_pipeline(ablations=True, task_sets=task_sets, input_pipelines=input_pipelines)
 
 
 __all__ = ["create_pipeline"]

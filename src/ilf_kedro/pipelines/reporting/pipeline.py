@@ -15,9 +15,7 @@ from .nodes import (
 )
 
 
-def create_pipeline(distribution: bool = False, **kwargs) -> Pipeline:
-    """``distribution``: the run measures ``distribution_metrics``
-    (``evaluation.distribution``), which the run summary then shows."""
+def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
             Node(
@@ -74,7 +72,6 @@ def create_pipeline(distribution: bool = False, **kwargs) -> Pipeline:
                     "ilf_training_set",
                     "eval_metrics",
                     "params:pass_at_k",
-                    *(["distribution_metrics"] if distribution else []),
                 ],
                 outputs="run_summary",
                 name="summarise_run",
