@@ -19,6 +19,8 @@ import pytest
 
 from tests.kedro_project import copy_project, load, run_pipeline
 
+pytestmark = pytest.mark.semantic
+
 WORLD = None  # conf/base: the miniature world
 # Small enough for CI: 60 test tasks, the paper's 200 refine tasks (fewer leave pi_Refine
 # too little to learn the feedback from), 300 train; the corpus and base model are the
