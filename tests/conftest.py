@@ -51,6 +51,7 @@ def group_of(nodeid: str) -> str:
     return next((g for g, paths in GROUPS.items() if path.startswith(paths)), path)
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: absent with -p no:xdist
 def pytest_xdist_make_scheduler(config, log):
     from xdist.scheduler import LoadScopeScheduling
 
