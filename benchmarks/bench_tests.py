@@ -42,7 +42,7 @@ def run_suite(pytest_args: list[str]) -> dict:
     """Run pytest with ``pytest_args`` and ``--durations=15``; its wall time, closing line
     and slowest tests."""
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
-    command += ["--durations=15", *pytest_args]
+    command += ["--durations=15", "--durations-min=0", *pytest_args]
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
     started = time.perf_counter()
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)

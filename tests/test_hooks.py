@@ -54,6 +54,11 @@ class _Records(logging.Handler):
 @pytest.fixture
 def hook_log():
     """What ilf_kedro.hooks logs during the test."""
+    from kedro.framework.project import configure_project
+
+    # Kedro configures the project's loggers once per process, at its first session, and
+    # that drops the handlers already on them: done before the handler is added.
+    configure_project("ilf_kedro")
     logger, records = logging.getLogger("ilf_kedro.hooks"), _Records()
     logger.addHandler(records)
     yield records
