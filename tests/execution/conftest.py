@@ -155,6 +155,15 @@ def release(name: str) -> None:
             os.kill(pid, signal.SIGUSR1)
 
 
+def release_in_order(waiting: dict[str, int], first: str, then: str, what: str) -> None:
+    """Once ``waiting[name]`` programs wait at each barrier ``name`` (``what``: all of them
+    running at once), release ``first``, wait until those are gone, then release ``then``."""
+    wait_for(lambda: all(len(processes_named(n)) == k for n, k in waiting.items()), what)
+    release(first)
+    wait_for(lambda: not processes_named(first), f"the programs at {first} done")
+    release(then)
+
+
 def _require(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"reference data {path.resolve()} is absent (../shared/data beside the repo)")

@@ -28,8 +28,7 @@ from tests.execution.conftest import (
     barrier_name,
     evaluate_noting_the_sandbox,
     make_tasks,
-    processes_named,
-    release,
+    release_in_order,
     sandbox_processes,
     wait_for,
 )
@@ -648,11 +647,8 @@ def test_programs_running_at_once_cannot_meet(toy_tasks):
     frame = pd.DataFrame({"task_id": [1, 1, 1], "program": programs})
     tasks = make_tasks({1: (["assert f(1) == 2"], "", 120.0)})
     run = _in_a_thread(evaluate_programs, frame, tasks, workers=1, progress=False)
-    ready = lambda: len(processes_named(holding)) == 1 and len(processes_named(looking)) == 2  # noqa: E731
-    wait_for(ready, "the first program holding both, the others waiting")
-    release(looking)
-    wait_for(lambda: not processes_named(looking), "the others done looking")
-    release(holding)
+    waiting = {holding: 1, looking: 2}
+    release_in_order(waiting, looking, holding, "the first program holding, the others waiting")
     res = run.result()
     assert res["status"].tolist() == ["passed"] * 3, res["error_message"].tolist()
 
@@ -694,11 +690,8 @@ def test_two_harnesses_at_once_give_the_verdicts_of_each_alone(namespaces):
     run = _in_a_thread(
         evaluate_programs, frame, tasks, progress=False, namespaces=namespaces, workers=2
     )
-    every_one = lambda: len(processes_named(good)) == 6 and len(processes_named(killer)) == 6  # noqa: E731
-    wait_for(every_one, "all 12 programs of both harnesses running at once")
-    release(killer)
-    wait_for(lambda: not processes_named(killer), "the killers done")
-    release(good)
+    waiting = {good: 6, killer: 6}
+    release_in_order(waiting, killer, good, "all 12 programs of both harnesses running at once")
     res = run.result()
     out, _ = other.communicate(timeout=120)
     assert res["status"].tolist() == ["passed"] * 6, res["error_message"].tolist()
