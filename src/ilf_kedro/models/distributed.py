@@ -294,7 +294,7 @@ def _launch(spec_path: Path, num_processes: int, device: str, errors_dir: Path) 
         env["ACCELERATE_USE_CPU"] = "true"
     cmd = launch_command(spec_path, num_processes, device)
     logger.info("Launching: %s", " ".join(cmd))
-    tail: deque[str] = deque(maxlen=30)
+    tail: deque[str] = deque(maxlen=80)  # the launcher's own report alone is ~30 lines
     with subprocess.Popen(
         cmd,
         stdout=subprocess.PIPE,

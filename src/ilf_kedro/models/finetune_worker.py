@@ -78,10 +78,19 @@ def train(spec: LaunchSpec) -> None:
         gathered["state"] = trainer.accelerator.get_state_dict(trainer.model)
 
     outcome = run_trainer(model, encoded, base.tokenizer, settings, device, finish=gather)
-    if _rank() != 0:
-        return
-    info = outcome.info(spec.base_info, len(encoded), n_truncated, spec.hyper)
-    _save(spec, base, outcome.model, gathered["state"], info)
+    if _rank() == 0:
+        info = outcome.info(spec.base_info, len(encoded), n_truncated, spec.hyper)
+        _save(spec, base, outcome.model, gathered["state"], info)
+    _leave_process_group()
+
+
+def _leave_process_group() -> None:
+    """Every rank waits for rank 0's save, then closes the process group. A rank that
+    exits with its gloo group still open can abort in the group's destructor while its peer
+    is still at work (seen in CI: rank 1 died of SIGABRT while rank 0 saved)."""
+    if torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
 
 
 def _save(spec: LaunchSpec, base, model, state: dict, info: dict) -> None:
