@@ -7,8 +7,8 @@ shows up as the setup of the first test that asks for it). The ratio is the suit
 time over the budget the project holds it to (10 minutes for the whole suite, 2 for the
 quick loop ``-m "not slow"``), so a number above 1 is over budget.
 
-Measure on an otherwise idle machine (the README's figures were measured so); ``uptime``'s
-load before and after is printed with the numbers.
+Measure on an otherwise idle machine (docs/developer-guide.md's figures were measured so);
+``uptime``'s load before and after is printed with the numbers.
 
 Run:  python benchmarks/bench_tests.py [--quick] [--smoke] [-- extra pytest arguments]
       (--quick: the quick loop, -m "not slow"; --smoke: two small test files, one process,

@@ -1,5 +1,5 @@
-"""The package's import graph against the layout the README states (Developer guide,
-"Package layout"): one line per folder (or top-level module), lowest layer first. A module
+"""The package's import graph against the layout docs/developer-guide.md states ("Package
+layout"): one line per folder (or top-level module), lowest layer first. A module
 may import its own layer and the layers below, never one above; the graph has no cycle
 (imports inside functions count: they are dependencies too); no module imports another
 package's private (``_name``) names or modules."""
@@ -16,7 +16,8 @@ import pytest
 from tests.conftest import PROJECT_ROOT
 
 PACKAGE = PROJECT_ROOT / "src/ilf_kedro"
-LAYOUT_HEADING = "### Package layout"
+LAYOUT_PAGE = PROJECT_ROOT / "docs/developer-guide.md"
+LAYOUT_HEADING = "## Package layout"
 
 
 def _module_name(path: Path) -> str:
@@ -79,10 +80,9 @@ def _edges(modules: dict[str, Path] = MODULES) -> dict[str, set[str]]:
 
 
 def _layout() -> list[list[str]]:
-    """The README's layout block: per line, the entries it names (``models/``,
+    """The developer guide's layout block: per line, the entries it names (``models/``,
     ``parameters.py``, ``hooks.py, settings.py``)."""
-    readme = (PROJECT_ROOT / "README.md").read_text()
-    after = readme.split(LAYOUT_HEADING, 1)[1]
+    after = LAYOUT_PAGE.read_text().split(LAYOUT_HEADING, 1)[1]
     block = re.search(r"```\n(.*?)```", after, flags=re.DOTALL).group(1)
     lines = [line for line in block.splitlines() if line.strip()]
     assert lines[0].strip() == "src/ilf_kedro/", "the block starts with the package"
@@ -101,20 +101,20 @@ def _layer_of(module: str, layout: list[list[str]]) -> int:
         return 0  # the package's own __init__ (its version, its location) is for everyone
     if relative == "__main__":
         return len(layout)  # ``python -m ilf_kedro`` sits on top
-    raise AssertionError(f"{module} is in no folder of the README's package layout")
+    raise AssertionError(f"{module} is in no folder of the developer guide's package layout")
 
 
 def test_every_folder_and_top_level_module_is_in_the_readme_layout():
     layout = _layout()
     listed = [entry for entries in layout for entry in entries]
     for entry in listed:
-        assert (PACKAGE / entry).exists(), f"the README lists {entry}, which does not exist"
+        assert (PACKAGE / entry).exists(), f"the developer guide lists {entry}: no such path"
     for path in PACKAGE.iterdir():
         if path.name.startswith(("_", ".")) or path.name == "py.typed":
             continue
         if path.is_dir() or path.suffix == ".py":
             name = f"{path.name}/" if path.is_dir() else path.name
-            assert name in listed, f"{name} is missing from the README's package layout"
+            assert name in listed, f"{name} is missing from the developer guide's package layout"
 
 
 def _upward(edges: dict[str, set[str]]) -> list[str]:

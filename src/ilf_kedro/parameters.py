@@ -594,7 +594,7 @@ def check_rounds_source(source: str) -> None:
         raise ParameterError(
             f"bad parameters:\n  - parameter feedback.source is {source!r}, but ilf_rounds "
             "gives each round feedback on its own model's failures; allowed: "
-            f"{', '.join(AUTOMATIC_SOURCES)} (for new human feedback, see README "
+            f"{', '.join(AUTOMATIC_SOURCES)} (for new human feedback, see docs/feedback.md, "
             "'Collect feedback on your model')"
         )
 

@@ -63,8 +63,8 @@ print(json.dumps({
 CONFIGURATIONS = {
     # What the tests and a first run use.
     "demo": (DEMO_ENV, {}),
-    # conf/base with three ILF rounds and a second test set (README: "ILF in rounds",
-    # "Evaluate on HumanEval or your own test set"): rounds and sets read each other.
+    # conf/base with three ILF rounds and a second test set (docs/rounds.md,
+    # docs/paper-scale.md): rounds and sets read each other.
     "rounds_and_test_sets": (
         "",
         {

@@ -29,7 +29,7 @@ SMALL_WORLD = {
     "splits": {"prompt": [1, 2], "test": [3, 62], "refine": [63, 262], "train": [263, 562]},
     "world.num_tasks": 562,
 }
-# Margins, in pass@1, that this world clears by far (README, "The miniature world": ILF
+# Margins, in pass@1, that this world clears by far (docs/world.md: ILF
 # +19.5 over the base model here, own feedback +5.1 over unrelated) and a broken pipeline
 # misses (ILF -7.8 when trained on the original programs; +0.0 when the prompt loses the
 # feedback, as own and unrelated prompts are then the same).

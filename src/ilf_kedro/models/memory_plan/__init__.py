@@ -19,7 +19,7 @@ hyperparameters stand in for their ``config.json``.
 
 Modules: :mod:`.estimate` (the model's shape and the bytes of each part of a stage),
 :mod:`.plan` (the stages against the devices, settings that would fit) and :mod:`.table`
-(the README table and ``python -m ilf_kedro.models.memory_plan --table``).
+(the table in docs/gpus.md and ``python -m ilf_kedro.models.memory_plan --table``).
 """
 
 from .estimate import (

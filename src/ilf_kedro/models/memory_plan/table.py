@@ -1,4 +1,4 @@
-"""The README's memory table (the paper's settings on CodeGen-Mono, against common device
+"""The memory table of docs/gpus.md (the paper's settings on CodeGen-Mono, against common device
 sizes) and the command line that prints it, or one model's plan under the project's
 parameters: ``python -m ilf_kedro.models.memory_plan --table``."""
 
@@ -70,10 +70,10 @@ def markdown_table(frame: pd.DataFrame) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m ilf_kedro.models.memory_plan``: the README table, or one model's plan
+    """``python -m ilf_kedro.models.memory_plan``: docs/gpus.md's table, or one model's plan
     under the project's parameters (``--env``, ``--params``)."""
     parser = argparse.ArgumentParser(description=DESCRIPTION)
-    parser.add_argument("--table", action="store_true", help="print the README table")
+    parser.add_argument("--table", action="store_true", help="print the table of docs/gpus.md")
     parser.add_argument("--model", help="plan one model (hub id, directory or tiny-random)")
     parser.add_argument("--device-memory-gib", type=float, default=None)
     add_arguments(parser)

@@ -1,5 +1,4 @@
-"""world: a miniature world where ILF can be watched working on a CPU (README "The
-miniature world").
+"""world: a miniature world where ILF can be watched working on a CPU (docs/world.md).
 
 ``world.*`` parameters -> ``mbpp_raw`` (generated tasks in MBPP's schema) and
 ``world_mistakes``; ``world_corpus`` -> ``world_base_model`` (trained from scratch);
