@@ -5,24 +5,50 @@ fail with the reason and the nodes' logs (they do not skip)."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+from pathlib import Path
+
 import pytest
 
 from ilf_kedro.compute.loopback import LoopbackCluster
+
+GATE_SITE = Path(__file__).parent / "verdict_gate"  # its sitecustomize.py says what it does
+
+
+@contextlib.contextmanager
+def _environment(**values: str):
+    """``values`` in this process's environment (so in the nodes it starts), then back."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 # Package scope: the nodes stop, and this process stops being a Ray driver, once the
 # tests of this folder are done, before the rest of the suite runs.
 @pytest.fixture(scope="package")
-def ray_cluster():
+def ray_cluster(tmp_path_factory):
     import ray
 
     if ray.is_initialized():
         ray.shutdown()
     cluster = LoopbackCluster(nodes=2, num_cpus=1, object_store_mb=100)
+    # The nodes start with the verdict gate on their path (inert until a test arms it).
+    gate = tmp_path_factory.mktemp("verdict_gate")
+    path = os.pathsep.join(filter(None, [str(GATE_SITE), os.environ.get("PYTHONPATH")]))
     try:
-        cluster.start()
+        with _environment(PYTHONPATH=path, ILF_TEST_VERDICT_GATE=str(gate)):
+            cluster.start()
     except RuntimeError as exc:
         pytest.fail(str(exc))
+    cluster.verdict_gate = gate
     try:
         yield cluster
     finally:

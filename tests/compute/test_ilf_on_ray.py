@@ -47,44 +47,42 @@ def _parquet_outputs(project: Path) -> dict[str, pd.DataFrame]:
     }
 
 
-def _processes() -> dict[int, tuple[int, int, bytes]]:
-    """pid -> (parent pid, process group, command line) of every live process."""
+def _processes() -> dict[int, tuple[int, int]]:
+    """pid -> (parent pid, process group) of every live process."""
     table = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-                table[int(entry)] = (int(fields[1]), int(fields[2]), cmdline)
-            except (OSError, ValueError, IndexError):
+                table[int(entry)] = (int(fields[1]), int(fields[2]))
+            except (FileNotFoundError, ProcessLookupError, IndexError):
                 continue
     return table
 
 
-def _node_tree(pgid: int) -> tuple[list[int], bool]:
+def _node_tree(pgid: int) -> list[int]:
     """Every process started by the node whose ``ray start`` leads process group ``pgid``
-    (Ray workers, their sandbox servers, programs), and whether a sandbox server (a
-    verdict shard) is running among them."""
+    (Ray workers, their sandbox servers, programs)."""
     table = _processes()
 
     def on_node(pid: int) -> bool:
         for _ in range(64):
             if pid not in table:
                 return False
-            parent, group, _ = table[pid]
+            parent, group = table[pid]
             if group == pgid:
                 return True
             pid = parent
         return False
 
-    tree = [pid for pid in table if on_node(pid)]
-    return tree, any(b"sandbox" in table[pid][2] for pid in tree)
+    return [pid for pid in table if on_node(pid)]
 
 
 class NodeKiller(threading.Thread):
-    """Kills the second node, every process it started (SIGKILL, as when the machine
-    dies), as soon as it judges programs after ``armed()`` turns true; then starts a
-    fresh node in its place, as a cluster's autoscaler would."""
+    """Once ``armed()`` turns true, arms the cluster's verdict gate for the second node
+    (``verdict_gate/sitecustomize.py``): the next verdict shard that starts there waits
+    for its death. Then kills the node, every process it started (SIGKILL, as when the
+    machine dies), and starts a fresh node in its place, as a cluster's autoscaler would."""
 
     def __init__(self, cluster, armed):
         super().__init__(daemon=True)
@@ -93,19 +91,23 @@ class NodeKiller(threading.Thread):
         self.killed: list[int] = []
 
     def run(self) -> None:
+        gate = self.cluster.verdict_gate
+        while not self.armed():
+            if self.stop.wait(0.1):
+                return
+        (gate / "gated_port").write_text(str(self.cluster.ports["node1"]))
+        while not any(gate.glob("judging.*")):
+            if self.stop.wait(0.1):
+                return
         pgid = self.cluster.processes["node1"].pid
-        while not self.stop.is_set():
-            if self.armed():
-                tree, judging = _node_tree(pgid)
-                if judging:
-                    for pid in tree:
-                        with contextlib.suppress(ProcessLookupError):
-                            os.kill(pid, signal.SIGKILL)
-                    self.cluster.kill("node1")
-                    self.killed = tree
-                    self.cluster.start_node("node1")
-                    return
-            time.sleep(0.02)
+        tree = _node_tree(pgid)
+        for pid in tree:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.cluster.kill("node1")
+        (gate / "gated_port").unlink()  # the replacement's raylet port differs anyway
+        self.killed = tree
+        self.cluster.start_node("node1")
 
 
 def _ran_on(cluster, since_ms: int) -> dict[str, Callable[[], set[str]]]:
