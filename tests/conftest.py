@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -33,8 +35,9 @@ MARKERS_OF_FIXTURES = {
 
 
 # The tests of a group run on one pytest-xdist worker, one after the other: a module's
-# tests (so a module-scoped run is made once), or the modules that share a server or the
-# Ray cluster (it starts once). pytest-xdist's own `xdist_group` marker cannot do it with
+# tests when they share a module-scoped fixture (so a module's run is made once), or the
+# modules that share a server or the Ray cluster (it starts once); any other test is a
+# group of its own. pytest-xdist's own `xdist_group` marker cannot do it with
 # pytest 9.2 (its `--dist loadgroup` renames nodes through `item._nodeid`, which pytest no
 # longer reads), so the controller groups node ids by their module's path, and every
 # worker checks that a test's server fixture agrees with its group.
@@ -47,10 +50,33 @@ GROUPS = {
 FIRST = ("semantic", "ray", "server", "browser", "slow")
 
 
+# A fixture made once per module (or class, package): its module's tests stay together.
+WIDE_SCOPE = re.compile(r"scope=[\"'](module|package|class)[\"']")
+
+
+@functools.cache
+def shares_fixtures(path: str) -> bool:
+    """Whether the tests of module ``path`` share a fixture wider than one test, made in
+    the module or in a ``conftest.py`` of its folders (session fixtures are made once per
+    worker wherever the tests run)."""
+    module = PROJECT_ROOT / path
+    sources = [module, *(folder / "conftest.py" for folder in module.parents)]
+    return any(
+        WIDE_SCOPE.search(source.read_text())
+        for source in sources
+        if source.is_file()
+        and source.is_relative_to(PROJECT_ROOT / "tests")
+        and source != PROJECT_ROOT / "tests/conftest.py"
+    )
+
+
 def group_of(nodeid: str) -> str:
-    """The group of the test with id ``nodeid``: a shared server's, or its module's."""
+    """The group of the test with id ``nodeid``: a shared server's, its module's when the
+    module's tests share a fixture, else its own (so a long module of independent tests,
+    the benchmark smokes say, spreads over the workers)."""
     path = nodeid.split("::", 1)[0]
-    return next((g for g, paths in GROUPS.items() if path.startswith(paths)), path)
+    shared = next((g for g, paths in GROUPS.items() if path.startswith(paths)), None)
+    return shared or (path if shares_fixtures(path) else nodeid)
 
 
 @pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: absent with -p no:xdist
