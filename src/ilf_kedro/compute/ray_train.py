@@ -30,7 +30,13 @@ import pandas as pd
 
 from ilf_kedro.compute.cluster import connect, pack, unpack
 from ilf_kedro.models.distributed import load_trained
-from ilf_kedro.models.finetune_job import FinetuneJob, plan_ranks, rank_device, train_rank
+from ilf_kedro.models.finetune_job import (
+    FinetuneJob,
+    Ranks,
+    plan_ranks,
+    rank_device,
+    train_rank,
+)
 from ilf_kedro.models.io import base_reference, save_bundle
 from ilf_kedro.models.loading import ModelBundle
 from ilf_kedro.parameters import Compute, section
@@ -87,6 +93,20 @@ class RayTrain:
     def __post_init__(self) -> None:  # the section, or a mapping of it (library callers)
         object.__setattr__(self, "compute", section(Compute, self.compute, "compute"))
 
+    def ranks(self, job: FinetuneJob, bundle: ModelBundle, device_gib=None) -> Ranks:
+        """One rank per worker, on CUDA when workers have GPUs (``plan_ranks``: ``auto``
+        decided by the memory plan, as for ``accelerate``)."""
+        workers = self.compute.finetune
+        return plan_ranks(
+            job,
+            bundle,
+            workers.num_workers,
+            "cuda" if workers.gpus_per_worker > 0 else "cpu",
+            parameter="compute.finetune.num_workers",
+            device_gib=device_gib,
+            ray_workers=workers.num_workers,
+        )
+
     def launch(self, job: FinetuneJob, bundle: ModelBundle, pairs: pd.DataFrame) -> ModelBundle:
         """Train with a Ray Train ``TorchTrainer`` (see the module docstring); the result
         is the ``ModelBundle`` a one-process fine-tune returns.
@@ -101,14 +121,7 @@ class RayTrain:
 
         workers = self.compute.finetune
         use_gpu = workers.gpus_per_worker > 0
-        ranks = plan_ranks(
-            job,
-            bundle,
-            workers.num_workers,
-            "cuda" if use_gpu else "cpu",
-            parameter="compute.finetune.num_workers",
-            ray_workers=workers.num_workers,
-        )
+        ranks = self.ranks(job, bundle)
         base, packed = _base_for_workers(bundle)
         connect(self.compute.address)
         resources = {"CPU": workers.num_cpus_per_worker}

@@ -111,6 +111,14 @@ class Accelerate:
 
     num_processes: int
 
+    def ranks(self, job: FinetuneJob, bundle: ModelBundle, device_gib=None) -> Ranks:
+        """One rank per process on ``bundle``'s device (``plan_ranks``)."""
+        device = bundle.device.type
+        n = self.num_processes
+        return plan_ranks(
+            job, bundle, n, device, parameter="finetune.num_processes", device_gib=device_gib
+        )
+
     def launch(self, job: FinetuneJob, bundle: ModelBundle, pairs: pd.DataFrame) -> ModelBundle:
         """Train in the ranks; the same effective batch as one process.
 
@@ -121,7 +129,7 @@ class Accelerate:
         """
         n = self.num_processes
         device = bundle.device.type
-        ranks = plan_ranks(job, bundle, n, device, parameter="finetune.num_processes")
+        ranks = self.ranks(job, bundle)
         if device == "cuda" and torch.cuda.device_count() < n:
             raise ValueError(
                 f"finetune.num_processes={n} but {torch.cuda.device_count()} CUDA "
