@@ -21,13 +21,19 @@ def test_local_is_the_default_and_the_section_is_read_once():
 
 def test_the_stages_take_the_section_from_their_nodes():
     """Every node that samples, judges or fine-tunes is given ``params:compute``."""
-    from ilf_kedro.pipeline_registry import register_pipelines
+    import importlib
+    import pkgutil
+
+    import ilf_kedro.pipelines
 
     stages = {"sample", "run_tests", "train_model", "train_refiner", "generate_refinements"}
     stages |= {"sample_for_annotation", "annotate_failures", "test_written_refinements"}
     seen = set()
-    for pipe in register_pipelines().values():
-        for node in pipe.nodes:
+    for found in pkgutil.iter_modules(ilf_kedro.pipelines.__path__):
+        module = importlib.import_module(f"ilf_kedro.pipelines.{found.name}")
+        if not hasattr(module, "create_pipeline"):
+            continue
+        for node in module.create_pipeline().nodes:
             name = getattr(node.func, "__name__", "")
             if name in stages:
                 seen.add(name)
