@@ -39,6 +39,7 @@ MBPP = ROOT / ".." / "shared" / "data" / "mbpp" / "mbpp.jsonl"
 sys.path.insert(0, str(ROOT / "src"))
 
 from ilf_kedro.compute.loopback import LoopbackCluster  # noqa: E402
+from ilf_kedro.compute.ray_sampling import RaySampling  # noqa: E402
 from ilf_kedro.compute.ray_verdicts import evaluate_programs_on_ray, verdict_shards  # noqa: E402
 from ilf_kedro.execution import evaluate_programs  # noqa: E402
 from ilf_kedro.infra.project_parameters import add_arguments, load_parameters  # noqa: E402
@@ -105,7 +106,7 @@ def main() -> None:
     programs, tasks = gold_workload(24 if args.smoke else None)
     prompts = pd.DataFrame({"task_id": range(len(PROMPTS)), "prompt": PROMPTS})
     # Time generation, not reading finished shards; the compute section is set below.
-    sampling = {k: v for k, v in params["sampling"].items() if k not in ("resume_dir", "compute")}
+    sampling = {k: v for k, v in params["sampling"].items() if k != "resume_dir"}
     if args.smoke:
         prompts = prompts.head(2)
         sampling.update(num_samples=2, max_new_tokens=8)
@@ -139,16 +140,15 @@ def main() -> None:
         # Warm-up: a worker on each node, torch imported, the model in each object store.
         warm_start = time.perf_counter()
         evaluate_programs_on_ray(programs.head(64), tasks, compute=compute, **judge)
-        sample_programs(bundle, prompts, **{**sampling, "backend": "ray"}, compute=compute)
+        on_replicas = {**sampling, "backend": "ray", "replicas": RaySampling(compute)}
+        sample_programs(bundle, prompts, **on_replicas)
         warm_up_s = time.perf_counter() - warm_start
         ray_walls, ray_cpus, on_ray = timed(
             repeats, lambda: evaluate_programs_on_ray(programs, tasks, compute=compute, **judge)
         )
         rs_walls, _, ray_samples = timed(
             repeats,
-            lambda: sample_programs(
-                bundle, prompts, **{**sampling, "backend": "ray"}, compute=compute
-            ),
+            lambda: sample_programs(bundle, prompts, **on_replicas),
         )
     same = local.drop(columns="duration_s").equals(on_ray.drop(columns="duration_s"))
     # Verdicts that differ (a gold program near its time limit on a loaded machine can

@@ -1,8 +1,9 @@
 """The package's import graph against the layout docs/developer-guide.md states ("Package
-layout"): one line per folder (or top-level module), lowest layer first. A module
-may import its own layer and the layers below, never one above; the graph has no cycle
-(imports inside functions count: they are dependencies too); no module imports another
-package's private (``_name``) names or modules."""
+layout"): one line per folder (or top-level module), lowest layer first, each folder on one
+line. A module may import its own layer and the layers below, never one above; the graph
+has no cycle, between modules or between folders (imports inside functions count: they are
+dependencies too); no module imports another package's private (``_name``) names or
+modules."""
 
 from __future__ import annotations
 
@@ -117,6 +118,16 @@ def test_every_folder_and_top_level_module_is_in_the_readme_layout():
             assert name in listed, f"{name} is missing from the developer guide's package layout"
 
 
+def test_each_folder_is_on_one_line_of_the_layout():
+    """A folder split over two lines (``compute/ray_train.py`` beside ``models/``,
+    ``compute/`` above it) would let two folders import each other: each is one layer."""
+    entries = [entry for entries in _layout() for entry in entries]
+    folders = {entry.split("/")[0] for entry in entries if "/" in entry}
+    for folder in folders:
+        lines = [entry for entry in entries if entry.split("/")[0] == folder]
+        assert lines == [f"{folder}/"], f"{folder}/ is split over the layout: {lines}"
+
+
 def _upward(edges: dict[str, set[str]]) -> list[str]:
     layout = _layout()
     return sorted(
@@ -185,6 +196,39 @@ def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
 
 def test_the_import_graph_has_no_cycle():
     assert _cycles(_edges()) == []
+
+
+def _folder_edges(edges: dict[str, set[str]]) -> dict[str, set[str]]:
+    """The graph between the package's folders (``ilf_kedro.models``) and top-level
+    modules: a module's imports are its folder's."""
+
+    def folder(module: str) -> str:
+        return ".".join(module.split(".")[:2])
+
+    graph: dict[str, set[str]] = {}
+    for module, targets in edges.items():
+        graph.setdefault(folder(module), set())
+        for target in targets:
+            graph.setdefault(folder(target), set())
+            if folder(target) != folder(module):
+                graph[folder(module)].add(folder(target))
+    return graph
+
+
+def test_no_two_folders_import_each_other():
+    """Module by module the graph may have no cycle while two folders still depend on
+    each other (``models.finetune`` importing ``compute.ray_train`` inside a function,
+    ``compute.ray_train`` importing ``models.distributed``)."""
+    assert _cycles(_folder_edges(_edges())) == []
+
+
+def test_the_folder_graph_finds_two_folders_importing_each_other(tmp_path):
+    down = tmp_path / "down.py"
+    down.write_text("def later():\n    from ilf_kedro.compute.ray_train import RayTrain\n")
+    up = tmp_path / "up.py"
+    up.write_text("from ilf_kedro.models.loading import ModelBundle\n")
+    edges = _edges({"ilf_kedro.models.probe": down, "ilf_kedro.compute.probe": up})
+    assert _cycles(_folder_edges(edges)) == [["ilf_kedro.compute", "ilf_kedro.models"]]
 
 
 def test_the_cycle_finder_finds_a_cycle():

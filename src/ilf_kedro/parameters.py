@@ -132,7 +132,6 @@ class Execution(Strict):
     max_file_mb: int = Field(default=16, ge=0)
     max_result_bytes: int = Field(default=16 * 1024 * 1024, ge=1)
     progress: bool = True
-    compute: Compute = Compute()  # ${compute} (parameters_compute.yml)
 
 
 class Endpoint(Strict):
@@ -327,26 +326,11 @@ class Sampling(Strict):
     backend: Literal["hf", "server", "ray"] = "hf"
     server: Server = Server()
     stop_sequences: list[str] = []  # null or []: EOS and max_new_tokens only
-    compute: Compute = Compute()  # ${compute}: the ray backend's cluster and replicas
 
     @field_validator("stop_sequences", mode="before")
     @classmethod
     def _none_is_no_stop(cls, value: Any) -> Any:
         return [] if value is None else value
-
-    @model_validator(mode="after")
-    def _vllm_replicas_have_gpus(self) -> Sampling:
-        replicas = self.compute.sampling
-        serving = self.backend == "ray" and replicas.engine == "server"
-        if serving and replicas.num_gpus <= 0 and runs_vllm(self.server.command):
-            raise problem(
-                "compute.sampling.num_gpus",
-                f"is {replicas.num_gpus}, but each replica runs sampling.server.command "
-                f"`{self.server.command}`, and vLLM needs a GPU per replica; allowed: "
-                "compute.sampling.num_gpus > 0, or a CPU server (transformers serve), or "
-                "compute.sampling.engine: hf",
-            )
-        return self
 
     @property
     def greedy(self) -> bool:
@@ -364,6 +348,18 @@ class Sampling(Strict):
             "seed": self.seed,
             "backend": self.backend,
         }
+
+
+# transformers' learning-rate schedules that need no arguments besides the warm-up.
+LrScheduler = Literal[
+    "linear",
+    "cosine",
+    "cosine_with_restarts",
+    "polynomial",
+    "constant",
+    "constant_with_warmup",
+    "inverse_sqrt",
+]
 
 
 class Lora(Strict):
@@ -386,6 +382,9 @@ class Finetune(Strict):
     num_epochs: float = Field(default=2, gt=0)
     max_seq_length: int = Field(default=1024, ge=1)
     seed: int = Field(default=0, ge=0)
+    lr_scheduler_type: LrScheduler = "linear"  # transformers' name of the schedule
+    warmup_steps: int = Field(default=0, ge=0)
+    weight_decay: float = Field(default=0.0, ge=0)
     gradient_checkpointing: bool | Literal["auto"] = "auto"  # auto: on with CUDA
     bf16: bool | Literal["auto"] = "auto"  # auto: bf16 autocast with CUDA
     master_dtype: Literal["float32", "bfloat16", "float16"] = "float32"
@@ -393,7 +392,6 @@ class Finetune(Strict):
     lora: Lora = Lora()
     num_processes: int = Field(default=1, ge=1)
     distributed: Literal["auto", "ddp", "fsdp"] = "auto"
-    compute: Compute = Compute()  # ${compute}: backend ray trains with Ray Train
 
 
 class MemoryPlan(Strict):
@@ -584,6 +582,16 @@ class Parameters(Strict):
                     f"is {self.finetune.gradient_accumulation_steps}; allowed: a multiple of "
                     f"compute.finetune.num_workers ({workers}), to keep the effective batch",
                 )
+        replicas = self.compute.sampling
+        serving = self.sampling.backend == "ray" and replicas.engine == "server"
+        if serving and replicas.num_gpus <= 0 and runs_vllm(self.sampling.server.command):
+            raise problem(
+                "compute.sampling.num_gpus",
+                f"is {replicas.num_gpus}, but each replica runs sampling.server.command "
+                f"`{self.sampling.server.command}`, and vLLM needs a GPU per replica; allowed: "
+                "compute.sampling.num_gpus > 0, or a CPU server (transformers serve), or "
+                "compute.sampling.engine: hf",
+            )
         return self
 
 

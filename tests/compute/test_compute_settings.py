@@ -11,22 +11,42 @@ from tests.kedro_project import copy_project, run_pipeline
 from tests.test_run_checks import _defaults, _with
 
 
-def test_local_is_the_default_and_every_stage_sees_the_section():
+def test_local_is_the_default_and_the_section_is_read_once():
     params = _defaults()
     assert params["compute"]["backend"] == "local"
     for section in ("execution", "sampling", "finetune"):
-        assert params[section]["compute"] == params["compute"]  # one source: ${compute}
+        assert "compute" not in params[section]  # one section, no copies
     validate_parameters(params)
 
 
-def test_one_override_reaches_every_stage():
+def test_the_stages_take_the_section_from_their_nodes():
+    """Every node that samples, judges or fine-tunes is given ``params:compute``."""
+    import importlib
+    import pkgutil
+
+    import ilf_kedro.pipelines
+
+    stages = {"sample", "run_tests", "train_model", "train_refiner", "generate_refinements"}
+    stages |= {"sample_for_annotation", "annotate_failures", "test_written_refinements"}
+    seen = set()
+    for found in pkgutil.iter_modules(ilf_kedro.pipelines.__path__):
+        module = importlib.import_module(f"ilf_kedro.pipelines.{found.name}")
+        if not hasattr(module, "create_pipeline"):
+            continue
+        for node in module.create_pipeline().nodes:
+            name = getattr(node.func, "__name__", "")
+            if name in stages:
+                seen.add(name)
+                assert "params:compute" in node.inputs, node.name
+    assert seen == stages
+
+
+def test_a_ray_backend_validates():
     # The accumulation is stated: it must divide over the Ray Train workers (2 by default).
     params = _with(
         compute__backend="ray", compute__address="auto", finetune__gradient_accumulation_steps=4
     )
-    for section in ("execution", "sampling", "finetune"):
-        assert params[section]["compute"]["backend"] == "ray"
-    validate_parameters(params)  # ray is installed here
+    assert validate_parameters(params).compute.backend == "ray"  # ray is installed here
 
 
 @pytest.mark.parametrize(
@@ -75,7 +95,7 @@ def test_vllm_replicas_with_gpus_pass_the_checks():
         compute__sampling__num_gpus=1,
         sampling__server__command=command,
     )
-    assert validate_parameters(params).sampling.compute.sampling.engine == "server"
+    assert validate_parameters(params).compute.sampling.engine == "server"
 
 
 @pytest.mark.parametrize("key", ["compute.backend", "sampling.backend"])

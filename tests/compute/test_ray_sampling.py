@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from ilf_kedro.compute.ray_sampling import RaySampling
 from ilf_kedro.models import load_model, sample_programs
 from tests.compute.conftest import seen_on
 from tests.models.conftest import ROUND_TRIP
@@ -51,7 +52,12 @@ def test_replicas_give_the_hf_samples_and_resume_from_shards(
     started_ms = int(time.time() * 1000)
     hf = sample_programs(bundle, prompts, backend="hf", **SETTINGS)
     on_ray = sample_programs(
-        bundle, prompts, backend="ray", compute=compute, resume_dir=str(tmp_path), **SETTINGS
+        bundle,
+        prompts,
+        backend="ray",
+        replicas=RaySampling(compute),
+        resume_dir=str(tmp_path),
+        **SETTINGS,
     )
     pd.testing.assert_frame_equal(on_ray, hf)
     assert len(on_ray) == len(prompts) * SETTINGS["num_samples"]
@@ -65,7 +71,12 @@ def test_replicas_give_the_hf_samples_and_resume_from_shards(
         tmp_path,
         -(-len(on_ray) // SETTINGS["batch_size"]),
         lambda: sample_programs(
-            bundle, prompts, backend="ray", compute=compute, resume_dir=str(tmp_path), **SETTINGS
+            bundle,
+            prompts,
+            backend="ray",
+            replicas=RaySampling(compute),
+            resume_dir=str(tmp_path),
+            **SETTINGS,
         ),
         hf,
     )
@@ -102,7 +113,12 @@ def test_server_replicas_give_the_server_backends_rows_and_resume_from_shards(
     }
     served = sample_programs(bundle, prompts, backend="server", **settings)
     on_ray = sample_programs(
-        bundle, prompts, backend="ray", compute=compute, resume_dir=str(tmp_path), **settings
+        bundle,
+        prompts,
+        backend="ray",
+        replicas=RaySampling(compute),
+        resume_dir=str(tmp_path),
+        **settings,
     )
     pd.testing.assert_frame_equal(on_ray, served)
     nodes = ray_cluster.node_ids()
@@ -112,7 +128,12 @@ def test_server_replicas_give_the_server_backends_rows_and_resume_from_shards(
         tmp_path,
         len(prompts),
         lambda: sample_programs(
-            bundle, prompts, backend="ray", compute=compute, resume_dir=str(tmp_path), **settings
+            bundle,
+            prompts,
+            backend="ray",
+            replicas=RaySampling(compute),
+            resume_dir=str(tmp_path),
+            **settings,
         ),
         served,
     )
@@ -167,7 +188,7 @@ def test_lost_server_replicas_cost_only_their_shards(ray_cluster, bundle, prompt
 
     killer = threading.Thread(target=kill_replicas, daemon=True)
     killer.start()
-    on_ray = sample_programs(bundle, more, backend="ray", compute=compute, **settings)
+    on_ray = sample_programs(bundle, more, backend="ray", replicas=RaySampling(compute), **settings)
     killer.join()
     served = sample_programs(bundle, more, backend="server", **settings)
     assert set(killed) == {"replica", "server"}, f"killed only {killed}"

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from ilf_kedro.compute.ray_train import RayTrain
 from ilf_kedro.models import finetune, load_model
 from tests.models.test_distributed import LOSS_RTOL, RUN
 
@@ -31,7 +32,7 @@ def test_two_ray_workers_give_the_loss_curve_of_one_process(ray_cluster, pairs, 
         run["lora"] = {"r": 4, "dropout": 0.0, "save": "merged"}
     one = finetune(base, pairs, **run)
     compute = {"backend": "ray", "address": ray_cluster.address}
-    two = finetune(base, pairs, compute=compute, **run)
+    two = finetune(base, pairs, launcher=RayTrain(compute), **run)
     np.testing.assert_allclose(two.info["loss_curve"], one.info["loss_curve"], rtol=LOSS_RTOL)
     assert two.info["loss_curve"][-1] < two.info["loss_curve"][0]  # it did learn
     for name, weight in one.model.state_dict().items():
@@ -45,7 +46,9 @@ def test_accumulation_that_does_not_split_over_workers_is_rejected(pairs):
     base = load_model("tiny-random", device="cpu", seed=0)
     compute = {"backend": "ray", "address": "ray://nowhere:1"}
     with pytest.raises(ValueError, match="must be a multiple of compute.finetune.num_workers=2"):
-        finetune(base, pairs, compute=compute, **{**RUN, "gradient_accumulation_steps": 7})
+        finetune(
+            base, pairs, launcher=RayTrain(compute), **{**RUN, "gradient_accumulation_steps": 7}
+        )
 
 
 def test_ray_workers_return_the_adapter_one_process_returns(ray_cluster, pairs, tmp_path):
@@ -58,7 +61,7 @@ def test_ray_workers_return_the_adapter_one_process_returns(ray_cluster, pairs, 
     base = load_bundle(tmp_path / "base", device="cpu")
     one = finetune(base, pairs, **LORA_ADAPTER, **RUN)
     compute = {"backend": "ray", "address": ray_cluster.address}
-    two = finetune(base, pairs, compute=compute, **LORA_ADAPTER, **RUN)
+    two = finetune(base, pairs, launcher=RayTrain(compute), **LORA_ADAPTER, **RUN)
     assert type(two.model) is type(one.model)  # a PEFT model, not merged weights
     assert two.info["adapter_base"] == one.info["adapter_base"] == {"spec": str(tmp_path / "base")}
     prompt = torch.tensor([[1, 2, 3]])

@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from ilf_kedro.compute.ray_verdicts import evaluate_programs_on_ray, verdict_shards
-from ilf_kedro.execution import evaluate_node, evaluate_programs
+from ilf_kedro.execution import evaluate_programs
 from ilf_kedro.parameters import Compute, Execution
+from ilf_kedro.pipelines.stage_nodes import run_tests
 from tests.compute.conftest import seen_on
 from tests.execution.conftest import make_tasks
 from tests.execution.test_harness import JUDGED, SECRET, secret_workload
@@ -86,7 +87,7 @@ def test_the_nodes_are_given_no_expected_value(ray_cluster):
     assert not verdicts.loc["hunter_in_program", "trusted"]
 
 
-def test_evaluate_node_dispatches_on_the_compute_section(ray_cluster, toy_tasks):
+def test_the_node_judges_on_the_cluster_of_the_compute_section(ray_cluster, toy_tasks):
     programs = pd.DataFrame(
         {
             "task_id": [1] * 6,
@@ -94,8 +95,9 @@ def test_evaluate_node_dispatches_on_the_compute_section(ray_cluster, toy_tasks)
         }
     )
     compute = Compute.model_validate({**COMPUTE, "address": ray_cluster.address})
-    on_ray = evaluate_node(programs, toy_tasks, None, Execution(progress=False, compute=compute))
-    local = evaluate_node(programs, toy_tasks, None, Execution(progress=False))
+    execution = Execution(progress=False)
+    on_ray = run_tests(programs, toy_tasks, None, execution, compute)
+    local = run_tests(programs, toy_tasks, None, execution, Compute())
     pd.testing.assert_frame_equal(
         on_ray.drop(columns="duration_s"), local.drop(columns="duration_s")
     )

@@ -9,7 +9,6 @@ ends. Workers run this process's own ``ilf_kedro`` source (shipped with the job 
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import logging
 import os
@@ -29,16 +28,6 @@ FORWARDED_ENV = (
     "HF_HOME",
     "OMP_NUM_THREADS",
 )
-
-
-def ray_available() -> bool:
-    """Whether the ``ray`` package can be imported here."""
-    return importlib.util.find_spec("ray") is not None
-
-
-def uses_ray(compute: Mapping[str, Any] | None) -> bool:
-    """True when a stage's ``compute`` settings (the ``compute`` section) say ``ray``."""
-    return bool(compute) and compute.get("backend") == "ray"
 
 
 def runtime_env() -> dict[str, Any]:

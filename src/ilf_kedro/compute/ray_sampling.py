@@ -1,8 +1,10 @@
 """``sampling.backend: ray``: the project's HF sampler in replicas of the model on a Ray
 cluster (``compute.sampling``: replicas, CPUs and GPUs each).
 
-The driver plans the run exactly as the ``hf`` backend does (the same work items, batches
-and per-batch seeds, :class:`~ilf_kedro.models.sampling.SamplingPlan`) and hands shards of
+:class:`RaySampling` is the ``Replicas`` the Kedro nodes hand
+``ilf_kedro.models.sample_programs`` for ``sampling.backend: ray``. The driver plans the
+run exactly as the ``hf`` backend does (the same work items, batches and per-batch seeds,
+:class:`~ilf_kedro.models.sampling.SamplingPlan`) and hands shards of
 consecutive batches to Ray tasks, at most ``compute.sampling.replicas`` at once, each
 with one copy of the model (sent once per node through Ray's object store; Ray reuses
 its worker processes, so torch is imported once per worker). The driver writes each
@@ -33,31 +35,41 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from tqdm.auto import tqdm
 
-from ilf_kedro.compute.cluster import log_spread
+from ilf_kedro.compute.cluster import connect, log_spread, pack, unpack
 from ilf_kedro.models.loading import ModelBundle
+from ilf_kedro.models.sampling import Results, SamplingPlan
+from ilf_kedro.parameters import Compute, Sampling, Server, section
+from ilf_kedro.serving.server import ServedModel
 
 logger = logging.getLogger(__name__)
 
-Results = dict[tuple[int, int], tuple[str, str, int]]
 
+@dataclass(frozen=True)
+class RaySampling:
+    """``sampling.backend: ray`` on the cluster of the ``compute`` section: the
+    ``Replicas`` that ``ilf_kedro.models.sample_programs`` samples with (``hf`` replicas
+    or, with ``compute.sampling.engine: server``, server replicas)."""
 
-class SamplingPlan(Protocol):
-    """What this module needs of ``ilf_kedro.models.sampling.SamplingPlan`` (which calls
-    here, so this module does not import it back)."""
+    compute: Compute
 
-    items: list[tuple[int, int]]
+    def __post_init__(self) -> None:  # the section, or a mapping of it (library callers)
+        object.__setattr__(self, "compute", section(Compute, self.compute, "compute"))
 
     @property
-    def n_batches(self) -> int: ...
+    def served(self) -> bool:
+        return self.compute.sampling.engine == "server"
 
-    def batch(self, b: int) -> list[tuple[int, int]]: ...
+    def generate(self, bundle: ModelBundle, plan: SamplingPlan, store, progress: bool) -> Results:
+        return generate_on_ray(bundle, plan, store, self.compute, progress)
 
-    def generate(self, bundle: ModelBundle, b: int) -> Results: ...
+    def serve(self, model: str, sampling: Sampling, chunks, sample_chunk, keep, progress):
+        sample_on_replicas(model, sampling, self.compute, chunks, sample_chunk, keep, progress)
 
 
 def _generate_shard(
@@ -91,7 +103,7 @@ def generate_on_ray(
     bundle: ModelBundle,
     plan: SamplingPlan,
     store,
-    compute: Mapping[str, Any],
+    compute: Compute | Mapping[str, Any],
     progress: bool,
 ) -> Results:
     """Every batch of ``plan``: read from ``store`` (a ``ShardStore`` or None) when an
@@ -100,10 +112,7 @@ def generate_on_ray(
     written to ``store`` as each shard arrives."""
     import ray
 
-    from ilf_kedro.compute.cluster import connect
-    from ilf_kedro.parameters import Compute
-
-    settings = Compute.model_validate(dict(compute))
+    settings = section(Compute, compute, "compute")
     replicas = settings.sampling
     finished = store.finished() if store else set()
     results: Results = {}
@@ -165,10 +174,6 @@ class ServerReplica:
     ) -> None:
         import ray
 
-        from ilf_kedro.compute.cluster import unpack
-        from ilf_kedro.parameters import Server
-        from ilf_kedro.serving.server import ServedModel
-
         settings = Server.model_validate(server)
         self.restarts = restarts
         context = ray.get_runtime_context()
@@ -211,14 +216,15 @@ class ServerReplica:
 
 def sample_on_replicas(
     model: str,
-    sampling,
+    sampling: Sampling,
+    compute: Compute,
     chunks: list[tuple[int, int, int]],
     sample_chunk: Callable,
     keep: Callable,
     progress: bool,
 ) -> None:
     """Sample every chunk (shard) of prompt rows from server replicas on the Ray cluster
-    of ``sampling.compute`` (``compute.sampling``: ``replicas``, ``num_cpus`` and
+    of ``compute`` (``compute.sampling``: ``replicas``, ``num_cpus`` and
     ``num_gpus`` each, ``max_retries``, ``placement``). ``sample_chunk(base_url, model,
     chunk, progress)`` samples one chunk from a server, ``keep(chunk, samples)`` stores it
     (called here, one chunk at a time, as each arrives): the ``server`` backend's own.
@@ -234,11 +240,8 @@ def sample_on_replicas(
     import ray
     from ray.exceptions import ActorDiedError, RayTaskError
 
-    from ilf_kedro.compute.cluster import connect, pack
-
-    settings = sampling.compute
-    replicas = settings.sampling
-    connect(settings.address)
+    replicas = compute.sampling
+    connect(compute.address)
     packed = pack(Path(model)) if Path(model).is_dir() else None
     replica = ray.remote(ServerReplica).options(
         num_cpus=replicas.num_cpus,

@@ -1,7 +1,10 @@
 """The fine-tune as a Ray Train job: a ``TorchTrainer`` of ``compute.finetune.num_workers``
-workers across the cluster's nodes, each running the project's own rank of a distributed
-fine-tune (:func:`ilf_kedro.models.finetune_worker.train`: the ``Trainer`` setup, full or
-LoRA, DDP over gloo on CPU or NCCL on GPUs, FSDP with ``finetune.distributed: fsdp``).
+workers across the cluster's nodes: :class:`RayTrain`, the third launcher of a
+:class:`~ilf_kedro.models.finetune_job.FinetuneJob` beside ``InProcess`` and
+``Accelerate``. Each worker runs the project's one rank of a fine-tune
+(:func:`~ilf_kedro.models.finetune_job.train_rank`: full or LoRA, DDP over gloo on CPU or
+NCCL on GPUs, FSDP), with ``finetune.distributed: auto`` decided by the memory plan as
+for ``accelerate`` (:func:`~ilf_kedro.models.finetune_job.plan_ranks`).
 
 Ray Train starts the workers and their process group (the ``RANK``/``WORLD_SIZE``
 environment the ``Trainer`` reads); the training pairs and the base model travel with
@@ -19,22 +22,29 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from ilf_kedro.compute.cluster import connect, pack, unpack
-from ilf_kedro.models.distributed import Launch, load_trained, rank_settings
-from ilf_kedro.models.io import base_reference
+from ilf_kedro.models.distributed import load_trained
+from ilf_kedro.models.finetune_job import (
+    FinetuneJob,
+    Ranks,
+    plan_ranks,
+    rank_device,
+    train_rank,
+)
+from ilf_kedro.models.io import base_reference, save_bundle
 from ilf_kedro.models.loading import ModelBundle
-from ilf_kedro.models.trainer import TrainSettings
+from ilf_kedro.parameters import Compute, section
 
 logger = logging.getLogger(__name__)
 
 
-def _base_for_workers(bundle: ModelBundle) -> tuple[dict[str, Any], bytes | None]:
+def _base_for_workers(bundle: ModelBundle) -> tuple[dict[str, Any] | None, bytes | None]:
     """How workers load the base model: its reference when no local path is needed
     (a hub id, ``tiny-random``), else its saved directory packed into the job."""
     try:
@@ -43,11 +53,9 @@ def _base_for_workers(bundle: ModelBundle) -> tuple[dict[str, Any], bytes | None
             return reference, None
     except ValueError:
         pass  # weights only in memory: packed below
-    from ilf_kedro.models.io import save_bundle
-
     with tempfile.TemporaryDirectory(prefix="ilf_ray_base_") as tmp:
         save_bundle(bundle, Path(tmp))
-        return {"spec": None}, pack(Path(tmp))
+        return None, pack(Path(tmp))
 
 
 def _train_loop(config: dict[str, Any]) -> None:
@@ -55,104 +63,103 @@ def _train_loop(config: dict[str, Any]) -> None:
     the trained model as the checkpoint)."""
     import ray.train
 
-    from ilf_kedro.models.distributed import LaunchSpec
-    from ilf_kedro.models.finetune_worker import train
-
+    job: FinetuneJob = config["job"]
     rank = ray.train.get_context().get_world_rank()
     with tempfile.TemporaryDirectory(prefix="ilf_ray_rank_") as tmp:
         tmp = Path(tmp)
-        base = dict(config["base"])
+        location = config["base"]
         if config["packed_base"] is not None:
-            base["spec"] = str(unpack(config["packed_base"], tmp / "base"))
-        pairs_path = tmp / "pairs.parquet"
-        config["pairs"].to_parquet(pairs_path)
-        spec = LaunchSpec(
-            **{
-                **config["spec"],
-                "base": base,
-                "pairs_path": str(pairs_path),
-                "output_dir": str(tmp / "model"),
-                "errors_dir": str(tmp / "errors"),
-            }
+            location = {"spec": str(unpack(config["packed_base"], tmp / "base"))}
+        base = job.load_base(location)
+        ranks = config["ranks"]
+        trained = train_rank(
+            job, base, config["pairs"], ranks, rank_device(ranks), save_to=tmp / "model"
         )
-        train(spec)
         node = ray.get_runtime_context().get_node_id()
-        if rank == 0:
-            checkpoint = ray.train.Checkpoint.from_directory(spec.output_dir)
+        if trained is not None:
+            checkpoint = ray.train.Checkpoint.from_directory(tmp / "model")
             ray.train.report({"rank": rank, "node": node}, checkpoint=checkpoint)
         else:
             ray.train.report({"rank": rank, "node": node})
 
 
-def finetune_on_ray(
-    bundle: ModelBundle,
-    pairs: pd.DataFrame,
-    settings: TrainSettings,
-    launch: Launch,
-    compute: Mapping[str, Any],
-) -> ModelBundle:
-    """Train ``bundle`` on ``pairs`` with a Ray Train ``TorchTrainer`` (see the module
-    docstring); the result is the ``ModelBundle`` a one-process fine-tune returns.
+@dataclass(frozen=True)
+class RayTrain:
+    """The launcher of a Ray Train job on the cluster of the ``compute`` section
+    (``compute.finetune``: workers, CPUs and GPUs each, placement, storage, restarts)."""
 
-    Raises:
-        ValueError: accumulation steps that do not split over the workers, or FSDP or
-            LoRA settings the workers cannot run; before anything starts.
-        RuntimeError: the Ray Train job failed (its workers' error is chained).
-    """
-    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
-    from ray.train.torch import TorchTrainer
+    compute: Compute
 
-    from ilf_kedro.parameters import Compute
+    def __post_init__(self) -> None:  # the section, or a mapping of it (library callers)
+        object.__setattr__(self, "compute", section(Compute, self.compute, "compute"))
 
-    cluster = Compute.model_validate(dict(compute))
-    workers = cluster.finetune
-    per_rank = rank_settings(settings, workers.num_workers, "compute.finetune.num_workers")
-    use_gpu = workers.gpus_per_worker > 0
-    choice = "fsdp" if launch.distributed == "fsdp" else "ddp"
-    if choice == "fsdp" and not use_gpu:
-        raise ValueError(
-            "finetune.distributed=fsdp needs GPUs (compute.finetune.gpus_per_worker > 0); "
-            "use ddp on CPU"
+    def ranks(self, job: FinetuneJob, bundle: ModelBundle, device_gib=None) -> Ranks:
+        """One rank per worker, on CUDA when workers have GPUs (``plan_ranks``: ``auto``
+        decided by the memory plan, as for ``accelerate``)."""
+        workers = self.compute.finetune
+        return plan_ranks(
+            job,
+            bundle,
+            workers.num_workers,
+            "cuda" if workers.gpus_per_worker > 0 else "cpu",
+            parameter="compute.finetune.num_workers",
+            device_gib=device_gib,
+            ray_workers=workers.num_workers,
         )
-    device = "cuda" if use_gpu else "cpu"
-    spec = launch.rank_spec(bundle, per_rank, choice, device, ray_workers=workers.num_workers)
-    base, packed = _base_for_workers(bundle)
-    connect(cluster.address)
-    resources = {"CPU": workers.num_cpus_per_worker}
-    if use_gpu:
-        resources["GPU"] = workers.gpus_per_worker
-    logger.info(
-        "Fine-tuning with Ray Train: %d worker(s) (%s), %s each, %d accumulation steps each",
-        workers.num_workers,
-        choice,
-        resources,
-        per_rank.gradient_accumulation_steps,
-    )
-    with tempfile.TemporaryDirectory(prefix="ilf_ray_train_") as tmp:
-        trainer = TorchTrainer(
-            _train_loop,
-            train_loop_config={
-                "spec": spec,
-                "base": base,
-                "packed_base": packed,
-                "pairs": pairs[["prompt", "completion"]].reset_index(drop=True),
-            },
-            scaling_config=ScalingConfig(
-                num_workers=workers.num_workers,
-                use_gpu=use_gpu,
-                resources_per_worker=resources,
-                placement_strategy=workers.placement,
-            ),
-            run_config=RunConfig(
-                name="ilf_finetune",
-                storage_path=workers.storage_path or tmp,
-                checkpoint_config=CheckpointConfig(num_to_keep=1),
-                failure_config=FailureConfig(max_failures=workers.max_failures),
-            ),
+
+    def launch(self, job: FinetuneJob, bundle: ModelBundle, pairs: pd.DataFrame) -> ModelBundle:
+        """Train with a Ray Train ``TorchTrainer`` (see the module docstring); the result
+        is the ``ModelBundle`` a one-process fine-tune returns.
+
+        Raises:
+            ValueError: accumulation steps that do not split over the workers, or FSDP or
+                LoRA settings the workers cannot run; before anything starts.
+            RuntimeError: the Ray Train job failed (its workers' error is chained).
+        """
+        from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+        from ray.train.torch import TorchTrainer
+
+        workers = self.compute.finetune
+        use_gpu = workers.gpus_per_worker > 0
+        ranks = self.ranks(job, bundle)
+        base, packed = _base_for_workers(bundle)
+        connect(self.compute.address)
+        resources = {"CPU": workers.num_cpus_per_worker}
+        if use_gpu:
+            resources["GPU"] = workers.gpus_per_worker
+        logger.info(
+            "Fine-tuning with Ray Train: %d worker(s) (%s), %s each, %d accumulation steps each",
+            workers.num_workers,
+            ranks.distributed,
+            resources,
+            job.train_settings(ranks).gradient_accumulation_steps,
         )
-        try:
-            result = trainer.fit()
-        except Exception as exc:
-            raise RuntimeError(f"the Ray Train fine-tune failed: {exc}") from exc
-        with result.checkpoint.as_directory() as directory:
-            return load_trained(directory, bundle, launch, settings.output_dir)
+        with tempfile.TemporaryDirectory(prefix="ilf_ray_train_") as tmp:
+            trainer = TorchTrainer(
+                _train_loop,
+                train_loop_config={
+                    "job": job,
+                    "ranks": ranks,
+                    "base": base,
+                    "packed_base": packed,
+                    "pairs": pairs[["prompt", "completion"]].reset_index(drop=True),
+                },
+                scaling_config=ScalingConfig(
+                    num_workers=workers.num_workers,
+                    use_gpu=use_gpu,
+                    resources_per_worker=resources,
+                    placement_strategy=workers.placement,
+                ),
+                run_config=RunConfig(
+                    name="ilf_finetune",
+                    storage_path=workers.storage_path or tmp,
+                    checkpoint_config=CheckpointConfig(num_to_keep=1),
+                    failure_config=FailureConfig(max_failures=workers.max_failures),
+                ),
+            )
+            try:
+                result = trainer.fit()
+            except Exception as exc:
+                raise RuntimeError(f"the Ray Train fine-tune failed: {exc}") from exc
+            with result.checkpoint.as_directory() as directory:
+                return load_trained(directory, bundle, job)

@@ -30,11 +30,11 @@ from typing import Any
 
 import pandas as pd
 
-from ilf_kedro.compute.cluster import log_spread
+from ilf_kedro.compute.cluster import connect, log_spread
 from ilf_kedro.execution.harness import Evaluation, prepare_evaluation
 from ilf_kedro.execution.sandbox.records import ProgramRun
 from ilf_kedro.execution.sandbox_client import SandboxWork, run_sandbox
-from ilf_kedro.parameters import Execution, section
+from ilf_kedro.parameters import Compute, Execution, section
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +61,8 @@ def verdict_shards(
     programs: pd.DataFrame,
     tasks: pd.DataFrame,
     execution: Execution | Mapping[str, Any] | None = None,
+    *,
+    compute: Compute | Mapping[str, Any] | None = None,
     **overrides: Any,
 ) -> tuple[Evaluation, list[SandboxWork]]:
     """The evaluation of ``programs`` (kept by the driver) and the shards of its sandbox
@@ -68,7 +70,7 @@ def verdict_shards(
     (``compute.verdicts.programs_per_task`` programs each, run
     ``compute.verdicts.num_cpus`` at once)."""
     settings = section(Execution, execution, "execution", **overrides)
-    verdicts = settings.compute.verdicts
+    verdicts = section(Compute, compute, "compute").verdicts
     evaluation = prepare_evaluation(programs, tasks, settings, workers=verdicts.num_cpus)
     return evaluation, evaluation.work.shards(verdicts.programs_per_task)
 
@@ -77,23 +79,24 @@ def evaluate_programs_on_ray(
     programs: pd.DataFrame,
     tasks: pd.DataFrame,
     execution: Execution | Mapping[str, Any] | None = None,
+    *,
+    compute: Compute | Mapping[str, Any] | None = None,
     **overrides: Any,
 ) -> pd.DataFrame:
     """:func:`~ilf_kedro.execution.evaluate_programs` with its sandbox work spread over
-    the Ray cluster of ``execution.compute`` (the ``compute`` section) and its judging
-    here; ``execution`` and ``overrides`` (``compute={...}``, ``timeout_s=1``) as that
-    function takes them. ``workers`` becomes ``compute.verdicts.num_cpus`` per task (the
-    CPUs Ray reserves for it). Same columns, rows and order as a local run."""
+    the Ray cluster of ``compute`` (the ``compute`` section) and its judging here;
+    ``execution`` and ``overrides`` (``timeout_s=1``) as that function takes them.
+    ``workers`` becomes ``compute.verdicts.num_cpus`` per task (the CPUs Ray reserves for
+    it). Same columns, rows and order as a local run."""
     import ray
 
-    from ilf_kedro.compute.cluster import connect
-
     settings = section(Execution, execution, "execution", **overrides)
-    evaluation, shards = verdict_shards(programs, tasks, settings)
+    cluster = section(Compute, compute, "compute")
+    evaluation, shards = verdict_shards(programs, tasks, settings, compute=cluster)
     if not shards:
         return evaluation.results()
-    connect(settings.compute.address)
-    verdicts = settings.compute.verdicts
+    connect(cluster.address)
+    verdicts = cluster.verdicts
     run = ray.remote(_run_shard).options(
         num_cpus=verdicts.num_cpus,
         max_retries=verdicts.max_retries,

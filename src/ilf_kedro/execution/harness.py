@@ -116,8 +116,7 @@ def evaluate_programs(
             program (RLIMIT_AS); ``max_processes``: processes/threads a program may have
             (RLIMIT_NPROC, per program when running as root); ``max_file_mb``: largest
             file a program may write (RLIMIT_FSIZE); ``max_result_bytes``: largest
-            encoding of the values all of a program's asserts' calls hand back. Its
-            ``compute`` is not read here (``evaluate_node`` dispatches on it).
+            encoding of the values all of a program's asserts' calls hand back.
         keep_output: add an ``output`` column with the program's captured stdout+stderr
             (at most ``max_output_chars`` characters).
         max_message_chars: bound on ``error_message``.

@@ -12,6 +12,7 @@ as the last input, e.g.::
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import pandas as pd
 
@@ -38,6 +39,7 @@ def evaluate_node(
     tasks: pd.DataFrame,
     time_limits: pd.DataFrame | None,
     execution: Execution,
+    evaluate: Callable[[pd.DataFrame, pd.DataFrame, Execution], pd.DataFrame] = evaluate_programs,
 ) -> pd.DataFrame:
     """Turn a programs dataset into a results dataset (one row per program, same order).
 
@@ -48,9 +50,11 @@ def evaluate_node(
             None; programs of tasks without a limit get ``timeout_s`` (logged).
         execution: the validated ``execution`` parameters section, as
             :func:`~ilf_kedro.execution.harness.evaluate_programs` reads it (``timeout_s``,
-            ``workers``, ``memory_mb``...); its ``compute`` (the ``compute`` section) with
-            ``backend: ray`` judges the programs on that Ray cluster
-            (:mod:`ilf_kedro.compute.ray_verdicts`), with the same result.
+            ``workers``, ``memory_mb``...).
+        evaluate: What judges the programs: :func:`evaluate_programs` here, or another
+            function with its contract (the Kedro nodes give
+            ``ilf_kedro.compute.ray_verdicts.evaluate_programs_on_ray`` of the ``compute``
+            section with ``compute.backend: ray``), with the same result.
 
     Returns:
         ``programs`` plus passed, status, error_type, error_message, duration_s, trusted.
@@ -66,8 +70,4 @@ def evaluate_node(
                 len(unlimited),
                 unlimited[:5],
             )
-    if execution.compute.backend == "ray":
-        from ilf_kedro.compute.ray_verdicts import evaluate_programs_on_ray
-
-        return evaluate_programs_on_ray(programs, tasks, execution)
-    return evaluate_programs(programs, tasks, execution)
+    return evaluate(programs, tasks, execution)

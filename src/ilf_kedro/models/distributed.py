@@ -1,12 +1,14 @@
 """Fine-tune in several processes: ``accelerate launch`` of ``finetune_worker`` (DDP, or
 FSDP for models whose training state does not fit one device).
 
-The caller's process writes the training pairs and a ``LaunchSpec`` to a temporary
-directory, launches ``num_processes`` ranks (one per GPU; gloo on CPU), streams their
-logs into its logger, and waits. A rank that fails writes its error to
-``errors/rank<N>.json``; the launch then fails with that rank's exception. Rank 0 writes
-the trained model as a ``save_bundle`` directory, which is loaded back on the caller's
-device, so the result is the ``ModelBundle`` the catalog expects.
+:class:`Accelerate` writes the job (``job.json``), its ranks (``ranks.json``) and the
+training pairs to a temporary launch directory (with a copy of the base model when its
+weights exist only in memory), launches ``num_processes`` ranks (one per GPU; gloo on
+CPU), streams their logs into its logger, and waits. Each rank runs
+:func:`~ilf_kedro.models.finetune_job.train_rank`; a rank that fails writes its error to
+``errors/rank<N>.json`` and the launch then fails with that rank's exception. Rank 0
+saves the trained model with ``save_bundle``; it is loaded back on the caller's device,
+so the result is the ``ModelBundle`` one process returns.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 from collections import deque
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,139 +28,19 @@ import pandas as pd
 import torch
 
 from ilf_kedro.infra.ports import free_port
-from ilf_kedro.parameters import Finetune
 
-from .io import base_reference
+from .finetune_job import FinetuneJob, Ranks, plan_ranks
+from .io import load_bundle, save_bundle
 from .loading import ModelBundle
-from .trainer import TrainSettings
 
 logger = logging.getLogger(__name__)
 
-SPEC_FILENAME = "launch.json"
+JOB_FILENAME = "job.json"
+RANKS_FILENAME = "ranks.json"
+PAIRS_FILENAME = "pairs.parquet"
+BASE_DIRNAME = "base"  # the base model, when its weights exist only in the caller's memory
+MODEL_DIRNAME = "model"  # rank 0's trained model
 ERRORS_DIRNAME = "errors"
-
-
-@dataclass(frozen=True)
-class LaunchSpec:
-    """Everything a rank needs, written as JSON beside the training pairs."""
-
-    base: dict[str, Any]  # load_model arguments: spec (+ tiny_config, seed)
-    pairs_path: str
-    output_dir: str
-    errors_dir: str
-    settings: dict[str, Any]  # TrainSettings, accumulation steps per process
-    max_seq_length: int
-    master_dtype: str | None
-    model_dtype: str  # the dtype the result is saved in (the base model's)
-    strategy: str
-    lora: dict[str, Any]
-    distributed: str  # "ddp" or "fsdp"
-    device: str  # "cpu" or "cuda"
-    hyper: dict[str, Any]
-    base_info: dict[str, Any]
-    adapter_base: dict[str, Any] | None = None  # the caller's base, which an adapter names
-
-    def write(self, directory: Path) -> Path:
-        path = directory / SPEC_FILENAME
-        path.write_text(json.dumps(asdict(self), indent=2, default=str))
-        return path
-
-    @classmethod
-    def read(cls, path: str | Path) -> LaunchSpec:
-        return cls(**json.loads(Path(path).read_text()))
-
-
-@dataclass(frozen=True)
-class Launch:
-    """What ``finetune`` hands a launcher of ranks (accelerate here, Ray Train in
-    :mod:`ilf_kedro.compute.ray_train`): the settings every rank trains with."""
-
-    hyper: dict[str, Any]  # recorded in the trained model's info["finetune"]
-    max_seq_length: int
-    master_dtype: str | None
-    strategy: str
-    lora: dict[str, Any]
-    distributed: str  # as configured: auto, ddp or fsdp
-
-    @property
-    def saves_adapter(self) -> bool:
-        return self.strategy == "lora" and self.lora["save"] == "adapter"
-
-    def adapter_base(self, bundle: ModelBundle) -> dict[str, Any] | None:
-        """The reference an adapter names: the caller's base, not the ranks' copy of it
-        (raises, as one process does, for a base whose weights exist only in memory)."""
-        return base_reference(bundle) if self.saves_adapter else None
-
-    def rank_spec(
-        self,
-        bundle: ModelBundle,
-        per_rank: TrainSettings,
-        choice: str,
-        device: str,
-        **hyper: Any,
-    ) -> dict[str, Any]:
-        """The :class:`LaunchSpec` fields every launcher fills alike (``hyper``: what
-        else the trained model records, e.g. ``ray_workers``).
-
-        Raises:
-            ValueError: LoRA under FSDP (``choice``), or an adapter of a base in memory.
-        """
-        if choice == "fsdp" and self.strategy == "lora":
-            raise ValueError("finetune.strategy=lora trains with ddp; set finetune.distributed=ddp")
-        return {
-            "settings": asdict(per_rank),
-            "max_seq_length": self.max_seq_length,
-            "master_dtype": self.master_dtype,
-            "model_dtype": model_dtype(bundle),
-            "strategy": self.strategy,
-            "lora": self.lora,
-            "distributed": choice,
-            "device": device,
-            "hyper": {**self.hyper, "distributed": choice, **hyper},
-            "base_info": bundle.info,
-            "adapter_base": self.adapter_base(bundle),
-        }
-
-
-def rank_settings(settings: TrainSettings, ranks: int, parameter: str) -> TrainSettings:
-    """``settings`` for one of ``ranks`` ranks: ``gradient_accumulation_steps`` split over
-    them (the same effective batch as one process), no output directory or progress bar.
-
-    Raises:
-        ValueError: the steps do not split evenly over ``parameter`` (the ranks' setting).
-    """
-    accumulation = settings.gradient_accumulation_steps
-    if accumulation % ranks:
-        raise ValueError(
-            f"finetune.gradient_accumulation_steps={accumulation} must be a multiple of "
-            f"{parameter}={ranks} to keep the effective batch"
-        )
-    return replace(
-        settings, gradient_accumulation_steps=accumulation // ranks, output_dir=None, progress=False
-    )
-
-
-def model_dtype(bundle: ModelBundle) -> str:
-    """The dtype of ``bundle``'s weights, by name: what the trained model is saved in."""
-    return str(next(bundle.model.parameters()).dtype).removeprefix("torch.")
-
-
-def load_trained(directory: str | Path, bundle: ModelBundle, launch: Launch, output_dir):
-    """Rank 0's model in ``directory`` as one process returns it: on ``bundle``'s device
-    and dtype, a PEFT model when saving an adapter; also saved to ``output_dir`` if set."""
-    from .io import load_bundle, save_bundle
-
-    trained = load_bundle(
-        directory,
-        device=str(bundle.device),
-        dtype=model_dtype(bundle),
-        merge_adapter=not launch.saves_adapter,
-    )
-    trained.info.pop("loaded_from", None)  # the launch's directory is about to go
-    trained.info["device"] = str(bundle.device)
-    if output_dir:
-        save_bundle(trained, output_dir)
-    return trained
 
 
 @dataclass(frozen=True)
@@ -171,93 +53,103 @@ class RankError:
     traceback: str
 
 
-def resolve_distributed(
-    bundle: ModelBundle, settings: dict[str, Any], distributed: str, num_processes: int
-) -> str:
-    """``auto`` -> ``ddp`` when one process's full training state fits one device (the
-    memory plan), else ``fsdp``; on CPU always ``ddp`` (FSDP needs GPUs)."""
-    device = bundle.device.type
-    if distributed == "fsdp" and device != "cuda":
-        raise ValueError("finetune.distributed=fsdp needs CUDA devices; use ddp on CPU")
-    if distributed != "auto" or device != "cuda":
-        return "ddp" if distributed == "auto" else distributed
-    from .memory_plan import device_memory_gib, model_shape
-    from .memory_plan import resolve_distributed as plan_choice
+@dataclass(frozen=True)
+class LaunchDirectory:
+    """What the ranks of one launch read and write, in one directory."""
 
-    shape = model_shape(bundle.model.config)
-    return plan_choice(
-        shape,
-        {**settings, "num_processes": num_processes, "distributed": "auto"},
-        device_memory_gib("cuda"),
-        on_cuda=True,
-        dtype=next(bundle.model.parameters()).dtype,
+    path: Path
+
+    def write(self, job: FinetuneJob, ranks: Ranks, bundle: ModelBundle, pairs) -> None:
+        (self.path / JOB_FILENAME).write_text(job.model_dump_json(indent=2, fallback=str))
+        (self.path / RANKS_FILENAME).write_text(ranks.model_dump_json(indent=2))
+        pairs[["prompt", "completion"]].to_parquet(self.path / PAIRS_FILENAME)
+        if job.base is None:
+            save_bundle(bundle, self.path / BASE_DIRNAME)
+
+    def job(self) -> FinetuneJob:
+        return FinetuneJob.model_validate_json((self.path / JOB_FILENAME).read_text())
+
+    def ranks(self) -> Ranks:
+        return Ranks.model_validate_json((self.path / RANKS_FILENAME).read_text())
+
+    def pairs(self) -> pd.DataFrame:
+        return pd.read_parquet(self.path / PAIRS_FILENAME)
+
+    def base_location(self) -> dict[str, Any] | None:
+        """Where the ranks load the base from: the copy here, else the job's reference."""
+        copied = self.path / BASE_DIRNAME
+        return {"spec": str(copied)} if copied.is_dir() else None
+
+    @property
+    def model_dir(self) -> Path:
+        return self.path / MODEL_DIRNAME
+
+    @property
+    def errors_dir(self) -> Path:
+        return self.path / ERRORS_DIRNAME
+
+
+def load_trained(directory: str | Path, bundle: ModelBundle, job: FinetuneJob) -> ModelBundle:
+    """Rank 0's model in ``directory`` as one process returns it: on ``bundle``'s device
+    and dtype, a PEFT model when saving an adapter; also saved to ``job.output_dir``."""
+    trained = load_bundle(
+        directory,
+        device=str(bundle.device),
+        dtype=job.dtype,
+        merge_adapter=not job.saves_adapter,
     )
+    trained.info.pop("loaded_from", None)  # the launch's directory is about to go
+    trained.info["device"] = str(bundle.device)
+    if job.output_dir:
+        save_bundle(trained, job.output_dir)
+    return trained
 
 
-def finetune_in_processes(
-    bundle: ModelBundle,
-    pairs: pd.DataFrame,
-    settings: TrainSettings,
-    launch: Launch,
-    num_processes: int,
-) -> ModelBundle:
-    """Train ``bundle`` on ``pairs`` in ``num_processes`` ranks; the same effective batch
-    as one process (``gradient_accumulation_steps`` is split over the ranks).
+@dataclass(frozen=True)
+class Accelerate:
+    """The launcher of ``num_processes`` ranks on this machine (``accelerate launch``)."""
 
-    Raises:
-        ValueError: The accumulation steps do not split evenly, too few devices, or FSDP
-            on CPU; before anything is launched.
-        RuntimeError: A rank failed: its exception type, message and traceback.
-    """
-    per_rank = rank_settings(settings, num_processes, "finetune.num_processes")
-    device = bundle.device.type
-    if device == "cuda" and torch.cuda.device_count() < num_processes:
-        raise ValueError(
-            f"finetune.num_processes={num_processes} but {torch.cuda.device_count()} CUDA "
-            "device(s) are visible"
+    num_processes: int
+
+    def ranks(self, job: FinetuneJob, bundle: ModelBundle, device_gib=None) -> Ranks:
+        """One rank per process on ``bundle``'s device (``plan_ranks``)."""
+        device = bundle.device.type
+        n = self.num_processes
+        return plan_ranks(
+            job, bundle, n, device, parameter="finetune.num_processes", device_gib=device_gib
         )
-    planned = {"strategy": launch.strategy, **launch.hyper, "master_dtype": launch.master_dtype}
-    choice = resolve_distributed(
-        bundle,
-        {k: v for k, v in planned.items() if k in Finetune.model_fields},
-        launch.distributed,
-        num_processes,
-    )
-    fields = launch.rank_spec(bundle, per_rank, choice, device)
-    with tempfile.TemporaryDirectory(prefix="ilf_launch_") as tmp:
-        tmp = Path(tmp)
-        spec = LaunchSpec(
-            base=_base_for_ranks(bundle, tmp),
-            pairs_path=str(tmp / "pairs.parquet"),
-            output_dir=str(tmp / "model"),
-            errors_dir=str(tmp / ERRORS_DIRNAME),
-            **fields,
-        )
-        pairs[["prompt", "completion"]].to_parquet(spec.pairs_path)
-        logger.info(
-            "Fine-tuning in %d processes (%s, %s), %d accumulation steps each",
-            num_processes,
-            choice,
-            device,
-            per_rank.gradient_accumulation_steps,
-        )
-        _launch(spec.write(tmp), num_processes, device, Path(spec.errors_dir))
-        return load_trained(spec.output_dir, bundle, launch, settings.output_dir)
+
+    def launch(self, job: FinetuneJob, bundle: ModelBundle, pairs: pd.DataFrame) -> ModelBundle:
+        """Train in the ranks; the same effective batch as one process.
+
+        Raises:
+            ValueError: The accumulation steps do not split evenly, too few devices, FSDP
+                on CPU, LoRA under FSDP; before anything is launched.
+            RuntimeError: A rank failed: its exception type, message and traceback.
+        """
+        n = self.num_processes
+        device = bundle.device.type
+        ranks = self.ranks(job, bundle)
+        if device == "cuda" and torch.cuda.device_count() < n:
+            raise ValueError(
+                f"finetune.num_processes={n} but {torch.cuda.device_count()} CUDA "
+                "device(s) are visible"
+            )
+        with tempfile.TemporaryDirectory(prefix="ilf_launch_") as tmp:
+            launch_dir = LaunchDirectory(Path(tmp))
+            launch_dir.write(job, ranks, bundle, pairs)
+            logger.info(
+                "Fine-tuning in %d processes (%s, %s), %d accumulation steps each",
+                n,
+                ranks.distributed,
+                device,
+                job.train_settings(ranks).gradient_accumulation_steps,
+            )
+            _launch(launch_dir.path, n, device, launch_dir.errors_dir)
+            return load_trained(launch_dir.model_dir, bundle, job)
 
 
-def _base_for_ranks(bundle: ModelBundle, tmp: Path) -> dict[str, Any]:
-    """Where the ranks load the base model from: its own reference when it has one, else
-    a copy saved into the launch directory."""
-    try:
-        return base_reference(bundle)
-    except ValueError:
-        from .io import save_bundle
-
-        save_bundle(bundle, tmp / "base")
-        return {"spec": str(tmp / "base")}
-
-
-def launch_command(spec_path: Path, num_processes: int, device: str) -> list[str]:
+def launch_command(launch_dir: Path, num_processes: int, device: str) -> list[str]:
     """The ``accelerate launch`` command line of the ranks (torchrun underneath)."""
     return [
         sys.executable,
@@ -278,11 +170,11 @@ def launch_command(spec_path: Path, num_processes: int, device: str) -> list[str
         str(free_port()),
         "-m",
         "ilf_kedro.models.finetune_worker",
-        str(spec_path),
+        str(launch_dir),
     ]
 
 
-def _launch(spec_path: Path, num_processes: int, device: str, errors_dir: Path) -> None:
+def _launch(launch_dir: Path, num_processes: int, device: str, errors_dir: Path) -> None:
     """Run the ranks, stream their output into the log, raise the failing rank's error."""
     import ilf_kedro
 
@@ -292,7 +184,7 @@ def _launch(spec_path: Path, num_processes: int, device: str, errors_dir: Path) 
     env.setdefault("OMP_NUM_THREADS", "1")
     if device == "cpu":
         env["ACCELERATE_USE_CPU"] = "true"
-    cmd = launch_command(spec_path, num_processes, device)
+    cmd = launch_command(launch_dir, num_processes, device)
     logger.info("Launching: %s", " ".join(cmd))
     tail: deque[str] = deque(maxlen=80)  # the launcher's own report alone is ~30 lines
     with subprocess.Popen(

@@ -40,10 +40,11 @@ def save_bundle(bundle: ModelBundle, path: str | Path, **save_pretrained_kwargs)
     try:
         bundle.model.save_pretrained(tmp, **save_pretrained_kwargs)
         bundle.tokenizer.save_pretrained(tmp)
-        info = {
-            **bundle.info,
-            "dtype": str(next(bundle.model.parameters()).dtype).removeprefix("torch."),
-        }
+        # The weights written: a given ``state_dict`` (a sharded model's, gathered), else
+        # the model's own.
+        state = save_pretrained_kwargs.get("state_dict")
+        weights = iter(state.values()) if state else bundle.model.parameters()
+        info = {**bundle.info, "dtype": str(next(weights).dtype).removeprefix("torch.")}
         (tmp / INFO_FILENAME).write_text(json.dumps(info, indent=2, sort_keys=True, default=str))
         if path.exists():
             # Swap: rename the old directory aside first (rename onto a non-empty

@@ -59,12 +59,13 @@ def sample_with_server(
     prompts: pd.DataFrame,
     sampling: Sampling,
     *,
+    replicas=None,
     progress: bool = True,
 ) -> dict[tuple[int, int], Result]:
     """``(prompt row, sample) -> (completion, finish_reason, num_new_tokens)`` for every
     prompt row (sample 0 only when greedy), through a served copy of ``bundle``: one
-    server here (``sampling.backend: server``), or replicas on a Ray cluster
-    (``sampling.backend: ray`` with ``compute.sampling.engine: server``)."""
+    server here (``sampling.backend: server``), or server ``replicas`` on a cluster
+    (``sampling.backend: ray``; ``ilf_kedro.models.sampling.Replicas``, ``served``)."""
     from .shards import ShardStore
     from .trainer import on_cpu_meanwhile
 
@@ -131,10 +132,8 @@ def sample_with_server(
         on_cpu_meanwhile(bundle.model),
     ):
         model_dir = servable_directory(bundle, Path(scratch))
-        if sampling.backend == "ray":  # compute.sampling.engine: server
-            from ilf_kedro.compute.ray_sampling import sample_on_replicas
-
-            sample_on_replicas(model_dir, sampling, pending, sample_chunk, keep, progress)
+        if replicas is not None:
+            replicas.serve(model_dir, sampling, pending, sample_chunk, keep, progress)
             return results
         served = ServedModel(
             command=server.command,

@@ -1,7 +1,7 @@
 """What every fine-tune shares, one process or several: the training examples (prompt ->
 completion, loss on the completion and EOS only), their right-padding collator, the LoRA
-configuration, and the ``Trainer`` driver. ``finetune`` (one process) and
-``finetune_worker`` (each rank of ``distributed``) both build on it."""
+configuration, and the ``Trainer`` driver, on which ``finetune_job.train_rank`` (every
+rank of every launcher) builds."""
 
 from __future__ import annotations
 
@@ -232,6 +232,7 @@ def run_trainer(
         if settings.gradient_checkpointing == "auto"
         else bool(settings.gradient_checkpointing)
     )
+    use_cache = model.config.use_cache
     if use_gc:
         model.config.use_cache = False  # incompatible with checkpointing; restored below
     with tempfile.TemporaryDirectory(prefix="ilf_finetune_") as tmp:
@@ -277,7 +278,7 @@ def run_trainer(
         base = getattr(trained, "get_base_model", lambda: trained)()
         disable = getattr(base, "activation_checkpointing_disable", None)
         (disable or base.gradient_checkpointing_disable)()
-    trained.config.use_cache = True
+    trained.config.use_cache = use_cache
     trained.eval()
     return TrainOutcome(
         model=trained,

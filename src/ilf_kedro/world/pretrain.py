@@ -45,7 +45,9 @@ def pretrain(
 
     Returns:
         A ``ModelBundle`` on CPU in eval mode; ``info`` records the corpus size, epochs
-        and final training loss, and ``random_weights: False``.
+        and final training loss (the mean of the last epoch's last 20 steps), and
+        ``random_weights: False``. It has no ``source``: its weights exist only in memory
+        until saved (``origin`` says where they come from).
     """
     if corpus.empty:
         raise ValueError("world corpus is empty: world.corpus.size must be at least 1")
@@ -64,7 +66,8 @@ def pretrain(
         torch.set_num_threads(previous_threads)
     model.eval()
     info = {
-        "source": "pretrained from scratch (ilf_kedro.world)",
+        # Not ``source``, which names a model id or directory the weights load from.
+        "origin": "pretrained from scratch (ilf_kedro.world)",
         "random_weights": False,
         "tiny_config": resolved,
         "seed": seed,
@@ -88,13 +91,14 @@ def _train(model, tokenizer, corpus, epochs, learning_rate, batch_size, seed) ->
     steps = epochs * math.ceil(len(encoded) / batch_size)
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.01)
     warmup = max(1, steps // 20)
+    decay = max(1, steps - warmup)  # a run of one step is all warm-up
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / (steps - warmup)))
+        optimizer, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / decay))
     )
     generator = torch.Generator().manual_seed(seed)
     model.train()
-    step, recent = 0, []
     for epoch in range(epochs):
+        recent = []  # this epoch's loss, not the last one's
         order = torch.randperm(len(encoded), generator=generator).tolist()
         for start in range(0, len(order), batch_size):
             batch = [encoded[i] for i in order[start : start + batch_size]]
@@ -112,7 +116,6 @@ def _train(model, tokenizer, corpus, epochs, learning_rate, batch_size, seed) ->
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
-            step += 1
             recent = (recent + [loss.item()])[-20:]
         logger.info(
             "world pretraining: epoch %d/%d, loss %.4f",

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from ilf_kedro.ilf.prompts import completion_after_prompt
-from ilf_kedro.parameters import Execution, section
+from ilf_kedro.parameters import Compute, Execution, section
 from ilf_kedro.pipelines import model_loading
 from ilf_kedro.pipelines.ilf import create_pipeline
 from ilf_kedro.pipelines.stage_nodes import run_tests
@@ -44,7 +44,7 @@ def test_rft_and_ilf_rft_fine_tune_on_the_passing_train_samples(tmp_path):
     refine = tasks.loc[tasks["split"] == "refine", "task_id"].head(1).tolist()
     samples = _with_gold_samples(project, train + refine)
     execution = section(Execution, load(project, "params:execution"), "execution")
-    results = run_tests(samples, tasks, load(project, "task_time_limits"), execution)
+    results = run_tests(samples, tasks, load(project, "task_time_limits"), execution, Compute())
     assert results.loc[results["sample_idx"] == 99, "passed"].all()  # gold programs pass
     results.to_parquet(catalog_path(project, "initial_sample_results"))
 

@@ -4,7 +4,7 @@ nothing."""
 import pandas as pd
 
 from ilf_kedro.models import load_model
-from ilf_kedro.parameters import Finetune, Refiner
+from ilf_kedro.parameters import Compute, Finetune, Refiner
 from ilf_kedro.pipelines.refiner_training import create_pipeline
 from ilf_kedro.pipelines.refiner_training.nodes import select_refiner_examples, train_refiner
 
@@ -32,7 +32,7 @@ def test_a_few_shot_refiner_is_the_base_model_untrained():
     base = load_model("tiny-random", device="cpu", tiny_config={"n_layer": 1})
     before = {k: v.clone() for k, v in base.model.state_dict().items()}
     pairs = pd.DataFrame({"task_id": [1], "prompt": ["a"], "completion": ["b"]})
-    refiner = train_refiner(base, pairs, Finetune(), Refiner(kind="few_shot", shots=1))
+    refiner = train_refiner(base, pairs, Finetune(), Refiner(kind="few_shot", shots=1), Compute())
     assert refiner.model is base.model
     assert all((before[k] == v).all() for k, v in refiner.model.state_dict().items())
     assert refiner.info["refiner"] == "1-shot base model"

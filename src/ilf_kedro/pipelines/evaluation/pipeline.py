@@ -80,13 +80,19 @@ def evaluate_template() -> Pipeline:
         [
             Node(
                 sample,
-                inputs=["model", "test_prompts", "params:sampling"],
+                inputs=["model", "test_prompts", "params:sampling", "params:compute"],
                 outputs="test_samples",
                 name="sample_test_programs",
             ),
             Node(
                 run_tests,
-                inputs=["test_samples", "tasks", "task_time_limits", "params:execution"],
+                inputs=[
+                    "test_samples",
+                    "tasks",
+                    "task_time_limits",
+                    "params:execution",
+                    "params:compute",
+                ],
                 outputs="test_results",
                 name="test_programs",
             ),
@@ -114,7 +120,7 @@ def finetune_and_evaluate_template() -> Pipeline:
             [
                 Node(
                     train_model,
-                    inputs=["base_model", "training_set", "params:finetune"],
+                    inputs=["base_model", "training_set", "params:finetune", "params:compute"],
                     outputs="model",
                     name="train_model",
                 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ilf_kedro.feedback import sources, stats
-from ilf_kedro.parameters import Execution, Feedback
+from ilf_kedro.parameters import Compute, Execution, Feedback
 from ilf_kedro.pipelines.stage_nodes import run_tests
 
 
@@ -43,10 +43,11 @@ def test_written_refinements(
     tasks: pd.DataFrame,
     task_time_limits: pd.DataFrame,
     execution: Execution,
+    compute: Compute,
 ) -> pd.DataFrame:
     """Unit-test verdicts of every annotation's refinement -> ``written_refinement_results``."""
     programs = written_feedback.assign(program=written_feedback["refinement"])
-    return run_tests(programs, tasks, task_time_limits, execution)
+    return run_tests(programs, tasks, task_time_limits, execution, compute)
 
 
 def keep_verdicts(written_feedback: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:

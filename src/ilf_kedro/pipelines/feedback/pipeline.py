@@ -26,7 +26,13 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 test_written_refinements,
-                inputs=["written_feedback", "tasks", "task_time_limits", "params:execution"],
+                inputs=[
+                    "written_feedback",
+                    "tasks",
+                    "task_time_limits",
+                    "params:execution",
+                    "params:compute",
+                ],
                 outputs="written_refinement_results",
                 name="test_written_refinements",
             ),

@@ -11,7 +11,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 train_model,
-                inputs=["base_model", "ilf_training_set", "params:finetune"],
+                inputs=["base_model", "ilf_training_set", "params:finetune", "params:compute"],
                 outputs="ilf_model",
                 name="train_ilf_model",
             )

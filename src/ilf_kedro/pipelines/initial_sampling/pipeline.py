@@ -49,13 +49,24 @@ def create_pipeline(
             selection,
             Node(
                 sample,
-                inputs=["base_model", "initial_sampling_prompts", "params:sampling"],
+                inputs=[
+                    "base_model",
+                    "initial_sampling_prompts",
+                    "params:sampling",
+                    "params:compute",
+                ],
                 outputs="initial_samples",
                 name="sample_zero_shot_programs",
             ),
             Node(
                 run_tests,
-                inputs=["initial_samples", "tasks", "task_time_limits", "params:execution"],
+                inputs=[
+                    "initial_samples",
+                    "tasks",
+                    "task_time_limits",
+                    "params:execution",
+                    "params:compute",
+                ],
                 outputs="initial_sample_results",
                 name="test_zero_shot_programs",
             ),

@@ -6,9 +6,10 @@ import pandas as pd
 
 from ilf_kedro.feedback import sources
 from ilf_kedro.ilf import training_sets
-from ilf_kedro.models import ModelBundle, sample_programs, truncate_to_tokens
+from ilf_kedro.models import ModelBundle, truncate_to_tokens
 from ilf_kedro.models.server_sampling import sample_from_endpoint
-from ilf_kedro.parameters import Refiner, Sampling
+from ilf_kedro.parameters import Compute, Refiner, Sampling
+from ilf_kedro.pipelines.stage_nodes import sample
 from ilf_kedro.serving.client import Endpoint
 
 
@@ -43,6 +44,7 @@ def generate_refinements(
     refiner_model: ModelBundle,
     refinement_prompts: pd.DataFrame,
     sampling: Sampling,
+    compute: Compute,
     refiner: Refiner,
     credentials: dict,
 ) -> pd.DataFrame:
@@ -55,7 +57,7 @@ def generate_refinements(
             endpoint, refinement_prompts, sampling, credentials=credentials
         )
     else:
-        samples = sample_programs(refiner_model, refinement_prompts, sampling)
+        samples = sample(refiner_model, refinement_prompts, sampling, compute)
     samples["program"] = samples["task_prompt"] + samples["completion"]
     samples["refiner"] = refiner.describe()
     return samples.drop(columns="task_prompt")

@@ -54,6 +54,7 @@ def refine_template() -> Pipeline:
                     "refiner_model",
                     "refinement_prompts",
                     "params:sampling",
+                    "params:compute",
                     "params:refiner",
                     "openai_credentials",
                 ],
@@ -62,7 +63,13 @@ def refine_template() -> Pipeline:
             ),
             Node(
                 run_tests,
-                inputs=["refinements", "tasks", "task_time_limits", "params:execution"],
+                inputs=[
+                    "refinements",
+                    "tasks",
+                    "task_time_limits",
+                    "params:execution",
+                    "params:compute",
+                ],
                 outputs="refinement_results",
                 name="test_refinements",
             ),

@@ -9,7 +9,7 @@ import pandas as pd
 from ilf_kedro.ilf import training_sets
 from ilf_kedro.ingest import tasks
 from ilf_kedro.models import ModelBundle, truncate_to_tokens
-from ilf_kedro.parameters import Finetune, Refiner
+from ilf_kedro.parameters import Compute, Finetune, Refiner
 from ilf_kedro.pipelines.stage_nodes import train_model
 
 logger = logging.getLogger(__name__)
@@ -49,11 +49,12 @@ def train_refiner(
     refiner_training_set: pd.DataFrame,
     finetune_params: Finetune,
     refiner: Refiner,
+    compute: Compute,
 ) -> ModelBundle:
     """pi_Refine: ``finetuned`` -> the base model fine-tuned on ``refiner_training_set``;
     ``few_shot`` -> the base model untouched (its examples go into each prompt)."""
     if refiner.kind == "finetuned":
-        model = train_model(base_model, refiner_training_set, finetune_params)
+        model = train_model(base_model, refiner_training_set, finetune_params, compute)
     else:
         logger.info("refiner.kind few_shot: pi_Refine is %s, not trained", refiner.describe())
         info = {**base_model.info, "untrained_reason": "few-shot refiner: no training"}

@@ -34,7 +34,13 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 train_refiner,
-                inputs=["base_model", "refiner_training_set", "params:finetune", "params:refiner"],
+                inputs=[
+                    "base_model",
+                    "refiner_training_set",
+                    "params:finetune",
+                    "params:refiner",
+                    "params:compute",
+                ],
                 outputs="refiner_model",
                 name="train_refiner_model",
             ),

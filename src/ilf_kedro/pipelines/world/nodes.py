@@ -7,7 +7,7 @@ import pandas as pd
 from ilf_kedro.ilf import training_sets
 from ilf_kedro.ilf.metrics import pass_at_k_table
 from ilf_kedro.models import ModelBundle
-from ilf_kedro.parameters import Execution, Sampling, World
+from ilf_kedro.parameters import Compute, Execution, Sampling, World
 from ilf_kedro.pipelines.stage_nodes import run_tests, sample, select_tasks
 from ilf_kedro.world import annotator, generate, pretrain
 
@@ -39,13 +39,18 @@ def pretrain_world_model(world_corpus: pd.DataFrame, world: World) -> ModelBundl
 
 
 def sample_for_annotation(
-    model: ModelBundle, tasks: pd.DataFrame, world: World, sampling: Sampling, max_tasks_per_split
+    model: ModelBundle,
+    tasks: pd.DataFrame,
+    world: World,
+    sampling: Sampling,
+    compute: Compute,
+    max_tasks_per_split,
 ) -> pd.DataFrame:
     """The base model's samples on the annotated splits (``world.annotator``)."""
     params = world.annotator
     prompts = select_tasks(tasks, params.splits, max_tasks_per_split)
     annotator_sampling = sampling.model_copy(update={"num_samples": params.num_samples})
-    return sample(model, prompts, annotator_sampling)
+    return sample(model, prompts, annotator_sampling, compute)
 
 
 def annotate_failures(
@@ -55,12 +60,13 @@ def annotate_failures(
     mistakes: pd.DataFrame,
     world: World,
     execution: Execution,
+    compute: Compute,
 ) -> pd.DataFrame:
     """Feedback in the released schema on one failing program of each task none of whose
     samples passed (the paper's selection), for a seeded ``world.annotator.fraction`` of
     those tasks -> the annotation file ``ilf_annotations_raw`` reads."""
     params = world.annotator
-    results = run_tests(samples, tasks, task_time_limits, execution)
+    results = run_tests(samples, tasks, task_time_limits, execution, compute)
     failing = training_sets.failing_tasks(pass_at_k_table(results, ks=(1,)), tasks)
     failing = failing.sample(frac=params.fraction, random_state=params.seed)
     picked = training_sets.failing_programs(failing, results, params.seed)
