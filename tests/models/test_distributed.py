@@ -10,6 +10,8 @@ import torch
 from ilf_kedro.models import finetune, load_model
 from tests.models.conftest import ROUND_TRIP
 
+pytestmark = pytest.mark.slow  # two ranks launched per test (accelerate, gloo)
+
 # Same data, same effective batch (8 = 1 process x 8 accumulation = 2 processes x 4): every
 # optimizer step sees all 8 pairs, so the loss of each step must agree up to the order of
 # floating-point reductions.

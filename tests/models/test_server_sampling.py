@@ -17,6 +17,7 @@ pytestmark = pytest.mark.skipif(
 GREEDY = {"num_samples": 2, "temperature": 0, "max_new_tokens": 24, "progress": False}
 
 
+@pytest.mark.slow  # samples through a served model and in process
 def test_server_backend_gives_the_hf_backends_rows_and_stop_semantics(
     tiny_bundle, prompts, tmp_path, caplog
 ):

@@ -36,6 +36,7 @@ def test_generate_returns_n_samples_per_prompt_from_a_real_server(tiny_server, t
     assert any(c.text for s in out for c in s)
 
 
+@pytest.mark.slow  # starts and stops a server of its own
 def test_a_rerun_is_served_from_the_disk_cache_even_with_the_server_gone(tiny_model_dir, tmp_path):
     from tests.conftest import SERVE_COMMAND
 

@@ -12,6 +12,7 @@ def project(tmp_path):
     return copy_project(tmp_path / "project")
 
 
+@pytest.mark.slow  # a whole pipeline run
 def test_default_run_on_the_demo_data(project):
     run_pipeline(project, "data_processing")
     tasks = load(project, "tasks")
