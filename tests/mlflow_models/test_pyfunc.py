@@ -124,6 +124,7 @@ def test_malformed_rows_are_named(rows, named):
     with pytest.raises(RequestError, match=None) as err:
         check_rows(pd.DataFrame(rows), TASK_COLUMNS)
     assert named in err.value.message
+    assert err.value.get_http_status_code() == 400
 
 
 def test_rows_without_tests_get_none():

@@ -23,7 +23,9 @@ import pytest
 
 from ilf_kedro import hooks
 from ilf_kedro.infra.ports import free_port
+from ilf_kedro.tracking.pyfunc import digest
 from tests.conftest import PROJECT_ROOT
+from tests.kedro_project import mlflow_runs
 
 pytestmark = pytest.mark.skipif(
     not hooks.tracking_switched_on(), reason=f"MLflow tracking switched off by {hooks.ENV_SWITCH}"
@@ -137,6 +139,29 @@ def in_process(default_ilf_run):
         mlflow.set_tracking_uri(before)
 
 
+TRAINING_SETS = {
+    PI_THETA_STAR: "data/05_model_input/ilf_training_set.parquet",
+    PI_REFINE: "data/05_model_input/refiner_training_set.parquet",
+}
+
+
+def test_the_run_registered_both_models_with_their_origin(default_ilf_run):
+    """`kedro run --pipelines=ilf` registered pi_theta* and pi_Refine, each version
+    linked to the run and tagged with its seed and the digest of its training set."""
+    runs = {run.info.run_id for run in mlflow_runs(default_ilf_run)}
+    client = mlflow.MlflowClient()
+    for name, training_set in TRAINING_SETS.items():
+        versions = client.search_model_versions(f"name = '{name}'")
+        latest = max(versions, key=lambda v: int(v.version))
+        assert latest.run_id in runs and latest.tags["mlflow_run_id"] == latest.run_id
+        assert latest.tags["seed"] == "0" and latest.tags["base_model"] == "tiny-random"
+        assert latest.tags["training_set_digest"] == digest(
+            pd.read_parquet(default_ilf_run / training_set)
+        )
+        info = mlflow.models.get_model_info(f"models:/{name}/{latest.version}")
+        assert {"text", "header", "tests"} <= set(info.signature.inputs.input_names())
+
+
 def test_served_programs_are_the_in_process_ones(mlflow_model_server, in_process):
     name, url = mlflow_model_server
     params = {"num_samples": 3, "seed": 7}
@@ -188,20 +213,18 @@ def test_a_malformed_request_gets_a_400_naming_the_problem(mlflow_model_server, 
     assert status == 200 and len(answer["predictions"]) == 1, answer
 
 
+@pytest.mark.parametrize("mlflow_model_server", [PI_REFINE], indirect=True)
 def test_a_refiner_row_without_feedback_is_refused(mlflow_model_server):
     name, url = mlflow_model_server
-    if name != PI_REFINE:
-        pytest.skip("pi_Refine's own column")
     row = {k: v for k, v in ROWS[PI_REFINE][0].items() if k != "feedback"}
     status, answer = _post(url, {"dataframe_records": [row]})
     assert status == 400 and "feedback" in answer.get("message", ""), answer
 
 
+@pytest.mark.parametrize("mlflow_model_server", [PI_THETA_STAR], indirect=True)
 def test_the_docs_examples_run_as_written(mlflow_model_server, default_ilf_run):
     """docs/models.md: curl and requests against the served pi_theta*, then the notebook."""
     name, url = mlflow_model_server
-    if name != PI_THETA_STAR:
-        pytest.skip("the docs serve pi_theta*")
     port = url.rsplit(":", 1)[1]
     env = _environment()
     curl = subprocess.run(
@@ -214,7 +237,8 @@ def test_the_docs_examples_run_as_written(mlflow_model_server, default_ilf_run):
     )
     predictions = json.loads(curl.stdout)["predictions"]
     assert len(predictions) == 2 and all("sum_of_squares" in p["program"] for p in predictions)
-    for code in (REQUESTS.replace(DOC_PORT, port), NOTEBOOK):
+    shown = {REQUESTS.replace(DOC_PORT, port): "def sum_of_squares(n):", NOTEBOOK: "sample_idx"}
+    for code, expected in shown.items():
         done = subprocess.run(
             [sys.executable, "-c", code],
             cwd=default_ilf_run,
@@ -223,4 +247,4 @@ def test_the_docs_examples_run_as_written(mlflow_model_server, default_ilf_run):
             text=True,
         )
         assert done.returncode == 0, done.stderr[-3000:]
-        assert "def sum_of_squares(n):" in done.stdout or "passed" in done.stdout, done.stdout
+        assert expected in done.stdout, done.stdout

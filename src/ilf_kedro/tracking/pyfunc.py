@@ -43,6 +43,7 @@ import mlflow
 import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.types.schema import Array, ColSpec, DataType, ParamSchema, ParamSpec, Schema
 
 from ilf_kedro.execution import evaluate_programs
@@ -99,7 +100,7 @@ class RequestError(MlflowException):
     """A malformed request: MLflow's server answers 400 with this message."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(message, error_code="INVALID_PARAMETER_VALUE")
+        super().__init__(message, error_code=INVALID_PARAMETER_VALUE)
 
 
 @dataclass
@@ -117,10 +118,12 @@ class PackagedModel:
         return {PI_THETA_STAR: CodeModel, PI_REFINE: RefinerModel}[self.kind]()
 
     def signature(self) -> ModelSignature:
+        # Every column optional for MLflow's own schema check, so that the model's checks
+        # (``check_rows``) name what is wrong: an empty batch has no columns at all.
         inputs = Schema(
             [
-                ColSpec(Array(DataType.string) if name == "tests" else DataType.string, name, req)
-                for name, req in COLUMNS[self.kind].items()
+                ColSpec(Array(DataType.string) if name == "tests" else DataType.string, name, False)
+                for name in COLUMNS[self.kind]
             ]
         )
         sampling = self.config["sampling"]
