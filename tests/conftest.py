@@ -31,6 +31,7 @@ MARKERS_OF_FIXTURES = {
     "label_studio_server": ("server", "slow"),
     "viz_server": ("browser", "slow"),
     "default_ilf_run": ("slow",),
+    "mlflow_model_server": ("server", "slow"),
 }
 
 

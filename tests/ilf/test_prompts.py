@@ -4,8 +4,10 @@ from ilf_kedro.ilf.prompts import (
     PromptError,
     build_code_prompt,
     build_refinement_prompt,
+    code_prompt,
     completion_after_prompt,
     find_entry_point,
+    header_entry_point,
     strip_refinement_marker,
 )
 
@@ -130,3 +132,22 @@ def test_completion_after_prompt():
     assert completion_after_prompt(prompt + "    return x\n", prompt) == "    return x\n"
     # An annotator who retyped the docstring still yields the body.
     assert completion_after_prompt('"""T"""\ndef f(x):\n    return x', prompt) == "    return x"
+
+
+def test_code_prompt_from_a_header_is_the_gold_programs_prompt():
+    gold = "import math\n\ndef area(r):\n    return math.pi * r * r\n"
+    test = "assert area(1) == math.pi"
+    prompt, entry_point = build_code_prompt("Write a function for the area.", gold, test)
+    header = "import math\n\ndef area(r):"
+    assert code_prompt("Write a function for the area.", header, test) == prompt
+    assert header_entry_point(header) == entry_point == "area"
+
+
+def test_code_prompt_without_a_test_has_no_example():
+    assert code_prompt("Add.", "def add(a, b):") == '"""\nAdd.\n"""\n\ndef add(a, b):\n'
+
+
+@pytest.mark.parametrize("header", ["x = 1", "def f(x", "", "def f(x):\n    return x"])
+def test_a_header_must_end_with_a_def_line(header):
+    with pytest.raises(PromptError, match="header must end with"):
+        header_entry_point(header)

@@ -4,6 +4,7 @@ from .deferred import CredentialsDataset, DeferredDataset
 from .hf_model import HFModelDataset
 from .json_lines import JSONLinesDataset
 from .label_studio import LabelStudioDataset
+from .mlflow_model import MlflowRegisteredModelDataset
 
 __all__ = [
     "CredentialsDataset",
@@ -11,4 +12,5 @@ __all__ = [
     "HFModelDataset",
     "JSONLinesDataset",
     "LabelStudioDataset",
+    "MlflowRegisteredModelDataset",
 ]

@@ -112,8 +112,41 @@ def build_code_prompt(text: str, code: str, first_test: str) -> tuple[str, str]:
     """
     text, code, first_test = (normalise_newlines(s) for s in (text, code, first_test))
     entry_point, end = find_entry_point(code, first_test)
-    docstring = f'"""\n{text}\n\n>>> Example: {example_line(first_test)}\n"""\n\n'
-    return docstring + code[:end] + "\n", entry_point
+    return code_prompt(text, code[:end], first_test), entry_point
+
+
+def code_prompt(text: str, header: str, first_test: str | None = None) -> str:
+    """The paper's code-generation prompt from its parts: a docstring with the task text
+    and the example made from ``first_test`` (none without one), a blank line, then
+    ``header`` (the code up to and including the ``def NAME(...):`` line) and a newline.
+    ``build_code_prompt`` cuts the header out of a gold program; a user of a served model
+    writes it."""
+    text, header = normalise_newlines(text), normalise_newlines(header)
+    example = (
+        f"\n>>> Example: {example_line(normalise_newlines(first_test))}\n" if first_test else ""
+    )
+    return f'"""\n{text}\n{example}"""\n\n{header}\n'
+
+
+def header_entry_point(header: str) -> str:
+    """The name of the function ``header`` ends with: ``header`` must be Python code whose
+    last statement is a ``def NAME(...):`` signature with no body (imports, constants and
+    helper functions before it are allowed), as the paper's prompt ends."""
+    header = normalise_newlines(header).rstrip()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SyntaxWarning)
+            tree = ast.parse(header + "\n    pass")
+    except SyntaxError as err:
+        raise PromptError(
+            f"header must end with a `def NAME(ARGS):` line: {err.msg} (line {err.lineno})"
+        ) from err
+    last = tree.body[-1] if tree.body else None
+    if not isinstance(last, ast.FunctionDef | ast.AsyncFunctionDef):
+        raise PromptError("header must end with a `def NAME(ARGS):` line")
+    if _signature_end(header, last) != len(header):
+        raise PromptError(f"header must end with the signature of {last.name!r}, not its body")
+    return last.name
 
 
 def strip_refinement_marker(refinement: str) -> str:

@@ -20,6 +20,7 @@ from ilf_kedro.pipelines import (
     finetune,
     initial_sampling,
     model_loading,
+    model_registry,
     refinement,
     refiner_training,
     reporting,
@@ -61,6 +62,7 @@ def create_pipeline(
         + finetune.create_pipeline()
         + evaluation.create_pipeline(few_shot_refiners=extra_methods, task_sets=task_sets)
         + reporting.create_pipeline()
+        + model_registry.create_pipeline()
     )
     if ablations:
         pipeline += refinement.unrelated_feedback_ablation()
