@@ -207,7 +207,7 @@ def package(
     config = {
         "kind": kind,
         "sampling": sampling.model_dump(include=set(KEPT_SAMPLING)),
-        "execution": execution.model_dump(exclude={"compute"}) | {"progress": False},
+        "execution": execution.model_dump() | {"progress": False},
         "device": model.device,
         "dtype": model.dtype,
     }
