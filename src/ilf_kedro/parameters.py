@@ -442,7 +442,7 @@ MistakeKind = Literal[
 
 # The ways the world writes a meaning (ilf_kedro.world.tasks.STYLES; a test keeps the two
 # equal).
-WorldStyle = Literal["expression", "loop", "helper", "functional"]
+WorldStyle = Literal["expression", "loop", "helper", "indexed"]
 
 
 class WorldCorpus(Strict):
@@ -451,6 +451,9 @@ class WorldCorpus(Strict):
     mistake_rates: dict[MistakeKind, Annotated[float, Field(ge=0, le=1)]]
     # The corpus's mix of styles (weights, normalised; a style left out is never used).
     styles: dict[WorldStyle, Annotated[float, Field(ge=0)]] = Field(min_length=1)
+    # Share of examples that repeat a program after its prompt again (copying from context,
+    # which web code teaches a real model; ilf_kedro.world.generate.generate_corpus).
+    repeat_rate: float = Field(default=0.0, ge=0, le=1)
 
     @field_validator("styles")
     @classmethod

@@ -61,7 +61,7 @@ def test_schema_styles_are_the_worlds():
         ({"expression": 1.0}, -0.1, "gold_author.distance"),
         # Every style in the corpus: no style is left for a distant gold author.
         (
-            {"expression": 1, "loop": 1, "helper": 1, "functional": 1},
+            {"expression": 1, "loop": 1, "helper": 1, "indexed": 1},
             0.5,
             "leave some style out of the corpus",
         ),

@@ -142,12 +142,12 @@ def test_corpus_mixes_styles_and_never_uses_the_unused_one():
 
 
 def test_gold_author_distance_moves_only_the_gold_programs():
-    assert gold_author_mix(CORPUS_STYLES, 0.0) == {**CORPUS_STYLES, "functional": 0.0}
+    assert gold_author_mix(CORPUS_STYLES, 0.0) == {**CORPUS_STYLES, "indexed": 0.0}
     assert gold_author_mix(CORPUS_STYLES, 1.0) == {
         "expression": 0.0,
         "loop": 0.0,
         "helper": 0.0,
-        "functional": 1.0,
+        "indexed": 1.0,
     }
     with pytest.raises(ValueError, match="gold_author.distance"):
         gold_author_mix({s: 1.0 for s in STYLES}, 0.5)
@@ -165,7 +165,7 @@ def test_gold_author_distance_moves_only_the_gold_programs():
         expected = gold_author_mix(CORPUS_STYLES, d)
         for style in STYLES:
             assert abs(shares.get(style, 0.0) - expected[style]) < 0.07, (d, style)
-    assert (far["gold_style"] == "functional").all()
+    assert (far["gold_style"] == "indexed").all()
     # Each gold program is the task's right program in its author's style.
     right = candidates[candidates["correct"]].set_index(["task_id", "style"])["program"]
     for row in far.itertuples():

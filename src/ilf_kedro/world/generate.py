@@ -18,7 +18,7 @@ from ilf_kedro.ilf.prompts import build_code_prompt
 from .tasks import OPENINGS, STYLES, asserts, candidates, check_families, draw_task
 
 CANDIDATE_COLUMNS = ["task_id", "style", "mistake", "correct", "feedback", "program"]
-CORPUS_COLUMNS = ["family", "text", "prompt", "style", "completion", "mistake"]
+CORPUS_COLUMNS = ["family", "text", "prompt", "style", "completion", "mistake", "repeat"]
 
 
 def _mix(weights: Mapping[str, float], key: str) -> dict[str, float]:
@@ -144,6 +144,7 @@ def generate_corpus(
     mistake_rates: Mapping[str, float],
     seed: int,
     styles: Mapping[str, float] | None = None,
+    repeat_rate: float = 0.0,
 ) -> pd.DataFrame:
     """The base model's pretraining corpus: (paper prompt -> program) pairs like web code.
 
@@ -155,11 +156,21 @@ def generate_corpus(
     misconceptions the base model learns, and that feedback can later correct. The
     prompt is the project's own (``build_code_prompt``), so the format matches sampling
     exactly.
+
+    Web code repeats itself (a function pasted again further down a file, a file before
+    and after a commit that left it alone), and a language model trained on it can copy
+    from its context; a corpus of single programs never shows it one. So a share
+    ``repeat_rate`` of the examples is a *repeat*: the program, another task's
+    description as a comment, then the same prompt again, and the same program as the
+    target (``repeat`` true). Nothing in it says how to change a program: the repeated
+    program is always identical, slip included.
     """
     families = check_families(families)
     bad = {k: v for k, v in mistake_rates.items() if not 0.0 <= float(v) <= 1.0}
     if bad:
         raise ValueError(f"world.corpus.mistake_rates must be in [0, 1]; got {bad}")
+    if not 0.0 <= float(repeat_rate) <= 1.0:
+        raise ValueError(f"world.corpus.repeat_rate is {repeat_rate}; allowed: 0 to 1")
     mix = _mix(styles or {STYLES[0]: 1.0}, "world.corpus.styles")
     rng = random.Random(seed)
     rows = []
@@ -173,6 +184,10 @@ def generate_corpus(
             if rng.random() < float(mistake_rates.get(mistake.kind, 0.0)):
                 body, kind = mistake.bodies[style], mistake.kind
                 break
+        repeat = float(repeat_rate) > 0 and rng.random() < float(repeat_rate)
+        if repeat:
+            between = draw_task(rng, families).text
+            prompt = f"{prompt}{body}\n# {between}\n\n{prompt}"
         rows.append(
             {
                 "family": task.family,
@@ -181,6 +196,7 @@ def generate_corpus(
                 "style": style,
                 "completion": body,
                 "mistake": kind,
+                "repeat": repeat,
             }
         )
     return pd.DataFrame(rows, columns=CORPUS_COLUMNS)

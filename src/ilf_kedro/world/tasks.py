@@ -2,8 +2,8 @@
 
 Every family draws its parameters (a comparison, a constant, a bound, an order) from a
 seeded ``random.Random``: the task's meaning. A meaning can be written in several
-equivalent styles (``STYLES``: a one-line expression, a loop, a helper variable, map /
-filter with a lambda), and so can its known *mistakes* (the same program with one
+equivalent styles (``STYLES``: a one-line expression, a loop, a helper variable, an
+indexed loop), and so can its known *mistakes* (the same program with one
 systematic slip: a non-strict comparison, an off-by-one bound, the opposite order...),
 each with the sentence an annotator would write about it: a slip misreads the words,
 whatever the style. The asserts are computed by running the right program on random
@@ -27,10 +27,12 @@ _WORDS = [
 
 
 # The ways a meaning can be written (``world.corpus.styles`` and the gold author's mix draw
-# from these). Every family renders each of its meanings, right or slipped, in every style,
+# from these). "indexed" (a loop over ``range(len(...))`` with subscripts, other names)
+# uses only constructs the other styles use too, so an author who writes only in it, where
+# the corpus never does, writes code a model of the corpus can learn. Every family renders each of its meanings, right or slipped, in every style,
 # and the styles of one meaning compute the same function (tests/world): a slip is a
 # misreading of the words, whatever style the program is written in.
-STYLES = ("expression", "loop", "helper", "functional")
+STYLES = ("expression", "loop", "helper", "indexed")
 
 
 @dataclass(frozen=True)
@@ -129,7 +131,8 @@ def _select(style: str, op: str, k: int) -> str:
         ),
         "helper": f"    selected = [item for item in items if item {op} {k}]\n"
         "    return selected\n",
-        "functional": f"    return list(filter(lambda value: value {op} {k}, items))\n",
+        "indexed": "    out = []\n    for i in range(len(items)):\n"
+        f"        if items[i] {op} {k}:\n            out.append(items[i])\n    return out\n",
     }[style]
 
 
@@ -160,8 +163,8 @@ def _count_words(style: str, op: str, k: int) -> str:
         ),
         "helper": "    words = sentence.split()\n"
         f"    return len([w for w in words if len(w) {op} {k}])\n",
-        "functional": "    return len(list(filter(lambda value: "
-        f"len(value) {op} {k}, sentence.split())))\n",
+        "indexed": "    words = sentence.split()\n    total = 0\n    for i in range(len(words)):\n"
+        f"        if len(words[i]) {op} {k}:\n            total += 1\n    return total\n",
     }[style]
 
 
@@ -203,7 +206,8 @@ def _range_total(style: str, start: int, stop: str, power: int) -> str:
         "loop": f"    total = 0\n    for i in {span}:\n        total += {_term(power, 'i')}\n"
         "    return total\n",
         "helper": f"    numbers = {span}\n    return sum({_term(power, 'j')} for j in numbers)\n",
-        "functional": f"    return sum(map(lambda value: {_term(power, 'value')}, {span}))\n",
+        "indexed": f"    total = 0\n    for j in {span}:\n        total = total + {_term(power, 'j')}\n"
+        "    return total\n",
     }[style]
 
 
@@ -275,8 +279,8 @@ def _order(style: str, descending: bool, by_abs: bool) -> str:
         f"    result.sort({'key=abs, ' if by_abs else ''}reverse={descending})\n"
         "    return result\n",
         "helper": f"    ordered = sorted(items{key}, reverse={descending})\n    return ordered\n",
-        "functional": "    return sorted(items, key=lambda value: "
-        f"{'abs(value)' if by_abs else 'value'}, reverse={descending})\n",
+        "indexed": "    out = list(items)\n"
+        f"    out.sort({'key=abs, ' if by_abs else ''}reverse={descending})\n    return out\n",
     }[style]
 
 
@@ -319,13 +323,24 @@ def order_list(rng: random.Random) -> WorldTask:
     )
 
 
+def _indexed_cut(cut: str) -> str:
+    """A slice written with explicit bounds: ``[:3]`` -> ``[0:3]``, ``[-3:]`` ->
+    ``[max(0, len(s) - 3):]``, ``[3:]`` -> ``[3:len(s)]`` (the same characters)."""
+    start, stop = cut[1:-1].split(":")
+    if not start:
+        return f"[0:{stop}]"
+    if start.startswith("-"):
+        return f"[max(0, len(s) - {start[1:]}):]"
+    return f"[{start}:len(s)]"
+
+
 def _slice(style: str, cut: str) -> str:
     return {
         "expression": f"    return s{cut}\n",
         "loop": f'    result = ""\n    for ch in s{cut}:\n        result += ch\n'
         "    return result\n",
         "helper": f"    part = s{cut}\n    return part\n",
-        "functional": f'    return "".join(list(s){cut})\n',
+        "indexed": f"    return s{_indexed_cut(cut)}\n",
     }[style]
 
 
@@ -379,7 +394,8 @@ def _multiples(style: str, cmp: str, m: int) -> str:
         f"        if item % {m} {cmp} 0:\n            count += 1\n    return count\n",
         "helper": f"    matches = [item for item in items if item % {m} {cmp} 0]\n"
         "    return len(matches)\n",
-        "functional": f"    return len(list(filter(lambda value: value % {m} {cmp} 0, items)))\n",
+        "indexed": "    total = 0\n    for i in range(len(items)):\n"
+        f"        if items[i] % {m} {cmp} 0:\n            total += 1\n    return total\n",
     }[style]
 
 
@@ -423,7 +439,8 @@ def _shift(style: str, term: Callable[[str], str]) -> str:
         "loop": "    result = []\n    for item in items:\n"
         f"        result.append({term('item')})\n    return result\n",
         "helper": f"    shifted = [{term('item')} for item in items]\n    return shifted\n",
-        "functional": f"    return list(map(lambda value: {term('value')}, items))\n",
+        "indexed": "    out = []\n    for i in range(len(items)):\n"
+        f"        out.append({term('items[i]')})\n    return out\n",
     }[style]
 
 
@@ -482,7 +499,9 @@ def _extreme(style: str, largest: bool, by_abs: bool) -> str:
         f"        if {size('item')} {'>' if largest else '<'} {size('best')}:\n"
         "            best = item\n    return best\n",
         "helper": f"    best = {fn}(items{', key=abs' if by_abs else ''})\n    return best\n",
-        "functional": f"    return {fn}(items, key=lambda value: {size('value')})\n",
+        "indexed": "    best = items[0]\n    for i in range(1, len(items)):\n"
+        f"        if {size('items[i]')} {'>' if largest else '<'} {size('best')}:\n"
+        "            best = items[i]\n    return best\n",
     }[style]
 
 

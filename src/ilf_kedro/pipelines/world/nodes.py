@@ -26,7 +26,12 @@ def build_world_corpus(world: World) -> pd.DataFrame:
     """The base model's imperfect pretraining corpus (paper prompt -> program pairs)."""
     corpus = world.corpus
     return generate.generate_corpus(
-        corpus.size, world.families, corpus.mistake_rates, corpus.seed, styles=corpus.styles
+        corpus.size,
+        world.families,
+        corpus.mistake_rates,
+        corpus.seed,
+        styles=corpus.styles,
+        repeat_rate=corpus.repeat_rate,
     )
 
 
