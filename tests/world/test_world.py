@@ -138,7 +138,23 @@ def test_corpus_mixes_styles_and_never_uses_the_unused_one():
     # Slips occur in every style, at the same rate.
     slipped = corpus[corpus["mistake"] == "strictness"]
     assert set(slipped["style"]) == set(CORPUS_STYLES)
-    assert not corpus["completion"].str.contains("lambda value").any()
+    assert not corpus["completion"].str.contains("range(len(", regex=False).any()  # the indexed style
+
+
+def test_corpus_repeats_are_verbatim_copies_at_their_rate():
+    corpus = generate_corpus(400, list(FAMILIES), {"strictness": 0.5}, 0, repeat_rate=0.25)
+    assert 0.18 < corpus["repeat"].mean() < 0.32
+    repeats = corpus[corpus["repeat"]]
+    for row in repeats.itertuples():
+        # The program, slip included, then another task's text, then the same prompt again.
+        first, _, again = row.prompt.partition("\n# ")
+        assert first.endswith(row.completion)
+        assert again.split("\n\n", 1)[1] == first[: -len(row.completion)]
+    singles = corpus[~corpus["repeat"]]
+    assert not singles["prompt"].str.contains("\n# ").any()
+    assert not generate_corpus(50, list(FAMILIES), {}, 0)["repeat"].any()
+    with pytest.raises(ValueError, match="repeat_rate"):
+        generate_corpus(5, ["select_elements"], {}, 0, repeat_rate=1.5)
 
 
 def test_gold_author_distance_moves_only_the_gold_programs():
