@@ -29,9 +29,10 @@ _WORDS = [
 # The ways a meaning can be written (``world.corpus.styles`` and the gold author's mix draw
 # from these). "indexed" (a loop over ``range(len(...))`` with subscripts, other names)
 # uses only constructs the other styles use too, so an author who writes only in it, where
-# the corpus never does, writes code a model of the corpus can learn. Every family renders each of its meanings, right or slipped, in every style,
-# and the styles of one meaning compute the same function (tests/world): a slip is a
-# misreading of the words, whatever style the program is written in.
+# the corpus never does, writes code a model of the corpus can learn. Every family renders
+# each of its meanings, right or slipped, in every style, and the styles of one meaning
+# compute the same function (tests/world): a slip is a misreading of the words, whatever
+# style the program is written in.
 STYLES = ("expression", "loop", "helper", "indexed")
 
 
@@ -206,8 +207,8 @@ def _range_total(style: str, start: int, stop: str, power: int) -> str:
         "loop": f"    total = 0\n    for i in {span}:\n        total += {_term(power, 'i')}\n"
         "    return total\n",
         "helper": f"    numbers = {span}\n    return sum({_term(power, 'j')} for j in numbers)\n",
-        "indexed": f"    total = 0\n    for j in {span}:\n        total = total + {_term(power, 'j')}\n"
-        "    return total\n",
+        "indexed": f"    total = 0\n    for j in {span}:\n"
+        f"        total = total + {_term(power, 'j')}\n    return total\n",
     }[style]
 
 
