@@ -453,7 +453,7 @@ class WorldCorpus(Strict):
     styles: dict[WorldStyle, Annotated[float, Field(ge=0)]] = Field(min_length=1)
     # Share of examples that repeat a program after its prompt again (copying from context,
     # which web code teaches a real model; ilf_kedro.world.generate.generate_corpus).
-    repeat_rate: float = Field(default=0.0, ge=0, le=1)
+    repeat_rate: float = Field(ge=0, le=1)
 
     @field_validator("styles")
     @classmethod
