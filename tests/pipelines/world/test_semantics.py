@@ -37,8 +37,9 @@ SMALL_WORLD = {
     # hold at any distance); with one style in the corpus, the other three are unused.
     "world.gold_author.distance": 1.0,
 }
-# Margins, in pass@1, that this world clears by far (docs/world.md: ILF +18 to +20 over
-# the base model, own feedback +5 to +12 over unrelated, seeds 0-2) and a broken pipeline
+# Margins, in pass@1, that this world clears (docs/world.md, seed 0: ILF +12.7 over the
+# base model, own feedback +8.0 over unrelated; the same one-style world before issue 25's
+# corpus changes, seeds 0-2: +18 to +20 and +5 to +12) and a broken pipeline
 # misses (ILF -7.8 when trained on the original programs; +0.0 when the prompt loses the
 # feedback, as own and unrelated prompts are then the same).
 MIN_ILF_GAIN = 0.08
