@@ -410,9 +410,22 @@ class Perplexity(Strict):
     seed: int = Field(default=0, ge=0)
 
 
+class Distribution(Strict):
+    """``reporting.distribution``: the paper's theory measured where a dataset holds
+    every candidate program of each task (``task_id``, ``correct``, ``program``)."""
+
+    candidates: str | None = None  # that dataset's catalog name; null: not measured
+    test_split: str = "test"  # mass on the right programs, KL from the target
+    train_split: str = "train"  # KL from the base model
+    max_tasks_per_split: int | None = Field(default=100, ge=1)
+    batch_size: int = Field(default=32, ge=1)
+    seed: int = Field(default=0, ge=0)
+
+
 class Reporting(Strict):
     paper_reference: bool | dict[str, list[float]] = False
     perplexity: Perplexity = Perplexity()
+    distribution: Distribution = Distribution()
 
 
 # The kinds of slip the world's families know (ilf_kedro.world.tasks.MISTAKE_KINDS; a test
@@ -425,10 +438,35 @@ MistakeKind = Literal[
 ]  # fmt: skip
 
 
+# The ways the world writes a meaning (ilf_kedro.world.tasks.STYLES; a test keeps the two
+# equal).
+WorldStyle = Literal["expression", "loop", "helper", "indexed"]
+
+
 class WorldCorpus(Strict):
     size: int = PositiveInt
     seed: int = Field(ge=0)
     mistake_rates: dict[MistakeKind, Annotated[float, Field(ge=0, le=1)]]
+    # The corpus's mix of styles (weights, normalised; a style left out is never used).
+    styles: dict[WorldStyle, Annotated[float, Field(ge=0)]] = Field(min_length=1)
+    # Share of examples that repeat a program after its prompt again (copying from context,
+    # which web code teaches a real model; ilf_kedro.world.generate.generate_corpus).
+    repeat_rate: float = Field(ge=0, le=1)
+
+    @field_validator("styles")
+    @classmethod
+    def _some_weight(cls, styles: dict[str, float]) -> dict[str, float]:
+        if sum(styles.values()) <= 0:
+            raise ValueError(f"has {styles}; allowed: weights >= 0 with a positive sum")
+        return styles
+
+
+class WorldGoldAuthor(Strict):
+    """Who writes the task set's gold programs (``mbpp_raw``'s ``code``): at ``distance``
+    0 an author who writes like the corpus, at 1 one who writes only in the styles the
+    corpus never uses, in between a blend of the two."""
+
+    distance: float = Field(default=0.0, ge=0, le=1)
 
 
 class WorldPretraining(Strict):
@@ -484,8 +522,21 @@ class World(Strict):
     num_tasks: int = PositiveInt
     families: list[WorldFamily] = Field(min_length=1)
     corpus: WorldCorpus
+    gold_author: WorldGoldAuthor = WorldGoldAuthor()
     pretraining: WorldPretraining
     annotator: WorldAnnotator
+
+    @model_validator(mode="after")
+    def _gold_author_has_a_style(self) -> World:
+        styles = self.corpus.styles
+        unused = [s for s in WorldStyle.__args__ if not styles.get(s)]
+        if self.gold_author.distance > 0 and not unused:
+            raise problem(
+                "gold_author.distance",
+                f"is {self.gold_author.distance}, but world.corpus.styles {styles} uses "
+                "every style; allowed: 0, or leave some style out of the corpus (weight 0)",
+            )
+        return self
 
 
 class Parameters(Strict):
@@ -526,6 +577,8 @@ class Parameters(Strict):
             "refinement.split": [self.refinement.split],
             "evaluation.splits": self.evaluation.splits,
             "world.annotator.splits": self.world.annotator.splits,
+            "reporting.distribution.test_split": [self.reporting.distribution.test_split],
+            "reporting.distribution.train_split": [self.reporting.distribution.train_split],
         }
         for key, used in named.items():
             unknown = [s for s in used if s not in self.splits]

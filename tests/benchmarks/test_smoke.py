@@ -59,13 +59,21 @@ def test_execution_benchmark_agrees_with_the_reference_runner():
 
 def test_world_benchmark_reports_every_table_of_a_tiny_world():
     out = _run("bench_world.py")
-    (row,) = out["rows"]
+    near, far = out["rows"]
+    assert (near["distance"], far["distance"]) == (0.0, 1.0)
     methods = {"zero-shot", "ILF", "MBPP gold", "human refinements", "RFT", "ILF + RFT"}
-    assert set(row["methods"]) == methods
-    contents = [r["prompt_contents"] for r in row["refinement_ablation"]]
+    assert methods == set(near["methods"]) and set(far["methods"]) == set(near["methods"])
+    # Only the gold programs change with the gold author: every other method is the same.
+    for method in methods - {"MBPP gold"}:
+        assert far["methods"][method] == near["methods"][method], method
+    assert set(near["distribution"]) == set(near["methods"])
+    assert near["distribution"]["zero-shot"]["kl_from_base"] == pytest.approx(0.0, abs=1e-9)
+    assert {"MBPP gold programs", "human refinements"} <= set(near["perplexity_median"])
+    contents = [r["prompt_contents"] for r in near["refinement_ablation"]]
     assert contents == ["code + feedback", "code + unrelated feedback"]
-    assert set(row["sample_efficiency"]) == {"1.0", "0.5"}
-    assert row["annotations"] > row["sample_efficiency"]["0.5"]["annotations"] > 0
+    assert set(near["sample_efficiency"]) == set(far["sample_efficiency"]) == {"1.0", "0.5"}
+    assert near["annotations"] > near["sample_efficiency"]["0.5"]["annotations"] > 0
+    assert 0 < near["annotator_edit_distance"]["body"]["mean"] < 1
     assert out["determinism_differences"] == []
 
 

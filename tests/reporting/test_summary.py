@@ -47,3 +47,25 @@ def test_run_summary_without_an_ilf_row_has_no_ilf_gaps(eval_metrics):
     metrics = eval_metrics[eval_metrics["method"] != "ILF"]
     text = summary.run_summary(empty, empty, empty, empty, empty, metrics)
     assert "ILF minus" not in text and "minus zero-shot" in text
+
+
+def test_run_summary_shows_the_distribution_metrics_where_measured(eval_metrics):
+    tasks = pd.DataFrame({"task_id": [1], "split": ["test"]})
+    empty = pd.DataFrame({"task_id": pd.Series(dtype="int64")})
+    distribution = pd.DataFrame(
+        {
+            "method": ["zero-shot", "ILF"],
+            "test_tasks": [100, 100],
+            "correct_mass": [0.512, 0.701],
+            "kl_to_target": [0.9, 0.41],
+            "coverage": [0.8, 0.9],
+            "train_tasks": [100, 100],
+            "kl_from_base": [0.0, 0.25],
+        }
+    )
+    args = (tasks, empty, empty, empty, empty, eval_metrics)
+    assert "enumerated" not in summary.run_summary(*args)
+    text = summary.run_summary(*args, distribution_metrics=distribution)
+    assert "on the enumerated candidate programs (100 test, 100 train tasks):" in text
+    assert "ILF:" in text.split("enumerated")[1]
+    assert "mass on right 0.701  KL(target||model) 0.410  KL(model||base, train) 0.250" in text

@@ -45,3 +45,33 @@ def test_an_unknown_mistake_kind_is_refused_with_the_allowed_ones():
         World(**{**world, "corpus": corpus})
     message = str(error.value)
     assert "strictnes" in message and "'strictness'" in message
+
+
+def test_schema_styles_are_the_worlds():
+    from ilf_kedro.parameters import WorldStyle
+    from ilf_kedro.world.tasks import STYLES
+
+    assert get_args(WorldStyle) == STYLES
+
+
+@pytest.mark.parametrize(
+    ("styles", "distance", "expected"),
+    [
+        ({"expression": 1.0}, 1.5, "gold_author.distance"),
+        ({"expression": 1.0}, -0.1, "gold_author.distance"),
+        # Every style in the corpus: no style is left for a distant gold author.
+        (
+            {"expression": 1, "loop": 1, "helper": 1, "indexed": 1},
+            0.5,
+            "leave some style out of the corpus",
+        ),
+        ({"expression": 0.0}, 0.0, "positive sum"),
+        ({"expresion": 1.0}, 0.0, "'expression'"),
+    ],
+)
+def test_bad_styles_or_gold_distance_are_refused_naming_the_parameter(styles, distance, expected):
+    world = load_parameters()["world"]
+    corpus = {**world["corpus"], "styles": styles}
+    with pytest.raises(ValidationError) as error:
+        World(**{**world, "corpus": corpus, "gold_author": {"distance": distance}})
+    assert expected in str(error.value)

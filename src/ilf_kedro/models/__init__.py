@@ -13,7 +13,7 @@ from .loading import (
     resolve_dtype,
     warn_if_random,
 )
-from .perplexity import perplexity_table, program_perplexities
+from .perplexity import completion_log_likelihoods, completion_perplexities, perplexity_table
 from .sampling import OUTPUT_COLUMNS, sample_programs
 from .tokens import truncate_to_tokens
 from .trainer import IGNORE_INDEX, encode_example
@@ -30,7 +30,8 @@ __all__ = [
     "load_bundle",
     "load_model",
     "perplexity_table",
-    "program_perplexities",
+    "completion_log_likelihoods",
+    "completion_perplexities",
     "resolve_device",
     "resolve_dtype",
     "sample_programs",

@@ -2,7 +2,8 @@
 ``ilf_rounds`` chains (``rounds``), which shares of the annotations ``ilf_sweep`` trains on
 (``sweep.shares``), which test sets ``evaluation`` builds (``evaluation.task_sets``) and
 which project pipelines run before ``ilf``, ``ilf_ablations`` and ``ilf_sweep``
-(``input_pipelines``).
+(``input_pipelines``) and whether they measure the theory on a dataset of candidate
+programs (``reporting.distribution.candidates``).
 
 Kedro 1.x calls ``register_pipelines()`` with no arguments and hands the run's environment
 and ``--params`` only to the context (``kedro run --env`` does not even export
@@ -35,6 +36,7 @@ class RunPlan:
     sweep_shares: tuple[float, ...] = ilf_sweep.DEFAULT_SHARES
     task_sets: tuple[TaskSet, ...] = PAPER_TASK_SETS
     input_pipelines: tuple[str, ...] = ()
+    candidates: str | None = None
 
     @classmethod
     def from_parameters(
@@ -46,11 +48,18 @@ class RunPlan:
         task_sets = parse_task_sets(
             evaluation.task_sets, evaluation.task_set_formats, catalog_entries
         )
+        candidates = params.reporting.distribution.candidates
+        if candidates and catalog_entries is not None and candidates not in catalog_entries:
+            raise ValueError(
+                f"parameter reporting.distribution.candidates names {candidates!r}, which "
+                "is no catalog entry; allowed: a dataset of candidate programs, or null"
+            )
         return cls(
             rounds=params.rounds,
             sweep_shares=tuple(params.sweep.shares),
             task_sets=tuple(task_sets),
             input_pipelines=check_input_pipelines(params.input_pipelines),
+            candidates=candidates,
         )
 
     def pipelines(self, names: Iterable[str]) -> dict[str, Pipeline]:
@@ -61,12 +70,18 @@ class RunPlan:
     def build(self, names: Iterable[str]) -> dict[str, Pipeline]:
         """Those of ``names`` whose shape this plan decides, built for it, always."""
         build = {
-            "evaluation": lambda: evaluation.create_pipeline(task_sets=self.task_sets),
+            "evaluation": lambda: evaluation.create_pipeline(
+                task_sets=self.task_sets, candidates=self.candidates
+            ),
             "ilf": lambda: ilf.create_pipeline(
-                task_sets=self.task_sets, input_pipelines=self.input_pipelines
+                task_sets=self.task_sets,
+                input_pipelines=self.input_pipelines,
+                candidates=self.candidates,
             ),
             "ilf_ablations": lambda: ilf_ablations.create_pipeline(
-                task_sets=self.task_sets, input_pipelines=self.input_pipelines
+                task_sets=self.task_sets,
+                input_pipelines=self.input_pipelines,
+                candidates=self.candidates,
             ),
             "ilf_rounds": lambda: ilf_rounds.create_pipeline(
                 rounds=self.rounds, input_pipelines=self.input_pipelines
@@ -75,6 +90,7 @@ class RunPlan:
                 shares=self.sweep_shares,
                 task_sets=self.task_sets,
                 input_pipelines=self.input_pipelines,
+                candidates=self.candidates,
             ),
         }
         return {name: build[name]() for name in names if name in build}

@@ -70,6 +70,7 @@ def run_summary(
     eval_metrics: pd.DataFrame,
     ks: Iterable[int] = (1, 10),
     failing_tasks: pd.DataFrame | None = None,
+    distribution_metrics: pd.DataFrame | None = None,
 ) -> str:
     """A short plain-text summary of a run: counts at each stage, then pass@k per method.
 
@@ -78,6 +79,8 @@ def run_summary(
             failing_tasks: As in ``run_summary_counts``.
         eval_metrics: One row per method with ``method`` and ``pass@k`` columns.
         ks: The k to show.
+        distribution_metrics: ``ilf.target_distribution.distribution_metrics`` rows, or
+            None where the run did not measure them.
 
     Returns:
         A few lines of text (no trailing newline), for the log and ``run_summary.txt``.
@@ -116,7 +119,26 @@ def run_summary(
             lines += _gaps(rows)
         if "random_weights" in eval_metrics and eval_metrics["random_weights"].any():
             lines.append(f"  NOTE: {RANDOM_WEIGHTS_NOTE}")
+    if distribution_metrics is not None and not distribution_metrics.empty:
+        lines += _distribution_lines(distribution_metrics)
     return "\n".join(lines)
+
+
+def _distribution_lines(metrics: pd.DataFrame) -> list[str]:
+    """The theory's numbers per method (``ilf.target_distribution``)."""
+    first = metrics.iloc[0]
+    lines = [
+        f"  on the enumerated candidate programs ({int(first['test_tasks'])} test, "
+        f"{int(first['train_tasks'])} train tasks):"
+    ]
+    width = max(len(str(m)) for m in metrics["method"]) + 2
+    for row in metrics.to_dict("records"):
+        lines.append(
+            f"    {str(row['method']) + ':':<{width}}mass on right {row['correct_mass']:.3f}  "
+            f"KL(target||model) {row['kl_to_target']:.3f}  "
+            f"KL(model||base, train) {row['kl_from_base']:.3f}"
+        )
+    return lines
 
 
 def _gaps(rows: pd.DataFrame) -> list[str]:

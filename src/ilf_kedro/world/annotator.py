@@ -1,11 +1,13 @@
 """The miniature world's annotator: written feedback on the base model's failing programs.
 
 Like the paper's annotators, it sees the task, the failing program and its test verdict,
-and may compare with the gold program. When the failing program is one of the task's
-known slips it writes the sentence that names that slip (``world_mistakes``: what is
-wrong, never the corrected line); otherwise it describes the failing test in words. Its
-refinement is the gold program, which for a single slip is the minimal edit of the failing
-program. Rows follow the released annotations' schema, so ``feedback.source: human``,
+and knows how the task can be written right. When the failing program is one of the
+task's known slips, in whatever style, it writes the sentence that names that slip
+(``candidate_programs``: what is wrong, never the corrected line); otherwise it describes
+the failing test in words. Its refinement edits the failing program as little as it can,
+as the paper's annotators did: of the right programs it knows (every style), the one
+nearest the failing program by edit distance, so a slip is fixed in the model's own
+style. Rows follow the released annotations' schema, so ``feedback.source: human``,
 ``unrelated`` and the Label Studio import read them unchanged.
 
 Plain Python, no Kedro.
@@ -17,6 +19,7 @@ import pandas as pd
 
 from ilf_kedro.feedback.sources import interpreter_feedback
 from ilf_kedro.feedback.stats import edit_distance
+from ilf_kedro.ilf.prompts import completion_after_prompt
 
 RELEASED_COLUMNS = [
     "task_id",
@@ -40,8 +43,9 @@ def check_source(tests: list[str], entry_point: str) -> str:
     return "def check(candidate):\n" + "\n".join(f"\t{line}" for line in lines)
 
 
-def _body(program: str, prompt: str) -> str:
-    return program[len(prompt) :] if program.startswith(prompt) else program
+def _body(program: str) -> str:
+    """What follows the signature line of a candidate program (``signature + body``)."""
+    return program.split("\n", 1)[1] if "\n" in program else ""
 
 
 def _same_code(left: str, right: str) -> bool:
@@ -58,39 +62,45 @@ def write_feedback(
 ) -> tuple[str, str]:
     """The annotator's sentence on one failing completion, and which mistake it named.
 
-    ``known``: the task's rows of ``world_mistakes`` (``kind``, ``program`` as
-    ``signature + body``, ``feedback``). A completion equal to a known slip's body gets
-    that slip's sentence; any other failure gets the failing test described in words
-    (mistake ``other``)."""
-    for row in known.itertuples(index=False):
-        body = row.program.split("\n", 1)[1] if "\n" in row.program else ""
-        if _same_code(completion, body):
-            return row.feedback, row.kind
+    ``known``: the task's rows of ``candidate_programs`` (``mistake``, ``correct``,
+    ``program`` as ``signature + body``, ``feedback``). A completion equal to a known
+    slip's body (in any style) gets that slip's sentence; any other failure gets the
+    failing test described in words (mistake ``other``)."""
+    for row in known[~known["correct"]].itertuples(index=False):
+        if _same_code(completion, _body(row.program)):
+            return row.feedback, row.mistake
     described = interpreter_feedback(status, error_type, error_message)
     return f"The function does not do what the task asks. {described}", "other"
+
+
+def minimal_edit(completion: str, known: pd.DataFrame) -> str:
+    """Of the task's right programs (``known``: its ``candidate_programs`` rows), the body
+    nearest ``completion`` by edit distance (the first of equals, in ``known``'s order)."""
+    bodies = [_body(p) for p in known.loc[known["correct"], "program"]]
+    if not bodies:
+        raise ValueError("candidate_programs has no right program for a failing task")
+    return min(bodies, key=lambda body: edit_distance(body, completion))
 
 
 def annotate(
     failing_programs: pd.DataFrame,
     tasks: pd.DataFrame,
-    mistakes: pd.DataFrame,
+    candidates: pd.DataFrame,
 ) -> pd.DataFrame:
     """Released-schema annotations (``RELEASED_COLUMNS`` plus ``mistake``) for
     ``failing_programs`` (one failing program per task, with its verdict: ``task_id``,
-    ``prompt``, ``program``, ``status``, ``error_type``, ``error_message``)."""
+    ``prompt``, ``program``, ``status``, ``error_type``, ``error_message``), from each
+    task's ``candidate_programs``."""
     by_task = tasks.set_index("task_id")
     rows = []
     for row in failing_programs.itertuples(index=False):
         task = by_task.loc[row.task_id]
-        completion = _body(row.program, row.prompt)
+        known = candidates[candidates["task_id"] == row.task_id]
+        completion = completion_after_prompt(row.program, row.prompt)
         feedback, kind = write_feedback(
-            completion,
-            row.status,
-            row.error_type or "",
-            row.error_message or "",
-            mistakes[mistakes["task_id"] == row.task_id],
+            completion, row.status, row.error_type or "", row.error_message or "", known
         )
-        refinement = row.prompt + task["gold_code"].split("\n", 1)[1]
+        refinement = row.prompt + minimal_edit(completion, known)
         rows.append(
             {
                 "task_id": int(row.task_id),

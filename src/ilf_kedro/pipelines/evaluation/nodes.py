@@ -130,7 +130,9 @@ def compute_program_perplexities(
 ) -> pd.DataFrame:
     """Figure 3's data: perplexity under pi_theta of the MBPP gold programs, pi_Refine's
     refinements and the feedback source's own refinements (human in the paper) of the
-    tasks that were refined.
+    tasks that were refined, each scored on the same span under the same conditioning:
+    its body given its task prompt, as pi_theta writes it (so the same program gets the
+    same perplexity whichever source it comes from).
 
     ``params``: ``refinements`` (``passing``: only refinements that pass the tests, the
     ones ILF trains on; ``all``: every generated one), ``max_programs_per_source`` (a
@@ -139,19 +141,21 @@ def compute_program_perplexities(
     """
     task_ids = annotations_to_refine["task_id"].unique()
     writers = sorted(set(annotations_to_refine["refinement_source"])) or ["human"]
-    gold = tasks[tasks["task_id"].isin(task_ids)][["task_id", "gold_code"]]
     refined = refinement_results
     if params.refinements == "passing" and len(refined):
         refined = refined[refined["passed"].astype(bool)]
     limit, seed = params.max_programs_per_source, params.seed
-    sources = {
-        GOLD: gold.rename(columns={"gold_code": "program"}),
-        PI_REFINE: refined[["task_id", "program"]],
-        f"{'/'.join(writers)} refinements": annotations_to_refine[["task_id", "refinement"]].rename(
-            columns={"refinement": "program"}
+    # (task prompt -> body) pairs, as the fine-tunes see their targets.
+    pairs = {
+        GOLD: training_sets.gold_training_set(tasks, task_ids),
+        PI_REFINE: training_sets.source_refinement_training_set(
+            refined.rename(columns={"program": "refinement"}), tasks, task_ids
+        ),
+        f"{'/'.join(writers)} refinements": training_sets.source_refinement_training_set(
+            annotations_to_refine, tasks, task_ids
         ),
     }
-    sources = {name: _sample(frame, limit, seed) for name, frame in sources.items()}
+    sources = {name: _sample(frame, limit, seed) for name, frame in pairs.items()}
     if base_model.info.get("random_weights"):
         logger.warning("Perplexities are under a model with RANDOM weights: not meaningful.")
     return perplexity_table(

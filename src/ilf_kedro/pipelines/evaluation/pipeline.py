@@ -28,6 +28,7 @@ from ilf_kedro.pipelines import bound, model_loading, shared_parameters
 from ilf_kedro.pipelines.stage_nodes import run_tests, sample, select_tasks, train_model
 from ilf_kedro.tracking.metrics import eval_metric_values
 
+from .distribution import distribution_pipeline
 from .nodes import (
     build_gold_training_set,
     build_ilf_rft_training_set,
@@ -239,12 +240,16 @@ def _on_test_set(method: str, model: str, task_set: TaskSet) -> Pipeline:
 def create_pipeline(
     few_shot_refiners: tuple[str, ...] = (),
     task_sets: Sequence[TaskSet] | None = None,
+    candidates: str | None = None,
     **kwargs,
 ) -> Pipeline:
     """``few_shot_refiners``: namespaces whose ``<namespace>.training_set`` a few-shot
     refiner wrote (``ilf_ablations``); each is fine-tuned and evaluated as one more method.
     ``task_sets``: the test sets (default: MBPP only); every method is evaluated on each,
-    and ``eval_metrics`` has one row per set and method, sets in the listed order."""
+    and ``eval_metrics`` has one row per set and method, sets in the listed order.
+    ``candidates``: a dataset of every candidate program of each task
+    (``reporting.distribution.candidates``): every method's model is then compared with
+    the target distribution on it (``distribution``); None: not measured."""
     sets = task_sets or PAPER_TASK_SETS
     methods = list(GIVEN_MODELS) + list(BASELINES) + list(few_shot_refiners)
     models = {**GIVEN_MODELS, **{ns: f"{ns}.model" for ns in methods if ns not in GIVEN_MODELS}}
@@ -259,6 +264,8 @@ def create_pipeline(
         for task_set in sets
         for ns in methods
     ]
+    metrics_of = {ns: metrics_dataset(ns) for ns in methods}
+    measured = [distribution_pipeline(models, metrics_of, candidates)] if candidates else []
     return zero_shot_evaluation() + Pipeline(
         [
             *(_given(ns, model) for ns, model in GIVEN_MODELS.items() if ns != "zero_shot"),
@@ -266,6 +273,7 @@ def create_pipeline(
             *few_shot,
             *(prepare_test_set(task_set) for task_set in others),
             *(_on_test_set(ns, models[ns], task_set) for task_set in others for ns in methods),
+            *measured,
             Node(
                 combine_metrics,
                 inputs=metrics,

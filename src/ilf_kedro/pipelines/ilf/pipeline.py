@@ -46,12 +46,15 @@ def create_pipeline(
     ablations: bool = False,
     task_sets: Sequence[TaskSet] | None = None,
     input_pipelines: Sequence[str] = (),
+    candidates: str | None = None,
     **kwargs,
 ) -> Pipeline:
     """``ablations``: add Table 2 (unrelated feedback) and the few-shot refiner rows of
     Table 4 (``ilf_ablations``). ``task_sets``: evaluation's test sets (default: MBPP).
     ``input_pipelines``: project pipelines run first (the parameter of that name; the
-    registry passes the run's, see ``ilf_kedro.pipelines.run_plan``)."""
+    registry passes the run's, see ``ilf_kedro.pipelines.run_plan``). ``candidates``: the
+    dataset of every candidate program per task that the theory is measured on
+    (``reporting.distribution.candidates``; None: not measured)."""
     extra_methods = FEW_SHOT_REFINERS if ablations else ()
     pipeline = (
         data_processing.create_pipeline()
@@ -60,8 +63,10 @@ def create_pipeline(
         + refiner_training.create_pipeline()
         + refinement.create_pipeline()
         + finetune.create_pipeline()
-        + evaluation.create_pipeline(few_shot_refiners=extra_methods, task_sets=task_sets)
-        + reporting.create_pipeline()
+        + evaluation.create_pipeline(
+            few_shot_refiners=extra_methods, task_sets=task_sets, candidates=candidates
+        )
+        + reporting.create_pipeline(distribution=candidates is not None)
         + model_registry.create_pipeline()
     )
     if ablations:

@@ -12,10 +12,19 @@ from ilf_kedro.pipelines import ilf
 
 
 def create_pipeline(
-    task_sets: Sequence[TaskSet] | None = None, input_pipelines: Sequence[str] = (), **kwargs
+    task_sets: Sequence[TaskSet] | None = None,
+    input_pipelines: Sequence[str] = (),
+    candidates: str | None = None,
+    **kwargs,
 ) -> Pipeline:
-    """``ilf`` with the ablations; ``task_sets`` and ``input_pipelines`` as ``ilf``'s."""
-    return ilf.create_pipeline(ablations=True, task_sets=task_sets, input_pipelines=input_pipelines)
+    """``ilf`` with the ablations; ``task_sets``, ``input_pipelines`` and ``candidates``
+    as ``ilf``'s."""
+    return ilf.create_pipeline(
+        ablations=True,
+        task_sets=task_sets,
+        input_pipelines=input_pipelines,
+        candidates=candidates,
+    )
 
 
 __all__ = ["create_pipeline"]

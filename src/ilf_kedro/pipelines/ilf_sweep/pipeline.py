@@ -99,11 +99,12 @@ def create_pipeline(
     shares: Sequence[float] = DEFAULT_SHARES,
     task_sets: Sequence[TaskSet] | None = None,
     input_pipelines: Sequence[str] = (),
+    candidates: str | None = None,
     **kwargs,
 ) -> Pipeline:
-    """``ilf`` (with ``task_sets`` and ``input_pipelines``), one namespace per share in
-    ``shares`` (the validated ``sweep.shares``: each in (0, 1)), the full run as the 100%
-    point, and ``sample_efficiency`` with its plot."""
+    """``ilf`` (with ``task_sets``, ``input_pipelines`` and ``candidates``), one namespace
+    per share in ``shares`` (the validated ``sweep.shares``: each in (0, 1)), the full run
+    as the 100% point, and ``sample_efficiency`` with its plot."""
     full = Pipeline(
         [
             Node(
@@ -138,7 +139,9 @@ def create_pipeline(
         ]
     )
     return (
-        ilf.create_pipeline(task_sets=task_sets, input_pipelines=input_pipelines)
+        ilf.create_pipeline(
+            task_sets=task_sets, input_pipelines=input_pipelines, candidates=candidates
+        )
         + sum((one_share(share) for share in shares), Pipeline([]))
         + full
         + report

@@ -69,9 +69,11 @@ def summarise_run(
     ilf_training_set: pd.DataFrame,
     eval_metrics: pd.DataFrame,
     ks: list[int],
+    distribution_metrics: pd.DataFrame | None = None,
 ) -> str:
-    """Counts at each ILF stage and pass@k per method -> ``run_summary`` text (the
-    project's hook logs it when the run ends)."""
+    """Counts at each ILF stage, pass@k per method and, where measured, each method's
+    distance from the target distribution -> ``run_summary`` text (the project's hook
+    logs it when the run ends)."""
     return reporting.run_summary(
         tasks,
         feedback_annotations,
@@ -80,4 +82,5 @@ def summarise_run(
         ilf_training_set,
         eval_metrics,
         ks=ks,
+        distribution_metrics=distribution_metrics,
     )

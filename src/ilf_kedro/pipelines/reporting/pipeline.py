@@ -15,7 +15,9 @@ from .nodes import (
 )
 
 
-def create_pipeline(**kwargs) -> Pipeline:
+def create_pipeline(distribution: bool = False, **kwargs) -> Pipeline:
+    """``distribution``: the run measures ``distribution_metrics``
+    (``evaluation.distribution``), which the run summary then shows."""
     return Pipeline(
         [
             Node(
@@ -72,6 +74,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "ilf_training_set",
                     "eval_metrics",
                     "params:pass_at_k",
+                    *(["distribution_metrics"] if distribution else []),
                 ],
                 outputs="run_summary",
                 name="summarise_run",

@@ -13,15 +13,26 @@ from ilf_kedro.world import annotator, generate, pretrain
 
 
 def generate_world_tasks(world: World, splits: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``world.num_tasks`` tasks in MBPP's schema (ids 1.. across ``splits``) -> the raw
-    tasks, and each task's known mistakes with the annotator's sentence on them."""
-    return generate.generate_tasks(splits, world.num_tasks, world.families, world.seed)
+    """``world.num_tasks`` tasks in MBPP's schema (ids 1.. across ``splits``), gold
+    programs by the gold author -> the raw tasks, and each task's candidate programs
+    (every style, right or with each known slip, with the annotator's sentence on it)."""
+    gold_styles = generate.gold_author_mix(world.corpus.styles, world.gold_author.distance)
+    return generate.generate_tasks(
+        splits, world.num_tasks, world.families, world.seed, gold_styles=gold_styles
+    )
 
 
 def build_world_corpus(world: World) -> pd.DataFrame:
     """The base model's imperfect pretraining corpus (paper prompt -> program pairs)."""
     corpus = world.corpus
-    return generate.generate_corpus(corpus.size, world.families, corpus.mistake_rates, corpus.seed)
+    return generate.generate_corpus(
+        corpus.size,
+        world.families,
+        corpus.mistake_rates,
+        corpus.seed,
+        styles=corpus.styles,
+        repeat_rate=corpus.repeat_rate,
+    )
 
 
 def pretrain_world_model(world_corpus: pd.DataFrame, world: World) -> ModelBundle:
@@ -57,7 +68,7 @@ def annotate_failures(
     samples: pd.DataFrame,
     tasks: pd.DataFrame,
     task_time_limits: pd.DataFrame,
-    mistakes: pd.DataFrame,
+    candidates: pd.DataFrame,
     world: World,
     execution: Execution,
     compute: Compute,
@@ -70,4 +81,4 @@ def annotate_failures(
     failing = training_sets.failing_tasks(pass_at_k_table(results, ks=(1,)), tasks)
     failing = failing.sample(frac=params.fraction, random_state=params.seed)
     picked = training_sets.failing_programs(failing, results, params.seed)
-    return annotator.annotate(picked, tasks, mistakes)
+    return annotator.annotate(picked, tasks, candidates)

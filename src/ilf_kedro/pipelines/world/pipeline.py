@@ -1,7 +1,7 @@
 """world: a miniature world where ILF can be watched working on a CPU (docs/world.md).
 
 ``world.*`` parameters -> ``mbpp_raw`` (generated tasks in MBPP's schema) and
-``world_mistakes``; ``world_corpus`` -> ``world_base_model`` (trained from scratch);
+``candidate_programs``; ``world_corpus`` -> ``world_base_model`` (trained from scratch);
 its failing samples -> ``ilf_annotations_raw`` (the annotator's feedback, released schema).
 With ``input_pipelines: [world]`` the ILF pipelines run it first, so the catalog and
 parameters alone (``mbpp_raw``, ``ilf_annotations_raw``, ``base_model``) point a run at it.
@@ -28,7 +28,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 generate_world_tasks,
                 inputs=["params:world", "params:splits"],
-                outputs=["mbpp_raw", "world_mistakes"],
+                outputs=["mbpp_raw", "candidate_programs"],
                 name="generate_world_tasks",
             ),
             Node(
@@ -62,7 +62,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "world_annotator_samples",
                     "tasks",
                     "task_time_limits",
-                    "world_mistakes",
+                    "candidate_programs",
                     "params:world",
                     "params:execution",
                     "params:compute",
