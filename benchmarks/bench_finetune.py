@@ -35,9 +35,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pandas as pd  # noqa: E402
 
-from ilf_kedro.models import finetune, load_model  # noqa: E402
-from ilf_kedro.models.finetune import encode_pairs  # noqa: E402
-
 MODEL = {"n_layer": 4, "n_embd": 512, "n_head": 8, "rotary_dim": 32}
 SMOKE_MODEL = {"n_layer": 1, "n_embd": 64, "n_head": 4, "rotary_dim": 16}
 RUNS = {
@@ -69,6 +66,10 @@ def _peak_mib(who: int) -> float:
 
 def run_one(name: str, epochs: int, n_pairs: int, model: dict) -> dict:
     """Fine-tune with strategy ``name`` in this process; its numbers."""
+    # Imported here: the driver only starts these processes and needs no torch.
+    from ilf_kedro.models import finetune, load_model
+    from ilf_kedro.models.trainer import encode_pairs
+
     logging.basicConfig(level=logging.ERROR)
     base = load_model("tiny-random", device="cpu", tiny_config=model, seed=0)
     pairs = _pairs(n_pairs)

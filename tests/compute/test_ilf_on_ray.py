@@ -17,7 +17,10 @@ import pandas as pd
 from tests.compute.conftest import seen_on
 from tests.kedro_project import copy_project, run_pipeline
 
+# 5 tasks per split: 10 programs or sequences per stage, so every stage still has several
+# shards below (4 verdict shards, 3 sampling shards) for both nodes and the killed one.
 SMALL = {
+    "max_tasks_per_split": 5,
     "sampling.num_samples": 2,
     "sampling.max_new_tokens": 24,
     "finetune.num_epochs": 1,

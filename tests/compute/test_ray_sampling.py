@@ -41,6 +41,25 @@ def prompts():
     return ROUND_TRIP[["task_id", "prompt"]].assign(split="test")
 
 
+# The server replicas' settings: greedy, as in the server backend's own test, so the rows
+# do not hang on the server's sampling streams; one row per shard.
+SERVED = {**SETTINGS, "temperature": 0, "batch_size": 1}
+
+
+@pytest.fixture(scope="module")
+def more(prompts):
+    """The prompts four times over, under other task ids: rows enough to lose replicas in."""
+    return pd.concat([prompts.assign(task_id=prompts["task_id"] + 10 * i) for i in range(4)])
+
+
+@pytest.fixture(scope="module")
+def served(bundle, more):
+    """The ``server`` backend's rows for ``more`` (its first copy is ``prompts``), served
+    once for both server-replica tests: greedy rows of one prompt do not depend on the
+    others."""
+    return sample_programs(bundle, more, backend="server", **SERVED)
+
+
 def test_replicas_give_the_hf_samples_and_resume_from_shards(
     ray_cluster, bundle, prompts, tmp_path
 ):
@@ -100,30 +119,30 @@ def _lose_two_shards_and_resume(tmp_path, num_shards, resample, expected) -> Non
     shutil.which("transformers") is None, reason="the transformers CLI is not installed"
 )
 def test_server_replicas_give_the_server_backends_rows_and_resume_from_shards(
-    ray_cluster, bundle, prompts, tmp_path
+    ray_cluster, bundle, prompts, served, tmp_path
 ):
     # Each replica serves the model with `transformers serve` (sampling.server.command's
-    # default; `vllm serve` on GPU nodes) on its own node; greedy, as in the server
-    # backend's own test, so the rows do not hang on the server's sampling streams.
-    settings = {**SETTINGS, "temperature": 0, "batch_size": 1}  # 3 shards of one row
+    # default; `vllm serve` on GPU nodes) on its own node; 3 shards of one row.
     compute = {
         "backend": "ray",
         "address": ray_cluster.address,
         "sampling": {"engine": "server", "replicas": 2},  # one CPU each: both nodes
     }
-    served = sample_programs(bundle, prompts, backend="server", **settings)
+    served = served[served["task_id"].isin(prompts["task_id"])].reset_index(drop=True)
     on_ray = sample_programs(
         bundle,
         prompts,
         backend="ray",
         replicas=RaySampling(compute),
         resume_dir=str(tmp_path),
-        **settings,
+        **SERVED,
     )
     pd.testing.assert_frame_equal(on_ray, served)
     nodes = ray_cluster.node_ids()
     assert nodes <= seen_on(lambda: ray_cluster.actor_nodes("ServerReplica"), nodes)
 
+    # Two shards to redo: one replica does them (a server start less than two).
+    one = {**compute, "sampling": {"engine": "server", "replicas": 1}}
     _lose_two_shards_and_resume(
         tmp_path,
         len(prompts),
@@ -131,9 +150,9 @@ def test_server_replicas_give_the_server_backends_rows_and_resume_from_shards(
             bundle,
             prompts,
             backend="ray",
-            replicas=RaySampling(compute),
+            replicas=RaySampling(one),
             resume_dir=str(tmp_path),
-            **settings,
+            **SERVED,
         ),
         served,
     )
@@ -157,11 +176,9 @@ def _parent(pid: int) -> int:
 @pytest.mark.skipif(
     shutil.which("transformers") is None, reason="the transformers CLI is not installed"
 )
-def test_lost_server_replicas_cost_only_their_shards(ray_cluster, bundle, prompts):
+def test_lost_server_replicas_cost_only_their_shards(ray_cluster, bundle, more, served):
     from ray.util.state import list_actors
 
-    settings = {**SETTINGS, "temperature": 0, "batch_size": 1}
-    more = pd.concat([prompts.assign(task_id=prompts["task_id"] + 10 * i) for i in range(4)])
     compute = {"backend": "ray", "address": ray_cluster.address}
     compute["sampling"] = {"engine": "server", "replicas": 2}
     killed: dict[str, int] = {}
@@ -188,9 +205,8 @@ def test_lost_server_replicas_cost_only_their_shards(ray_cluster, bundle, prompt
 
     killer = threading.Thread(target=kill_replicas, daemon=True)
     killer.start()
-    on_ray = sample_programs(bundle, more, backend="ray", replicas=RaySampling(compute), **settings)
+    on_ray = sample_programs(bundle, more, backend="ray", replicas=RaySampling(compute), **SERVED)
     killer.join()
-    served = sample_programs(bundle, more, backend="server", **settings)
     assert set(killed) == {"replica", "server"}, f"killed only {killed}"
     pd.testing.assert_frame_equal(on_ray, served)
     # The killed replica's server went with it (it dies with its parent), and the others

@@ -14,7 +14,7 @@ import torch
 
 from ilf_kedro.models import load_model, sample_programs
 from tests.conftest import PROJECT_ROOT
-from tests.kedro_project import catalog_path, copy_project, load
+from tests.kedro_project import catalog_path, copy_project, load, run_pipeline
 
 SAMPLING = {
     "num_samples": 3,
@@ -75,10 +75,15 @@ def test_changed_parameters_prompts_or_model_get_their_own_shards(
 # ---- a real `kedro run`, killed with SIGKILL in the middle of sampling -------------------
 
 # An automatic feedback source, so `ilf` samples the base model (it does not for human).
-KILL_PARAMS = (
-    "feedback.source=interpreter,max_tasks_per_split=3,sampling.num_samples=4,"
-    "sampling.batch_size=1,sampling.max_new_tokens=24,sampling.temperature=0.8"
-)
+KILL_PARAMS = {
+    "feedback.source": "interpreter",
+    "max_tasks_per_split": 3,
+    "sampling.num_samples": 4,
+    "sampling.batch_size": 1,
+    "sampling.max_new_tokens": 24,
+    "sampling.temperature": 0.8,
+}
+TO_NODES = "sample_zero_shot_programs"
 
 
 # Loaded by the killed run's interpreter (its PYTHONPATH): the run stops itself (SIGSTOP)
@@ -117,8 +122,8 @@ def _kedro_run(project: Path, stop_after_batches: int | None = None) -> subproce
         "COLUMNS": "300",  # rich logging: one line per message
     }
     command = [sys.executable, "-m", "kedro", "run", "--env=demo"]
-    command.append("--to-nodes=sample_zero_shot_programs")
-    command.append(f"--params={KILL_PARAMS}")
+    command.append(f"--to-nodes={TO_NODES}")
+    command.append("--params=" + ",".join(f"{k}={v}" for k, v in KILL_PARAMS.items()))
     return subprocess.Popen(
         command,
         cwd=project,
@@ -164,8 +169,9 @@ def test_killed_kedro_run_resumes_and_matches_an_uninterrupted_run(tmp_path):
     assert f"Resuming sampling: {len(done_before)} of {total * 4} batches" in output
     assert all(p.read_bytes() == data for p, data in done_before.items())  # not redone
 
+    # The uninterrupted run in this process: the same run without a process of its own.
     fresh = copy_project(tmp_path / "fresh")
-    _finish(_kedro_run(fresh))
+    run_pipeline(fresh, "__default__", params=KILL_PARAMS, to_nodes=[TO_NODES])
     resumed = load(killed, "initial_samples")
     uninterrupted = load(fresh, "initial_samples")
     pd.testing.assert_frame_equal(resumed, uninterrupted)

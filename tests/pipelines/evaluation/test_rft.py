@@ -2,9 +2,12 @@
 zero-shot pi_theta's own passing samples on the train split, and both methods really
 fine-tune on it. A random-weight model passes no test, so the run's zero-shot samples get
 the gold programs of two train tasks and one refine task mixed in, judged by the real
-harness, before the RFT branch runs again on them."""
+harness, before the RFT branch runs again on them. The run is a copy of the session's
+default run (``default_ilf_run``): only the RFT branches run again."""
 
 from __future__ import annotations
+
+import shutil
 
 import pandas as pd
 import pytest
@@ -14,16 +17,16 @@ from ilf_kedro.parameters import Compute, Execution, section
 from ilf_kedro.pipelines import model_loading
 from ilf_kedro.pipelines.ilf import create_pipeline
 from ilf_kedro.pipelines.stage_nodes import run_tests
-from tests.kedro_project import catalog_path, copy_project, load, run_pipeline
+from tests.kedro_project import catalog_path, load, run_pipeline
 
-SMALL = {"max_tasks_per_split": 3, "sampling.num_samples": 2}
+_MLRUNS = shutil.ignore_patterns("mlruns")
+RERUN = {"sampling.max_new_tokens": 8}
 
 
-def _with_gold_samples(project, task_ids: list[int]) -> pd.DataFrame:
-    """The run's zero-shot samples with one more per task of ``task_ids``: its gold
-    program, as pi_theta would have written it (the prompt, then the body)."""
+def _gold_samples(project, task_ids: list[int]) -> pd.DataFrame:
+    """One more zero-shot sample per task of ``task_ids``: its gold program, as pi_theta
+    would have written it (the prompt, then the body)."""
     tasks = load(project, "tasks").set_index("task_id")
-    samples = load(project, "initial_samples")
     extra = []
     for task_id in task_ids:
         prompt = tasks.loc[task_id, "prompt"]
@@ -32,26 +35,29 @@ def _with_gold_samples(project, task_ids: list[int]) -> pd.DataFrame:
             {"task_id": task_id, "split": tasks.loc[task_id, "split"], "sample_idx": 99}
             | {"prompt": prompt, "completion": body, "program": prompt + body}
         )
-    return pd.concat([samples, pd.DataFrame(extra)], ignore_index=True)
+    return pd.DataFrame(extra)
 
 
 @pytest.mark.slow
-def test_rft_and_ilf_rft_fine_tune_on_the_passing_train_samples(tmp_path):
-    project = copy_project(tmp_path / "project")
-    run_pipeline(project, "ilf", params=SMALL)
+def test_rft_and_ilf_rft_fine_tune_on_the_passing_train_samples(default_ilf_run, tmp_path):
+    # MLflow's runs stay behind: this run logs its own.
+    project = shutil.copytree(default_ilf_run, tmp_path / "project", ignore=_MLRUNS)
     tasks = load(project, "tasks")
     train = tasks.loc[tasks["split"] == "train", "task_id"].head(2).tolist()
     refine = tasks.loc[tasks["split"] == "refine", "task_id"].head(1).tolist()
-    samples = _with_gold_samples(project, train + refine)
+    gold = _gold_samples(project, train + refine)
     execution = section(Execution, load(project, "params:execution"), "execution")
-    results = run_tests(samples, tasks, load(project, "task_time_limits"), execution, Compute())
-    assert results.loc[results["sample_idx"] == 99, "passed"].all()  # gold programs pass
+    judged = run_tests(gold, tasks, load(project, "task_time_limits"), execution, Compute())
+    assert judged["passed"].all()  # gold programs pass
+    # The run's own verdicts on its samples (none passes), then the gold programs'.
+    results = pd.concat([load(project, "initial_sample_results"), judged], ignore_index=True)
     results.to_parquet(catalog_path(project, "initial_sample_results"))
 
     again = [n.name for n in create_pipeline().nodes if n.namespace in ("rft", "ilf_rft")]
     loading = [n.name for n in model_loading.create_pipeline().nodes]
-    run_pipeline(project, "ilf", params=SMALL, node_names=[*loading, *again])
-    run_pipeline(project, "ilf", params=SMALL, node_names=["combine_method_metrics"])
+    # Shorter test samples than the run's: the point is what the two methods train on.
+    run_pipeline(project, "ilf", params=RERUN, node_names=[*loading, *again])
+    run_pipeline(project, "ilf", node_names=["combine_method_metrics"])
 
     rft = load(project, "rft_training_set")
     assert rft["task_id"].tolist() == train  # the refine task's gold sample is left out
