@@ -8,7 +8,8 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -111,6 +112,38 @@ def pytest_collection_modifyitems(config, items):
         ranks[group] = min(ranks.get(group, rank), rank)
     order = {group: i for i, group in enumerate(ranks)}  # collection order within a rank
     items.sort(key=lambda item: (ranks[group_of(item.nodeid)], order[group_of(item.nodeid)]))
+
+
+@contextmanager
+def mlflow_uris_kept(tracking_uri: str | None = None) -> Iterator[None]:
+    """MLflow's store is ``tracking_uri`` inside the block (when given) and what it was
+    before after it, os.environ included: MLflow exports the store and experiment it is
+    given there, and every later run or subprocess of this worker would take them for the
+    user's."""
+    import mlflow
+
+    from ilf_kedro.hooks import MLFLOW_EXPORTED_VARIABLES
+
+    saved = {name: os.environ.get(name) for name in MLFLOW_EXPORTED_VARIABLES}
+    if tracking_uri is not None:
+        mlflow.set_tracking_uri(tracking_uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(saved["MLFLOW_TRACKING_URI"])
+        mlflow.set_registry_uri(saved["MLFLOW_REGISTRY_URI"])
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@pytest.fixture(autouse=True)
+def _mlflow_uris_of_the_session():
+    """No test leaves an MLflow store behind for the next (see ``mlflow_uris_kept``)."""
+    with mlflow_uris_kept():
+        yield
 
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

@@ -82,18 +82,26 @@ def nested(params: dict) -> dict:
     return tree
 
 
-def mlflow_runs(project: Path) -> list:
-    """The MLflow runs of ``project`` (its own SQLite store unless MLFLOW_TRACKING_URI
-    points elsewhere), oldest first."""
+def mlflow_client(project: Path):
+    """A client of ``project``'s store (its own SQLite store unless MLFLOW_TRACKING_URI
+    points elsewhere). Not mlflow.set_tracking_uri: that exports the store to os.environ,
+    where later runs and subprocesses of this worker would take it for the user's."""
     import mlflow
 
     from ilf_kedro.tracking.runs import resolve_store
 
     store = resolve_store({}, os.environ.get("MLFLOW_TRACKING_URI"), project)
-    mlflow.set_tracking_uri(store["server"]["mlflow_tracking_uri"])
-    return mlflow.search_runs(
-        experiment_names=["ilf-kedro"],
+    return mlflow.MlflowClient(tracking_uri=store["server"]["mlflow_tracking_uri"])
+
+
+def mlflow_runs(project: Path) -> list:
+    """The MLflow runs of ``project`` (see ``mlflow_client``), oldest first."""
+    client = mlflow_client(project)
+    experiment = client.get_experiment_by_name("ilf-kedro")
+    if experiment is None:
+        return []
+    return client.search_runs(
+        [experiment.experiment_id],
         filter_string=f"tags.project_path = '{project}'",
         order_by=["attributes.start_time ASC"],
-        output_format="list",
     )

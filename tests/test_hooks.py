@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import shutil
 
 import mlflow
@@ -18,8 +19,8 @@ from kedro.pipeline import Node, Pipeline
 from ilf_kedro import hooks
 from ilf_kedro.infra.ports import free_port
 from ilf_kedro.tracking.metrics import metric_key
-from tests.conftest import NUM_SAMPLES
-from tests.kedro_project import mlflow_runs, run_pipeline
+from tests.conftest import NUM_SAMPLES, mlflow_uris_kept
+from tests.kedro_project import mlflow_client, mlflow_runs, run_pipeline
 
 REPORTS = "data/08_reporting"
 # The files `reporting` writes through MlflowArtifactDataset (logged under reports/).
@@ -93,7 +94,7 @@ def test_the_default_run_is_tracked_in_mlflow(default_ilf_run):
     assert params["sampling.num_samples"] == str(NUM_SAMPLES)
     assert params["base_model"] == "tiny-random"
     assert params["splits.train"] == "[311, 974]"  # every parameter, not only nodes' ones
-    client = mlflow.MlflowClient()
+    client = mlflow_client(default_ilf_run)
     models = {a.path for a in client.list_artifacts(run.info.run_id, "models")}
     assert {"models/refiner_model", "models/ilf_model"} <= models
     weights = {a.path for a in client.list_artifacts(run.info.run_id, "models/ilf_model")}
@@ -146,6 +147,24 @@ def test_tracking_switched_off_logs_nothing(finished_run, monkeypatch, hook_log)
 
 
 @tracked
+def test_each_session_of_a_process_tracks_into_its_own_project(
+    default_ilf_run, tmp_path, monkeypatch
+):
+    """MLflow exports the store it is given to os.environ: the hook takes it back, so a
+    second project run in the same process (a notebook, a test) tracks into its own."""
+    for name in hooks.MLFLOW_EXPORTED_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv(hooks.ENV_SWITCH, raising=False)
+    projects = [shutil.copytree(default_ilf_run, tmp_path / name) for name in ("one", "two")]
+    for project in projects:
+        run_pipeline(project, "reporting")
+        assert not set(hooks.MLFLOW_EXPORTED_VARIABLES) & set(os.environ)
+    for project in projects:
+        (run,) = mlflow_runs(project)
+        assert run.info.run_name == "reporting (tiny-random, human feedback)"
+
+
+@tracked
 def test_parameters_are_checked_before_a_run_starts(finished_run):
     before = len(mlflow_runs(finished_run))
     with pytest.raises(ValueError, match="feedback.source"):
@@ -169,9 +188,7 @@ def test_a_run_that_cannot_be_ended_is_reported_not_swallowed(tmp_path, monkeypa
     def store_gone(status="FINISHED"):
         raise ConnectionError("the tracking store went away")
 
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    try:
+    with mlflow_uris_kept(f"sqlite:///{tmp_path / 'mlflow.db'}"):
         experiment = mlflow.MlflowClient().create_experiment("hook-test")
         run = mlflow.start_run(experiment_id=experiment)
         hook = hooks.MLflowTrackingHooks()
@@ -180,8 +197,6 @@ def test_a_run_that_cannot_be_ended_is_reported_not_swallowed(tmp_path, monkeypa
             patched.setattr(mlflow, "end_run", store_gone)
             hook._switch_off("a test")
         mlflow.end_run()
-    finally:
-        mlflow.set_tracking_uri(previous)
     assert hook.run_id is None
     assert f"could not mark run {run.info.run_id} failed" in hook_log.text
     assert "the tracking store went away" in hook_log.text
@@ -198,9 +213,7 @@ def test_a_long_parameter_follows_mlflow_yml_long_params_strategy(strategy, tmp_
     )
     hook.flatten = True  # what kedro-mlflow's before_pipeline_run reads from mlflow.yml
     long = "x" * (MAX_PARAM_VAL_LENGTH + 1)
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    try:
+    with mlflow_uris_kept(f"sqlite:///{tmp_path / 'mlflow.db'}"):
         run = mlflow.start_run(experiment_id=mlflow.MlflowClient().create_experiment("long"))
         try:
             if strategy == "fail":
@@ -211,8 +224,6 @@ def test_a_long_parameter_follows_mlflow_yml_long_params_strategy(strategy, tmp_
         finally:
             mlflow.end_run()
         data = mlflow.get_run(run.info.run_id).data
-    finally:
-        mlflow.set_tracking_uri(previous)
     if strategy == "fail":
         assert data.params == {}
     elif strategy == "tag":

@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 ENV_SWITCH = "ILF_KEDRO_MLFLOW"
 RUN_SUMMARY = "run_summary"
 MLFLOW_CONFIG_PATTERNS = ["mlflow*", "mlflow*/**", "**/mlflow*"]  # as kedro-mlflow's
+# What mlflow.set_tracking_uri, set_registry_uri and set_experiment export to os.environ.
+MLFLOW_EXPORTED_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_ID")
 
 
 class ParameterCheckHooks:
@@ -164,7 +166,18 @@ class MLflowTrackingHooks(MlflowHook):
             config, os.environ.get("MLFLOW_TRACKING_URI"), context.project_path
         )
         self._run_was_active = mlflow.active_run() is not None
-        super().after_context_created(context)
+        # MLflow exports the store it is given to os.environ (for subprocesses); left there,
+        # the next session of this process (a notebook, a test) would take this project's
+        # store for the user's MLFLOW_TRACKING_URI and track into it.
+        exported = {name: os.environ.get(name) for name in MLFLOW_EXPORTED_VARIABLES}
+        try:
+            super().after_context_created(context)
+        finally:
+            for name, value in exported.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
     @hook_impl
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from ilf_kedro.compute.loopback import LoopbackCluster
 
-GATE_SITE = Path(__file__).parent / "verdict_gate"  # its sitecustomize.py says what it does
+GATE_SITE = Path(__file__).parent / "node_gate"  # its sitecustomize.py says what it does
 
 
 @contextlib.contextmanager
@@ -40,19 +40,34 @@ def ray_cluster(tmp_path_factory):
     if ray.is_initialized():
         ray.shutdown()
     cluster = LoopbackCluster(nodes=2, num_cpus=1, object_store_mb=100)
-    # The nodes start with the verdict gate on their path (inert until a test arms it).
-    gate = tmp_path_factory.mktemp("verdict_gate")
+    # The nodes start with the node gates on their path (inert until a test arms one).
+    gate = tmp_path_factory.mktemp("node_gate")
     path = os.pathsep.join(filter(None, [str(GATE_SITE), os.environ.get("PYTHONPATH")]))
     try:
-        with _environment(PYTHONPATH=path, ILF_TEST_VERDICT_GATE=str(gate)):
+        with _environment(PYTHONPATH=path, ILF_TEST_NODE_GATE=str(gate)):
             cluster.start()
     except RuntimeError as exc:
         pytest.fail(str(exc))
-    cluster.verdict_gate = gate
+    cluster.node_gate = gate
     try:
         yield cluster
     finally:
         cluster.stop()
+
+
+@contextlib.contextmanager
+def every_node_at_once(cluster):
+    """Inside the block, a shard that starts on a node waits until shards of its kind have
+    started on every node of ``cluster`` (``node_gate/sitecustomize.py``): work that is
+    meant to spread does, however fast one node's worker is and slow the other's start."""
+    gate = cluster.node_gate
+    (gate / "rendezvous").write_text(str(len(cluster.node_ids())))
+    try:
+        yield
+    finally:
+        (gate / "rendezvous").unlink()
+        for marker in gate.glob("started.*"):
+            marker.unlink()
 
 
 def seen_on(query, nodes: set[str], timeout_s: float = 60.0) -> set[str]:

@@ -82,8 +82,8 @@ def _node_tree(pgid: int) -> list[int]:
 
 
 class NodeKiller(threading.Thread):
-    """Once ``armed()`` turns true, arms the cluster's verdict gate for the second node
-    (``verdict_gate/sitecustomize.py``): the next verdict shard that starts there waits
+    """Once ``armed()`` turns true, arms the cluster's kill gate for the second node
+    (``node_gate/sitecustomize.py``): the next verdict shard that starts there waits
     for its death. Then kills the node, every process it started (SIGKILL, as when the
     machine dies), and starts a fresh node in its place, as a cluster's autoscaler would."""
 
@@ -94,7 +94,7 @@ class NodeKiller(threading.Thread):
         self.killed: list[int] = []
 
     def run(self) -> None:
-        gate = self.cluster.verdict_gate
+        gate = self.cluster.node_gate
         while not self.armed():
             if self.stop.wait(0.1):
                 return

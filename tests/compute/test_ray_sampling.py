@@ -16,7 +16,7 @@ import pytest
 
 from ilf_kedro.compute.ray_sampling import RaySampling
 from ilf_kedro.models import load_model, sample_programs
-from tests.compute.conftest import seen_on
+from tests.compute.conftest import every_node_at_once, seen_on
 from tests.models.conftest import ROUND_TRIP
 
 SETTINGS = {
@@ -70,14 +70,15 @@ def test_replicas_give_the_hf_samples_and_resume_from_shards(
     }
     started_ms = int(time.time() * 1000)
     hf = sample_programs(bundle, prompts, backend="hf", **SETTINGS)
-    on_ray = sample_programs(
-        bundle,
-        prompts,
-        backend="ray",
-        replicas=RaySampling(compute),
-        resume_dir=str(tmp_path),
-        **SETTINGS,
-    )
+    with every_node_at_once(ray_cluster):
+        on_ray = sample_programs(
+            bundle,
+            prompts,
+            backend="ray",
+            replicas=RaySampling(compute),
+            resume_dir=str(tmp_path),
+            **SETTINGS,
+        )
     pd.testing.assert_frame_equal(on_ray, hf)
     assert len(on_ray) == len(prompts) * SETTINGS["num_samples"]
     assert set(on_ray["finish_reason"]) <= {"stop", "eos", "length"}

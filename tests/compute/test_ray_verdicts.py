@@ -12,7 +12,7 @@ from ilf_kedro.compute.ray_verdicts import evaluate_programs_on_ray, verdict_sha
 from ilf_kedro.execution import evaluate_programs
 from ilf_kedro.parameters import Compute, Execution
 from ilf_kedro.pipelines.stage_nodes import run_tests
-from tests.compute.conftest import seen_on
+from tests.compute.conftest import every_node_at_once, seen_on
 from tests.execution.conftest import make_tasks
 from tests.execution.test_harness import JUDGED, SECRET, secret_workload
 from tests.execution.test_isolation import EXPECTED, hostile_programs, hostile_workload
@@ -40,9 +40,10 @@ def test_hostile_programs_get_the_local_verdicts_in_input_order(ray_cluster, tmp
 
     programs, tasks, victim_dir = _hostile(tmp_path)
     started_ms = int(time.time() * 1000)
-    on_ray = evaluate_programs_on_ray(
-        programs, tasks, compute={**COMPUTE, "address": ray_cluster.address}, **KWARGS
-    )
+    with every_node_at_once(ray_cluster):
+        on_ray = evaluate_programs_on_ray(
+            programs, tasks, compute={**COMPUTE, "address": ray_cluster.address}, **KWARGS
+        )
     local = evaluate_programs(programs, tasks, **KWARGS)
 
     assert on_ray.index.equals(programs.index)

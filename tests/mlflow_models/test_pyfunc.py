@@ -22,6 +22,7 @@ from ilf_kedro.tracking.pyfunc import (
     check_rows,
     package,
 )
+from tests.conftest import mlflow_uris_kept
 
 SAMPLING = Sampling(num_samples=2, max_new_tokens=12, batch_size=3, seed=4, stop_sequences=["\n\n"])
 GOLD = "def sum_of_squares(n):\n    return sum(i * i for i in range(1, n + 1))\n"
@@ -35,13 +36,9 @@ def bundle():
 @pytest.fixture
 def store(tmp_path):
     """A fresh SQLite tracking and registry store, this test's only."""
-    before = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    mlflow.set_experiment("pyfunc-test")
-    try:
+    with mlflow_uris_kept(f"sqlite:///{tmp_path / 'mlflow.db'}"):
+        mlflow.set_experiment("pyfunc-test")
         yield mlflow.MlflowClient()
-    finally:
-        mlflow.set_tracking_uri(before)
 
 
 def _packaged(kind, bundle, seed=0):

@@ -24,8 +24,8 @@ import pytest
 from ilf_kedro import hooks
 from ilf_kedro.infra.ports import free_port
 from ilf_kedro.tracking.pyfunc import digest
-from tests.conftest import PROJECT_ROOT
-from tests.kedro_project import mlflow_runs
+from tests.conftest import PROJECT_ROOT, mlflow_uris_kept
+from tests.kedro_project import mlflow_client, mlflow_runs
 
 pytestmark = pytest.mark.skipif(
     not hooks.tracking_switched_on(), reason=f"MLflow tracking switched off by {hooks.ENV_SWITCH}"
@@ -131,12 +131,8 @@ def mlflow_model_server(request, default_ilf_run, tmp_path_factory):
 @pytest.fixture(scope="module")
 def in_process(default_ilf_run):
     """The registered models loaded in this process, from the demo run's store."""
-    before = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(f"sqlite:///{default_ilf_run / 'mlruns' / 'mlflow.db'}")
-    try:
-        yield {name: mlflow.pyfunc.load_model(f"models:/{name}/latest") for name in ROWS}
-    finally:
-        mlflow.set_tracking_uri(before)
+    with mlflow_uris_kept(f"sqlite:///{default_ilf_run / 'mlruns' / 'mlflow.db'}"):
+        return {name: mlflow.pyfunc.load_model(f"models:/{name}/latest") for name in ROWS}
 
 
 TRAINING_SETS = {
@@ -149,7 +145,7 @@ def test_the_run_registered_both_models_with_their_origin(default_ilf_run):
     """`kedro run --pipelines=ilf` registered pi_theta* and pi_Refine, each version
     linked to the run and tagged with its seed and the digest of its training set."""
     runs = {run.info.run_id for run in mlflow_runs(default_ilf_run)}
-    client = mlflow.MlflowClient()
+    client = mlflow_client(default_ilf_run)
     for name, training_set in TRAINING_SETS.items():
         versions = client.search_model_versions(f"name = '{name}'")
         latest = max(versions, key=lambda v: int(v.version))
@@ -158,7 +154,8 @@ def test_the_run_registered_both_models_with_their_origin(default_ilf_run):
         assert latest.tags["training_set_digest"] == digest(
             pd.read_parquet(default_ilf_run / training_set)
         )
-        info = mlflow.models.get_model_info(f"models:/{name}/{latest.version}")
+        with mlflow_uris_kept(client.tracking_uri):
+            info = mlflow.models.get_model_info(f"models:/{name}/{latest.version}")
         assert {"text", "header", "tests"} <= set(info.signature.inputs.input_names())
 
 
