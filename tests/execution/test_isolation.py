@@ -544,6 +544,42 @@ def test_programs_with_worker_processes_never_hang_under_load(busy_cpus):
     assert res["status"].value_counts().to_dict() == {"passed": n}
 
 
+# The cause of that hang, checked without luck: a fork of the program has the default
+# action of every fatal signal (no handler that waits for the next bytecode), and the
+# signal mask the program set is the same after the fork on both sides.
+FORK_SIGNALS = r"""
+import os, signal
+FATAL = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
+         signal.SIGALRM, signal.SIGVTALRM)
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
+def state():
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    return [signal.getsignal(s) == signal.SIG_DFL for s in FATAL], sorted(mask)
+r, w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.write(w, repr(state()).encode())
+    os._exit(0)
+os.waitpid(pid, 0)
+child = os.read(r, 4096).decode()
+assert child == repr(([True] * len(FATAL), [signal.SIGUSR2])), child
+assert state()[1] == [signal.SIGUSR2], state()
+def f(x):
+    return x + 1
+"""
+
+
+@pytest.mark.parametrize("namespaces", [True, False], ids=["namespaces", "fallback"])
+def test_a_fork_of_the_program_gets_default_signal_actions_and_its_mask(namespaces, toy_tasks):
+    res = evaluate_programs(
+        pd.DataFrame({"task_id": [1], "program": [FORK_SIGNALS]}),
+        toy_tasks,
+        progress=False,
+        namespaces=namespaces,
+    )
+    assert res["status"][0] == "passed", res["error_message"][0]
+
+
 # The harness run by a venv's interpreter (a link to the base one): evaluate one program.
 EVALUATE_FROM_HERE = r"""
 import json, sys

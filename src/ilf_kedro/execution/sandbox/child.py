@@ -9,6 +9,7 @@ before the program runs; a run without it never ran the program.
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import io
 import json
@@ -199,11 +200,17 @@ def _emulate_fatal_signals(me: int) -> None:
         _report({"signal": signal.Signals(signum).name})
         os._exit(0)
 
+    # Each forking thread's mask before its fork, put back as it was on both sides: a
+    # signal the program blocked itself stays blocked.
+    saved: dict = {}
+
     def block() -> None:
-        signal.pthread_sigmask(signal.SIG_BLOCK, _FATAL_SIGNALS)
+        saved[_thread.get_ident()] = signal.pthread_sigmask(signal.SIG_BLOCK, _FATAL_SIGNALS)
 
     def unblock() -> None:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, _FATAL_SIGNALS)
+        mask = saved.pop(_thread.get_ident(), None)
+        if mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
     def default_in_child() -> None:
         for sig in _FATAL_SIGNALS:
