@@ -20,7 +20,9 @@ harness) in the same run:
   subset for that comparison.
 
 Run:  python benchmarks/bench_execution.py [--workers N] [--humaneval-python PY]
-      [--evalplus-python PY] [--smoke]   (--smoke: 24 programs, for the test that runs it)
+      [--evalplus-python PY] [--under-load] [--smoke]   (--smoke: 24 programs, for the
+      test that runs it; --under-load: MBPP's and HumanEval's gold programs judged on the
+      idle machine and again with a spinning process on every CPU, their verdicts compared)
 Prints a table (programs/s per runner, and how many times faster ours is), where the time
 of one evaluation of the gold programs goes (the driver's planning and judging, the
 sandbox's CPU in user mode and in the kernel) and what each isolation step costs; the last
@@ -325,6 +327,71 @@ def where_the_time_goes(programs: pd.DataFrame, tasks: pd.DataFrame, workers: in
     }
 
 
+# --------------------------------------------------------------------------- load
+
+
+def humaneval_tasks(smoke: bool) -> pd.DataFrame | None:
+    """HumanEval's tasks as the pipeline builds them; None when its data is absent."""
+    import gzip
+
+    from ilf_kedro.ingest.task_sets import TaskSet, build_set_tasks
+
+    path = DATA / "humaneval" / "HumanEval.jsonl.gz"
+    if not path.exists():
+        return None
+    with gzip.open(path, "rt") as f:
+        raw = pd.DataFrame([json.loads(line) for line in f if line.strip()])
+    tasks = build_set_tasks(raw, TaskSet("humaneval", "humaneval"))
+    return tasks.head(12).reset_index(drop=True) if smoke else tasks
+
+
+def load_average() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def verdicts_under_load(sets: dict[str, pd.DataFrame], workers: int) -> dict:
+    """Each set's gold programs judged twice with the same limits (``time_limit_s``,
+    calibrated idle): on the machine as it is, then with one process spinning on every CPU
+    this process may use. {set: programs, statuses of each run, how many rows differ
+    and which, the 1-minute load average before and after each run}."""
+    out = {}
+    for name, tasks in sets.items():
+        gold = tasks[["task_id"]].assign(program=tasks["gold_code"])
+        before = load_average()
+        idle = evaluate_programs(gold, tasks, workers=workers, progress=False)
+        spinners = [
+            subprocess.Popen([sys.executable, "-c", "while True:\n    pass"])
+            for _ in os.sched_getaffinity(0)
+        ]
+        after_idle = load_average()
+        try:
+            time.sleep(1.0)  # the spinners running before the first program starts
+            loaded = evaluate_programs(gold, tasks, workers=workers, progress=False)
+        finally:
+            for spinner in spinners:
+                spinner.kill()
+                spinner.wait()
+        differ = [
+            (str(t), a, b)
+            for t, a, b in zip(gold["task_id"], idle["status"], loaded["status"], strict=True)
+            if a != b
+        ]
+        out[name] = {
+            "programs": len(gold),
+            "idle": idle["status"].value_counts().to_dict(),
+            "loaded": loaded["status"].value_counts().to_dict(),
+            "differ": len(differ),
+            "differences": differ[:20],
+            "spinners": len(spinners),
+            "load_average": {
+                "before": before,
+                "after_idle": after_idle,
+                "after_loaded": load_average(),
+            },
+        }
+    return out
+
+
 # --------------------------------------------------------------------------- peers
 
 
@@ -400,6 +467,11 @@ def main() -> int:
         help="Python of an environment with `pip install evalplus`",
     )
     parser.add_argument("--smoke", action="store_true", help="24 programs of the workload")
+    parser.add_argument(
+        "--under-load",
+        action="store_true",
+        help="also judge the gold programs of MBPP and HumanEval idle and with every CPU busy",
+    )
     args = parser.parse_args()
     if (
         not (DATA / "mbpp" / "mbpp.jsonl").exists()
@@ -541,10 +613,32 @@ def main() -> int:
         print(f"  IPC + network + /proc together: {costs['new_steps_us']:.1f} us")
         print(f"isolation, per server (once): {costs['setup_ms']:.1f} ms")
     result["isolation"] = costs
+    changed = 0
+    if args.under_load:
+        gold_tasks = tasks[
+            tasks["task_id"].isin(programs.loc[programs["kind"] == "gold", "task_id"])
+        ]
+        sets = {"mbpp": gold_tasks.reset_index(drop=True)}
+        humaneval = humaneval_tasks(args.smoke)
+        if humaneval is None:
+            print("under load: HumanEval skipped (its data is absent)")
+        else:
+            limits = calibrate_time_limits(humaneval, execution)
+            sets["humaneval"] = humaneval.merge(limits, on="task_id", validate="one_to_one")
+        result["under_load"] = verdicts_under_load(sets, workers)
+        for name, got in result["under_load"].items():
+            changed += got["differ"]
+            print(
+                f"under load, {name} gold: {got['programs']} programs, idle {got['idle']}, "
+                f"{got['spinners']} spinners {got['loaded']}; verdicts that differ: "
+                f"{got['differ']} {got['differences']}; load average {got['load_average']}"
+            )
     if disagree:
         print(f"VERDICTS DISAGREE with the reference on {len(disagree)}: {disagree[:10]}")
+    if changed:
+        print(f"VERDICTS CHANGE under load on {changed} gold programs")
     print(json.dumps(result))
-    return 1 if disagree else 0
+    return 1 if disagree or changed else 0
 
 
 def _show_differences(peer: str, programs: pd.DataFrame, theirs: list, ours: list) -> None:

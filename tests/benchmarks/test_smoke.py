@@ -50,11 +50,17 @@ def test_execution_benchmark_agrees_with_the_reference_runner():
     for path in (MBPP_PATH, ANNOTATIONS_PATH):
         if not path.exists():
             pytest.skip(f"reference data {path} is absent (it lives in ../shared/data)")
-    out = _run("bench_execution.py")
+    out = _run("bench_execution.py", "--under-load")
     reference = out["runners"]["reference (paper scripts)"]
     assert out["programs"] == 24
     assert reference["verdicts_agree"] == reference["programs"] == 24
     assert out["ours_vs_fastest_peer"] > 0
+    # The gold programs of the workload's tasks and 12 of HumanEval, judged idle and with
+    # every CPU busy (the run exits 1 if a verdict changes).
+    assert out["under_load"]["mbpp"]["programs"] == 19
+    if (MBPP_PATH.parents[1] / "humaneval" / "HumanEval.jsonl.gz").exists():
+        assert out["under_load"]["humaneval"]["programs"] == 12
+    assert {got["differ"] for got in out["under_load"].values()} == {0}
 
 
 def test_world_benchmark_reports_every_table_of_a_tiny_world():
