@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -162,6 +164,46 @@ def test_per_task_time_limits_and_fallback_timeout():
     assert res["duration_s"][0] >= 0.4
     res = run(programs, tasks.drop(columns="time_limit_s"), timeout_s=5.0)
     assert res["passed"].all()
+
+
+# Needs 0.4 s of CPU; its limit is 1 s. Sharing one CPU with three spinning processes it
+# gets at most a quarter of it, so at least 1.6 s pass before it ends: a limit counting
+# every second of the wall clock would time it out.
+NEEDS_CPU = "import time\nwhile time.process_time() < 0.4:\n    pass\n" + GOOD
+SPIN_ON = "import os\nos.sched_setaffinity(0, {{{cpu}}})\nprint(flush=True)\nwhile 1:\n    pass\n"
+
+
+@pytest.mark.parametrize("namespaces", [True, False], ids=["namespaces", "fallback"])
+def test_a_limit_is_not_spent_waiting_for_a_cpu_that_others_hold(namespaces):
+    cpus = os.sched_getaffinity(0)
+    cpu = min(cpus)
+    # Each in a session of its own, as each program is: with the kernel's autogroups, CPU
+    # time is shared out between sessions first.
+    spinners = [
+        subprocess.Popen(
+            [sys.executable, "-c", SPIN_ON.format(cpu=cpu)],
+            stdout=subprocess.PIPE,
+            start_new_session=True,
+        )
+        for _ in range(3)
+    ]
+    try:
+        for spinner in spinners:  # a barrier: each spins on that CPU before the program runs
+            assert spinner.stdout.readline() == b"\n"
+        os.sched_setaffinity(0, {cpu})  # the sandbox server and its programs inherit it
+        try:
+            res = run(
+                [{"task_id": 1, "program": NEEDS_CPU}],
+                make_tasks({1: (["assert f(1) == 2"], "", 1.0)}),
+                namespaces=namespaces,
+            )
+        finally:
+            os.sched_setaffinity(0, cpus)
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
+    assert res["status"][0] == "passed", res["error_message"][0]
 
 
 def test_empty_programs_frame(toy_tasks):

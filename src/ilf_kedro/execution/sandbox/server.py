@@ -55,6 +55,28 @@ YOUNG_S = 0.01  # a program this young has not yet shown whether it is CPU-bound
 # program needs at most 1/factor of it) is reniced and stops counting as busy.
 DEMOTE_FRACTION = 0.5
 DEMOTE_NICE = 10
+# A program's limit counts the time it ran or chose to wait, not the time it was ready but
+# waited for a CPU that other processes held (the machine's load): its deadline moves on
+# by that wait, up to this many times its limit in all.
+MAX_STRETCH = 10.0
+
+
+def run_delay(pid: int) -> float | None:
+    """Seconds a process that is alone (one thread, no child process) has waited, ready to
+    run, for a CPU (the kernel's schedstat ``run_delay``); None where the kernel does not
+    say, or when the process is not alone: then it may be waiting for its own processes,
+    which would stretch its limit at will."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            threads = int(f.read().rsplit(b")", 1)[1].split()[17])
+        with open(f"/proc/{pid}/task/{pid}/children", "rb") as f:
+            children = f.read().strip()
+        if threads != 1 or children:
+            return None
+        with open(f"/proc/{pid}/schedstat", "rb") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 class _Running:
@@ -75,6 +97,8 @@ class _Running:
         "demoted",
         "cpu",
         "checked",
+        "waited",
+        "alone",
     )
 
 
@@ -167,7 +191,7 @@ class Server:
         )
         r.deadline = start + job.time_limit_s
         r.idle, r.cpu, r.checked = False, 0.0, start
-        r.demoted = False
+        r.demoted, r.waited, r.alone = False, 0.0, True
         r.demote_at = start + max(1.0, DEMOTE_FRACTION * job.time_limit_s)
         r.pidfd = -1
         if self.use_pidfd:
@@ -241,8 +265,26 @@ class Server:
                 remove_leftovers(uid)
         self.free_slots.append(r.slot)
 
+    def credit_waiting(self, r: _Running) -> float:
+        """Move the program's deadline (and the time it is demoted at) on by the time it
+        has waited for a CPU so far; the seconds credited in all. Not once it is demoted
+        (its waiting is then what the renice makes it do, not the machine's load), nor once
+        it was seen with threads or processes of its own (see :func:`run_delay`)."""
+        if r.alone and not r.demoted:
+            waited = run_delay(r.pid)
+            r.alone = waited is not None
+            if waited is not None and waited > r.waited:
+                waited = min(waited, (MAX_STRETCH - 1) * r.job.time_limit_s)
+                r.deadline += waited - r.waited
+                r.demote_at += waited - r.waited
+                r.waited = waited
+        return r.waited
+
     def kill_timed_out(self, now: float) -> None:
-        for r in [r for r in self.running.values() if now >= r.deadline]:
+        due = [r for r in self.running.values() if now >= r.deadline]
+        for r in due:
+            self.credit_waiting(r)
+        for r in [r for r in due if now >= r.deadline]:
             with contextlib.suppress(OSError):
                 os.kill(r.pid, signal.SIGKILL)
             os.waitpid(r.pid, 0)
@@ -270,6 +312,8 @@ class Server:
           counting as busy. It keeps running until it finishes or hits its limit.
         """
         for r in self.running.values():
+            if not r.demoted and now >= r.demote_at:
+                self.credit_waiting(r)  # a program slowed by load is not demoted for it
             if not r.demoted and now >= r.demote_at:
                 r.demoted = True
                 with contextlib.suppress(OSError):
