@@ -266,17 +266,16 @@ class Server:
         self.free_slots.append(r.slot)
 
     def credit_waiting(self, r: _Running) -> float:
-        """Move the program's deadline (and the time it is demoted at) on by the time it
-        has waited for a CPU so far; the seconds credited in all. Not once it is demoted
-        (its waiting is then what the renice makes it do, not the machine's load), nor once
-        it was seen with threads or processes of its own (see :func:`run_delay`)."""
+        """Move the program's deadline on by the time it has waited for a CPU so far; the
+        seconds credited in all. Not once it is demoted (its waiting is then what the
+        renice makes it do, not the machine's load), nor once it was seen with threads or
+        processes of its own (see :func:`run_delay`)."""
         if r.alone and not r.demoted:
             waited = run_delay(r.pid)
             r.alone = waited is not None
             if waited is not None and waited > r.waited:
                 waited = min(waited, (MAX_STRETCH - 1) * r.job.time_limit_s)
                 r.deadline += waited - r.waited
-                r.demote_at += waited - r.waited
                 r.waited = waited
         return r.waited
 
@@ -313,8 +312,9 @@ class Server:
         """
         for r in self.running.values():
             if not r.demoted and now >= r.demote_at:
-                self.credit_waiting(r)  # a program slowed by load is not demoted for it
-            if not r.demoted and now >= r.demote_at:
+                # Demoted by the wall clock, so that a program spinning on a loaded machine
+                # soon stops holding a CPU slot; what it waited until now still counts.
+                self.credit_waiting(r)
                 r.demoted = True
                 with contextlib.suppress(OSError):
                     os.setpriority(os.PRIO_PROCESS, r.pid, DEMOTE_NICE)
