@@ -349,19 +349,23 @@ def load_average() -> float:
     return round(os.getloadavg()[0], 2)
 
 
-def verdicts_under_load(sets: dict[str, pd.DataFrame], workers: int) -> dict:
+def verdicts_under_load(sets: dict[str, pd.DataFrame], workers: int, per_cpu: int = 1) -> dict:
     """Each set's gold programs judged twice with the same limits (``time_limit_s``,
-    calibrated idle): on the machine as it is, then with one process spinning on every CPU
-    this process may use. {set: programs, statuses of each run, how many rows differ
+    calibrated idle): on the machine as it is, then with ``per_cpu`` processes spinning on
+    every CPU this process may use. {set: programs, statuses of each run, how many rows differ
     and which, the 1-minute load average before and after each run}."""
     out = {}
     for name, tasks in sets.items():
         gold = tasks[["task_id"]].assign(program=tasks["gold_code"])
         before = load_average()
         idle = evaluate_programs(gold, tasks, workers=workers, progress=False)
+        # Each in a session of its own, as each program is: with the kernel's autogroups
+        # CPU time is shared out between sessions first.
         spinners = [
-            subprocess.Popen([sys.executable, "-c", "while True:\n    pass"])
-            for _ in os.sched_getaffinity(0)
+            subprocess.Popen(
+                [sys.executable, "-c", "while True:\n    pass"], start_new_session=True
+            )
+            for _ in range(per_cpu * len(os.sched_getaffinity(0)))
         ]
         after_idle = load_average()
         try:
@@ -471,6 +475,9 @@ def main() -> int:
         "--under-load",
         action="store_true",
         help="also judge the gold programs of MBPP and HumanEval idle and with every CPU busy",
+    )
+    parser.add_argument(
+        "--spinners-per-cpu", type=int, default=1, help="the load of --under-load (default 1)"
     )
     args = parser.parse_args()
     if (
@@ -625,7 +632,7 @@ def main() -> int:
         else:
             limits = calibrate_time_limits(humaneval, execution)
             sets["humaneval"] = humaneval.merge(limits, on="task_id", validate="one_to_one")
-        result["under_load"] = verdicts_under_load(sets, workers)
+        result["under_load"] = verdicts_under_load(sets, workers, args.spinners_per_cpu)
         for name, got in result["under_load"].items():
             changed += got["differ"]
             print(

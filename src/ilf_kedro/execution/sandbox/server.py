@@ -52,7 +52,8 @@ PRELOAD = (
 
 YOUNG_S = 0.01  # a program this young has not yet shown whether it is CPU-bound
 # A program still running after this fraction of its limit (and at least 1 s; the gold
-# program needs at most 1/factor of it) is reniced and stops counting as busy.
+# program needs at most 1/factor of it) stops counting as busy; once it has also had that
+# much time besides its waits for a CPU, it is reniced.
 DEMOTE_FRACTION = 0.5
 DEMOTE_NICE = 10
 # A program's limit counts the time it ran or chose to wait, not the time it was ready but
@@ -95,6 +96,7 @@ class _Running:
         "idle",
         "demote_at",
         "demoted",
+        "reniced",
         "cpu",
         "checked",
         "waited",
@@ -191,7 +193,7 @@ class Server:
         )
         r.deadline = start + job.time_limit_s
         r.idle, r.cpu, r.checked = False, 0.0, start
-        r.demoted, r.waited, r.alone = False, 0.0, True
+        r.demoted, r.reniced, r.waited, r.alone = False, False, 0.0, True
         r.demote_at = start + max(1.0, DEMOTE_FRACTION * job.time_limit_s)
         r.pidfd = -1
         if self.use_pidfd:
@@ -267,10 +269,10 @@ class Server:
 
     def credit_waiting(self, r: _Running) -> float:
         """Move the program's deadline on by the time it has waited for a CPU so far; the
-        seconds credited in all. Not once it is demoted (its waiting is then what the
+        seconds credited in all. Not once it is reniced (its waiting is then what the
         renice makes it do, not the machine's load), nor once it was seen with threads or
         processes of its own (see :func:`run_delay`)."""
-        if r.alone and not r.demoted:
+        if r.alone and not r.reniced:
             waited = run_delay(r.pid)
             r.alone = waited is not None
             if waited is not None and waited > r.waited:
@@ -307,17 +309,19 @@ class Server:
         - idle: a program that used under 10% CPU over the last 50 ms (sleep, blocked read,
           deadlock) does not count as busy while it stays idle;
         - demoted: a program still running after ``DEMOTE_FRACTION`` of its time limit (and
-          at least 1 s; a gold program needs at most 1/factor of it) is reniced and stops
-          counting as busy. It keeps running until it finishes or hits its limit.
+          at least 1 s; a gold program needs at most 1/factor of it) stops counting as
+          busy, by the wall clock, so that one spinning on a loaded machine soon stops
+          holding up the others; it is reniced once that much time has passed besides its
+          waits for a CPU (a gold program slowed by load is not starved by the renice). It
+          keeps running until it finishes or hits its limit.
         """
         for r in self.running.values():
-            if not r.demoted and now >= r.demote_at:
-                # Demoted by the wall clock, so that a program spinning on a loaded machine
-                # soon stops holding a CPU slot; what it waited until now still counts.
-                self.credit_waiting(r)
+            if not r.reniced and now >= r.demote_at:
                 r.demoted = True
-                with contextlib.suppress(OSError):
-                    os.setpriority(os.PRIO_PROCESS, r.pid, DEMOTE_NICE)
+                if now >= r.demote_at + self.credit_waiting(r):
+                    r.reniced = True
+                    with contextlib.suppress(OSError):
+                        os.setpriority(os.PRIO_PROCESS, r.pid, DEMOTE_NICE)
             if now - r.checked < 0.05:
                 continue
             try:
@@ -354,7 +358,11 @@ class Server:
             wait = min(r.deadline for r in self.running.values()) - now
             saturated = bool(self.jobs) and len(self.running) < self.max_inflight
             if saturated:
-                wait = min(wait, YOUNG_S, min(r.demote_at for r in self.running.values()) - now)
+                renice_at = min(
+                    (r.demote_at + r.waited for r in self.running.values() if not r.reniced),
+                    default=now + YOUNG_S,
+                )
+                wait = min(wait, YOUNG_S, renice_at - now)
             if not self.use_pidfd:
                 wait = min(wait, 0.002)
             if self.pending_out:
