@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -173,8 +174,10 @@ NEEDS_CPU = "import time\nwhile time.process_time() < 0.4:\n    pass\n" + GOOD
 SPIN_ON = "import os\nos.sched_setaffinity(0, {{{cpu}}})\nprint(flush=True)\nwhile 1:\n    pass\n"
 
 
-@pytest.mark.parametrize("namespaces", [True, False], ids=["namespaces", "fallback"])
-def test_a_limit_is_not_spent_waiting_for_a_cpu_that_others_hold(namespaces):
+@contextlib.contextmanager
+def one_cpu_shared_with_spinners(n: int):
+    """This process (so the sandbox server and its programs, which inherit it) on one CPU
+    with ``n`` processes spinning on it."""
     cpus = os.sched_getaffinity(0)
     cpu = min(cpus)
     # Each in a session of its own, as each program is: with the kernel's autogroups, CPU
@@ -185,25 +188,42 @@ def test_a_limit_is_not_spent_waiting_for_a_cpu_that_others_hold(namespaces):
             stdout=subprocess.PIPE,
             start_new_session=True,
         )
-        for _ in range(3)
+        for _ in range(n)
     ]
     try:
-        for spinner in spinners:  # a barrier: each spins on that CPU before the program runs
+        for spinner in spinners:  # a barrier: each spins on that CPU before a program runs
             assert spinner.stdout.readline() == b"\n"
-        os.sched_setaffinity(0, {cpu})  # the sandbox server and its programs inherit it
+        os.sched_setaffinity(0, {cpu})
         try:
-            res = run(
-                [{"task_id": 1, "program": NEEDS_CPU}],
-                make_tasks({1: (["assert f(1) == 2"], "", 1.0)}),
-                namespaces=namespaces,
-            )
+            yield
         finally:
             os.sched_setaffinity(0, cpus)
     finally:
         for spinner in spinners:
             spinner.kill()
             spinner.wait()
+
+
+@pytest.mark.parametrize("namespaces", [True, False], ids=["namespaces", "fallback"])
+def test_a_limit_is_not_spent_waiting_for_a_cpu_that_others_hold(namespaces):
+    with one_cpu_shared_with_spinners(3):
+        res = run(
+            [{"task_id": 1, "program": NEEDS_CPU}],
+            make_tasks({1: (["assert f(1) == 2"], "", 1.0)}),
+            namespaces=namespaces,
+        )
     assert res["status"][0] == "passed", res["error_message"][0]
+
+
+def test_a_program_slowed_by_load_in_a_busy_batch_is_not_starved():
+    """The same program first in a batch (its limit is the longest): on one CPU the server
+    runs one busy program at a time, so the others are all waiting when it has run 1 s and
+    stops counting as busy. Reniced then, it would starve behind the spinners."""
+    tasks = make_tasks({1: (["assert f(1) == 2"], "", 1.0), 2: (["assert f(1) == 2"], "", 0.9)})
+    programs = pd.DataFrame({"task_id": [1] + [2] * 20, "program": [NEEDS_CPU] + [GOOD] * 20})
+    with one_cpu_shared_with_spinners(3):
+        res = run(programs, tasks)
+    assert res["status"].value_counts().to_dict() == {"passed": 21}
 
 
 def test_empty_programs_frame(toy_tasks):
