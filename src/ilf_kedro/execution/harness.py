@@ -105,7 +105,9 @@ def evaluate_programs(
         tasks: the tasks dataset: ``task_id``, ``tests`` (list of assert strings) and
             ``test_setup_code``; an optional ``equality`` column (see below); an optional
             ``time_limit_s`` column (e.g. from :func:`calibrate_time_limits`) gives
-            per-task wall-clock limits, NaN or absent means ``timeout_s``.
+            per-task limits, NaN or absent means ``timeout_s``. A limit is wall-clock
+            time less what a program, alone in its process, waited for a CPU that others
+            held (the machine's load; see ``sandbox/server.py``).
         execution: the ``execution`` parameters (``ilf_kedro.parameters.Execution``: their
             defaults and rules); ``options`` are :func:`prepare_evaluation`'s keywords
             (``keep_output``, ``max_message_chars``, ``max_output_chars``, ``namespaces``

@@ -36,5 +36,6 @@ form run in the program's process (MBPP's tolerance applied by rewriting them, s
 Isolation (see :mod:`.linux`): a private read-only root holding only the interpreter, a
 uid per program from a block locked by this server, mount/IPC/network/PID namespaces per
 program, a private ``/tmp``, rlimits, a scrubbed environment, stdin from /dev/null, output
-captured up to a bound, and a wall-clock limit enforced from outside with SIGKILL.
+captured up to a bound, and a time limit enforced from outside with SIGKILL (wall
+clock, less what a lone program waited for a CPU others held).
 """

@@ -5,7 +5,8 @@ only the standard library and nothing of the programs it runs, so every child st
 the same clean, warm interpreter (a fork costs about a millisecond, a fresh interpreter
 about 20 ms). It reads the job file (:mod:`.records`), sets up isolation once
 (:mod:`.linux`), then keeps up to ``workers`` CPU-bound programs running, each in a child
-(:mod:`.child`), enforces their wall-clock limits with SIGKILL, and reports one
+(:mod:`.child`), enforces their limits with SIGKILL (wall-clock time, less a lone
+program's waits for a CPU others held: :meth:`Server.credit_waiting`), and reports one
 :class:`~.records.ProgramRun` per job on stdout. The harness judges them.
 """
 
