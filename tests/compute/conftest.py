@@ -16,21 +16,6 @@ from ilf_kedro.compute.loopback import LoopbackCluster
 GATE_SITE = Path(__file__).parent / "node_gate"  # its sitecustomize.py says what it does
 
 
-@contextlib.contextmanager
-def _environment(**values: str):
-    """``values`` in this process's environment (so in the nodes it starts), then back."""
-    before = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in before.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 # Package scope: the nodes stop, and this process stops being a Ray driver, once the
 # tests of this folder are done, before the rest of the suite runs.
 @pytest.fixture(scope="package")
@@ -39,13 +24,18 @@ def ray_cluster(tmp_path_factory):
 
     if ray.is_initialized():
         ray.shutdown()
-    cluster = LoopbackCluster(nodes=2, num_cpus=1, object_store_mb=100)
-    # The nodes start with the node gates on their path (inert until a test arms one).
+    # Every node, a replacement for a killed one too, starts with the node gates on its path
+    # (inert until a test arms one).
     gate = tmp_path_factory.mktemp("node_gate")
     path = os.pathsep.join(filter(None, [str(GATE_SITE), os.environ.get("PYTHONPATH")]))
+    cluster = LoopbackCluster(
+        nodes=2,
+        num_cpus=1,
+        object_store_mb=100,
+        env={"PYTHONPATH": path, "ILF_TEST_NODE_GATE": str(gate)},
+    )
     try:
-        with _environment(PYTHONPATH=path, ILF_TEST_NODE_GATE=str(gate)):
-            cluster.start()
+        cluster.start()
     except RuntimeError as exc:
         pytest.fail(str(exc))
     cluster.node_gate = gate

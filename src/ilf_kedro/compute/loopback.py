@@ -17,6 +17,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from ilf_kedro.infra.commands import find_command
@@ -48,6 +49,7 @@ class LoopbackCluster:
         object_store_mb: int = 100,
         start_timeout_s: float = 120.0,
         ray_command: str = "ray",
+        env: Mapping[str, str] | None = None,
     ):
         self.n_nodes, self.num_cpus = nodes, num_cpus
         self.object_store_mb, self.start_timeout_s = object_store_mb, start_timeout_s
@@ -60,6 +62,7 @@ class LoopbackCluster:
         self.ports: dict[str, int] = {}  # node name -> its raylet's port: how Ray names it
         self.killed: set[int] = set()  # raylet ports of killed nodes
         self.ray_command = ray_command
+        self.env = dict(env or {})  # on top of os.environ, for every node (replacements too)
 
     def __enter__(self) -> LoopbackCluster:
         return self.start()
@@ -110,6 +113,7 @@ class LoopbackCluster:
             # would switch token authentication on for these nodes but not for drivers
             # that lack the token; loopback nodes are this machine's only.
             "RAY_AUTH_MODE": "disabled",
+            **self.env,
         }
         log = open(self.log_dir / f"{name}.log", "wb")  # noqa: SIM115 - lives with the node
         self.processes[name] = subprocess.Popen(
