@@ -363,13 +363,16 @@ def verdicts_under_load(sets: dict[str, pd.DataFrame], workers: int, per_cpu: in
         # CPU time is shared out between sessions first.
         spinners = [
             subprocess.Popen(
-                [sys.executable, "-c", "while True:\n    pass"], start_new_session=True
+                [sys.executable, "-c", "print(flush=True)\nwhile True:\n    pass"],
+                stdout=subprocess.PIPE,
+                start_new_session=True,
             )
             for _ in range(per_cpu * len(os.sched_getaffinity(0)))
         ]
         after_idle = load_average()
         try:
-            time.sleep(1.0)  # the spinners running before the first program starts
+            for spinner in spinners:  # a barrier: every spinner running before a program
+                spinner.stdout.readline()
             loaded = evaluate_programs(gold, tasks, workers=workers, progress=False)
         finally:
             for spinner in spinners:

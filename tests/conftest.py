@@ -117,26 +117,23 @@ def pytest_collection_modifyitems(config, items):
 @contextmanager
 def mlflow_uris_kept(tracking_uri: str | None = None) -> Iterator[None]:
     """MLflow's store is ``tracking_uri`` inside the block (when given) and what it was
-    before after it, os.environ included: MLflow exports the store and experiment it is
-    given there, and every later run or subprocess of this worker would take them for the
+    before after it, os.environ included (``ilf_kedro.hooks.mlflow_environment_kept``):
+    every later run or subprocess of this worker would take an exported store for the
     user's."""
     import mlflow
 
-    from ilf_kedro.hooks import MLFLOW_EXPORTED_VARIABLES
+    from ilf_kedro.hooks import mlflow_environment_kept
 
-    saved = {name: os.environ.get(name) for name in MLFLOW_EXPORTED_VARIABLES}
-    if tracking_uri is not None:
-        mlflow.set_tracking_uri(tracking_uri)
-    try:
-        yield
-    finally:
-        mlflow.set_tracking_uri(saved["MLFLOW_TRACKING_URI"])
-        mlflow.set_registry_uri(saved["MLFLOW_REGISTRY_URI"])
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    tracking = os.environ.get("MLFLOW_TRACKING_URI")
+    registry = os.environ.get("MLFLOW_REGISTRY_URI")
+    with mlflow_environment_kept():
+        if tracking_uri is not None:
+            mlflow.set_tracking_uri(tracking_uri)
+        try:
+            yield
+        finally:
+            mlflow.set_tracking_uri(tracking)
+            mlflow.set_registry_uri(registry)
 
 
 @pytest.fixture(autouse=True)

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from kedro.config import MissingConfigException
@@ -166,18 +168,8 @@ class MLflowTrackingHooks(MlflowHook):
             config, os.environ.get("MLFLOW_TRACKING_URI"), context.project_path
         )
         self._run_was_active = mlflow.active_run() is not None
-        # MLflow exports the store it is given to os.environ (for subprocesses); left there,
-        # the next session of this process (a notebook, a test) would take this project's
-        # store for the user's MLFLOW_TRACKING_URI and track into it.
-        exported = {name: os.environ.get(name) for name in MLFLOW_EXPORTED_VARIABLES}
-        try:
+        with mlflow_environment_kept():
             super().after_context_created(context)
-        finally:
-            for name, value in exported.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
 
     @hook_impl
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
@@ -285,6 +277,23 @@ class MLflowTrackingHooks(MlflowHook):
         if self._off is None:
             parent = super().on_pipeline_error
             self._safely("mark the run failed", parent, error, run_params, pipeline, catalog)
+
+
+@contextmanager
+def mlflow_environment_kept() -> Iterator[None]:
+    """``MLFLOW_EXPORTED_VARIABLES`` as they were before the block. MLflow exports the store
+    and experiment it is given to os.environ (for subprocesses); left there, the next
+    session of this process (a notebook, a test) would take this project's store for the
+    user's MLFLOW_TRACKING_URI and track into it."""
+    saved = {name: os.environ.get(name) for name in MLFLOW_EXPORTED_VARIABLES}
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _end_runs(run_id: str, status: str) -> None:

@@ -71,14 +71,7 @@ def test_replicas_give_the_hf_samples_and_resume_from_shards(
     started_ms = int(time.time() * 1000)
     hf = sample_programs(bundle, prompts, backend="hf", **SETTINGS)
     with every_node_at_once(ray_cluster):
-        on_ray = sample_programs(
-            bundle,
-            prompts,
-            backend="ray",
-            replicas=RaySampling(compute),
-            resume_dir=str(tmp_path),
-            **SETTINGS,
-        )
+        on_ray = _on_ray(bundle, prompts, compute, tmp_path, SETTINGS)
     pd.testing.assert_frame_equal(on_ray, hf)
     assert len(on_ray) == len(prompts) * SETTINGS["num_samples"]
     assert set(on_ray["finish_reason"]) <= {"stop", "eos", "length"}
@@ -90,15 +83,20 @@ def test_replicas_give_the_hf_samples_and_resume_from_shards(
     _lose_two_shards_and_resume(
         tmp_path,
         -(-len(on_ray) // SETTINGS["batch_size"]),
-        lambda: sample_programs(
-            bundle,
-            prompts,
-            backend="ray",
-            replicas=RaySampling(compute),
-            resume_dir=str(tmp_path),
-            **SETTINGS,
-        ),
+        lambda: _on_ray(bundle, prompts, compute, tmp_path, SETTINGS),
         hf,
+    )
+
+
+def _on_ray(bundle, prompts, compute, resume_dir, settings) -> pd.DataFrame:
+    """``prompts`` sampled by the Ray replicas of ``compute``, shards kept in ``resume_dir``."""
+    return sample_programs(
+        bundle,
+        prompts,
+        backend="ray",
+        replicas=RaySampling(compute),
+        resume_dir=str(resume_dir),
+        **settings,
     )
 
 
@@ -130,14 +128,7 @@ def test_server_replicas_give_the_server_backends_rows_and_resume_from_shards(
         "sampling": {"engine": "server", "replicas": 2},  # one CPU each: both nodes
     }
     served = served[served["task_id"].isin(prompts["task_id"])].reset_index(drop=True)
-    on_ray = sample_programs(
-        bundle,
-        prompts,
-        backend="ray",
-        replicas=RaySampling(compute),
-        resume_dir=str(tmp_path),
-        **SERVED,
-    )
+    on_ray = _on_ray(bundle, prompts, compute, tmp_path, SERVED)
     pd.testing.assert_frame_equal(on_ray, served)
     nodes = ray_cluster.node_ids()
     assert nodes <= seen_on(lambda: ray_cluster.actor_nodes("ServerReplica"), nodes)
@@ -147,14 +138,7 @@ def test_server_replicas_give_the_server_backends_rows_and_resume_from_shards(
     _lose_two_shards_and_resume(
         tmp_path,
         len(prompts),
-        lambda: sample_programs(
-            bundle,
-            prompts,
-            backend="ray",
-            replicas=RaySampling(one),
-            resume_dir=str(tmp_path),
-            **SERVED,
-        ),
+        lambda: _on_ray(bundle, prompts, one, tmp_path, SERVED),
         served,
     )
 

@@ -53,17 +53,36 @@ def toy_tasks() -> pd.DataFrame:
     )
 
 
+@contextlib.contextmanager
+def spinners(n: int, cpu: int | None = None):
+    """``n`` processes spinning (on CPU ``cpu`` when given), each spinning before the block
+    starts (a barrier: each says so) and each in a session of its own, as each program
+    is: with the kernel's autogroups, CPU time is shared out between sessions first."""
+    pin = "" if cpu is None else f"import os\nos.sched_setaffinity(0, {{{cpu}}})\n"
+    running = [
+        subprocess.Popen(
+            [sys.executable, "-c", f"{pin}print(flush=True)\nwhile 1:\n    pass\n"],
+            stdout=subprocess.PIPE,
+            start_new_session=True,
+        )
+        for _ in range(n)
+    ]
+    try:
+        for spinner in running:
+            assert spinner.stdout.readline() == b"\n"
+        yield
+    finally:
+        for spinner in running:
+            spinner.kill()
+            spinner.wait()
+
+
 @pytest.fixture
 def busy_cpus():
     """Load from outside: one process spinning on each CPU while the test runs."""
-    spinners = [
-        subprocess.Popen([sys.executable, "-c", "while True:\n    pass"])
-        for _ in os.sched_getaffinity(0)
-    ]
-    yield len(spinners)
-    for spinner in spinners:
-        spinner.kill()
-        spinner.wait()
+    n = len(os.sched_getaffinity(0))
+    with spinners(n):
+        yield n
 
 
 def sandbox_processes(

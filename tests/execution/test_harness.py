@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -20,7 +18,7 @@ from ilf_kedro.execution import (
 )
 from ilf_kedro.execution.harness import prepare_evaluation
 from ilf_kedro.execution.sandbox.semantics import approx_eq, rewrite_asserts
-from tests.execution.conftest import GOOD, make_tasks
+from tests.execution.conftest import GOOD, make_tasks, spinners
 
 
 def run(programs, tasks, **kw):
@@ -172,7 +170,6 @@ def test_per_task_time_limits_and_fallback_timeout():
 # gets at most a quarter of it, so at least 1.6 s pass before it ends: a limit counting
 # every second of the wall clock would time it out.
 NEEDS_CPU = "import time\nwhile time.process_time() < 0.4:\n    pass\n" + GOOD
-SPIN_ON = "import os\nos.sched_setaffinity(0, {{{cpu}}})\nprint(flush=True)\nwhile 1:\n    pass\n"
 
 
 @contextlib.contextmanager
@@ -181,28 +178,12 @@ def one_cpu_shared_with_spinners(n: int):
     with ``n`` processes spinning on it."""
     cpus = os.sched_getaffinity(0)
     cpu = min(cpus)
-    # Each in a session of its own, as each program is: with the kernel's autogroups, CPU
-    # time is shared out between sessions first.
-    spinners = [
-        subprocess.Popen(
-            [sys.executable, "-c", SPIN_ON.format(cpu=cpu)],
-            stdout=subprocess.PIPE,
-            start_new_session=True,
-        )
-        for _ in range(n)
-    ]
-    try:
-        for spinner in spinners:  # a barrier: each spins on that CPU before a program runs
-            assert spinner.stdout.readline() == b"\n"
+    with spinners(n, cpu):
         os.sched_setaffinity(0, {cpu})
         try:
             yield
         finally:
             os.sched_setaffinity(0, cpus)
-    finally:
-        for spinner in spinners:
-            spinner.kill()
-            spinner.wait()
 
 
 # The credit for waits reads the kernel's scheduler statistics; without them a limit is

@@ -513,10 +513,13 @@ def f(x):
 @pytest.mark.parametrize("namespaces", [True, False], ids=["namespaces", "fallback"])
 def test_correct_programs_using_the_interpreter_keep_passing(namespaces, toy_tasks):
     private = namespaces and ROOT
-    program = f"PRIVATE = {private}\n{USES_THE_INTERPRETER}"
+    _assert_passes(f"PRIVATE = {private}\n{USES_THE_INTERPRETER}", toy_tasks, namespaces)
+
+
+def _assert_passes(program: str, tasks: pd.DataFrame, namespaces: bool) -> None:
     res = evaluate_programs(
         pd.DataFrame({"task_id": [1], "program": [program]}),
-        toy_tasks,
+        tasks,
         progress=False,
         namespaces=namespaces,
     )
@@ -571,13 +574,7 @@ def f(x):
 
 @pytest.mark.parametrize("namespaces", [True, False], ids=["namespaces", "fallback"])
 def test_a_fork_of_the_program_gets_default_signal_actions_and_its_mask(namespaces, toy_tasks):
-    res = evaluate_programs(
-        pd.DataFrame({"task_id": [1], "program": [FORK_SIGNALS]}),
-        toy_tasks,
-        progress=False,
-        namespaces=namespaces,
-    )
-    assert res["status"][0] == "passed", res["error_message"][0]
+    _assert_passes(FORK_SIGNALS, toy_tasks, namespaces)
 
 
 # The harness run by a venv's interpreter (a link to the base one): evaluate one program.
