@@ -44,9 +44,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("ILF_KEDRO_MLFLOW", "false")
-# One thread per process: on a shared 2-core machine two spinning threads cost ~5x the CPU
-# per training step (measured), and a fixed count keeps float sums (so outputs) identical.
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+# torch keeps its own thread count (one per core), as in a user's `kedro run`: the default
+# run's time is measured as a user gets it. Run one seed at a time on a shared machine.
 
 import pandas as pd  # noqa: E402
 
@@ -63,6 +62,7 @@ SMOKE_PARAMS = {
     "finetune": {"num_epochs": 1},
 }
 UNRELATED_NODES = ["unrelated_feedback.derange_feedback"]
+BUDGET_S = 300  # the default run's wall-time budget on 2 cores (issue 25)
 
 
 def copy_project(destination: Path) -> Path:
@@ -384,10 +384,11 @@ def report(rows: list[dict], plot: str | None, gap_plot: str | None = None) -> d
                 for key in ("mean", "q10", "q25", "q50", "q75", "q90")
             )
             print(f"  {label:<21} {span:<7} n {stats[0][span]['n']:>4}  {cells}")
-    print("\nDefault run (kedro run --pipelines=ilf) per seed:")
+    print(f"\nDefault run (kedro run --pipelines=ilf) per seed, against its {BUDGET_S} s budget:")
     for r in first:
         print(
-            f"  seed {r['seed']}: wall {r['default_run_wall_s']:.0f} s, "
+            f"  seed {r['seed']}: wall {r['default_run_wall_s']:.0f} s "
+            f"({r['default_run_wall_s'] / BUDGET_S:.2f} of the budget), "
             f"CPU {r['default_run_cpu_s']:.0f} s"
         )
     if plot:

@@ -385,6 +385,9 @@ class Finetune(Strict):
     lr_scheduler_type: LrScheduler = "linear"  # transformers' name of the schedule
     warmup_steps: int = Field(default=0, ge=0)
     weight_decay: float = Field(default=0.0, ge=0)
+    # transformers' batch order: random, or group_by_length (similar lengths per batch, so
+    # little padding: worth it where a batch holds several sequences)
+    train_sampling_strategy: Literal["random", "group_by_length"] = "random"
     gradient_checkpointing: bool | Literal["auto"] = "auto"  # auto: on with CUDA
     bf16: bool | Literal["auto"] = "auto"  # auto: bf16 autocast with CUDA
     master_dtype: Literal["float32", "bfloat16", "float16"] = "float32"

@@ -114,3 +114,38 @@ def test_a_base_model_keeps_its_cache_setting(tiny_bundle):
         assert trained.model.config.use_cache is False
     finally:
         config.use_cache = True
+
+
+def test_grouping_by_length_pads_less_than_random_batches(tiny_bundle):
+    """``finetune.train_sampling_strategy: group_by_length`` reaches the Trainer: the
+    model sees batches of similar length, so fewer padded positions than in random
+    batches of the same examples."""
+    pairs = pd.DataFrame(
+        {
+            "prompt": [f"# {i}\n" for i in range(64)],
+            "completion": ["x = 1\n" if i % 2 else "x = 1\n" * 12 for i in range(64)],
+        }
+    )
+
+    def padded_positions(strategy: str) -> int:
+        widths = []
+        hook = tiny_bundle.model.register_forward_pre_hook(
+            lambda _module, args, kwargs: widths.append(kwargs["attention_mask"].numel()),
+            with_kwargs=True,
+        )
+        settings = Finetune(
+            train_sampling_strategy=strategy,
+            num_epochs=1,
+            per_device_batch_size=4,
+            gradient_accumulation_steps=1,
+            max_seq_length=256,
+            strategy="lora",
+        )
+        try:
+            trained = train_model(tiny_bundle, pairs, settings, Compute())
+        finally:
+            hook.remove()
+        assert trained.info["finetune"]["train_sampling_strategy"] == strategy
+        return sum(widths)
+
+    assert padded_positions("group_by_length") < padded_positions("random")

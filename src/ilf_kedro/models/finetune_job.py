@@ -49,6 +49,7 @@ RECORDED_KEYS = (
     "lr_scheduler_type",
     "warmup_steps",
     "weight_decay",
+    "train_sampling_strategy",
 )
 
 

@@ -109,6 +109,7 @@ class TrainSettings:
     lr_scheduler_type: str
     warmup_steps: int
     weight_decay: float
+    train_sampling_strategy: str
     gradient_checkpointing: bool | str
     bf16: bool | str
     progress: bool
@@ -246,6 +247,7 @@ def run_trainer(
                 "lr_scheduler_type": settings.lr_scheduler_type,
                 "warmup_steps": settings.warmup_steps,
                 "weight_decay": settings.weight_decay,
+                "train_sampling_strategy": settings.train_sampling_strategy,
                 "seed": settings.seed,
                 "bf16": use_bf16,
                 checkpointing_arg(): use_gc,

@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 import torch
+from transformers.trainer_pt_utils import get_length_grouped_indices
 
 from ilf_kedro.models import ModelBundle
 from ilf_kedro.models.tiny import build_tiny_model, build_tiny_tokenizer
@@ -96,12 +97,12 @@ def _train(model, tokenizer, corpus, epochs, learning_rate, batch_size, seed) ->
         optimizer, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / decay))
     )
     generator = torch.Generator().manual_seed(seed)
+    lengths = [len(ids) for ids, _ in encoded]
     model.train()
     for epoch in range(epochs):
         recent = []  # this epoch's loss, not the last one's
-        order = torch.randperm(len(encoded), generator=generator).tolist()
-        for start in range(0, len(order), batch_size):
-            batch = [encoded[i] for i in order[start : start + batch_size]]
+        for batch_rows in _length_grouped_batches(lengths, batch_size, generator):
+            batch = [encoded[i] for i in batch_rows]
             width = max(len(ids) for ids, _ in batch)
             input_ids = torch.full((len(batch), width), tokenizer.pad_token_id)
             labels = torch.full((len(batch), width), -100)
@@ -124,3 +125,16 @@ def _train(model, tokenizer, corpus, epochs, learning_rate, batch_size, seed) ->
             sum(recent) / len(recent),
         )
     return sum(recent) / len(recent)
+
+
+def _length_grouped_batches(
+    lengths: list[int], batch_size: int, generator: torch.Generator
+) -> list[list[int]]:
+    """One epoch's batches: rows of similar length together (transformers'
+    ``LengthGroupedSampler`` order: a random permutation sorted by length within mega-batches
+    of 50 batches), the batches then shuffled so that lengths, hence families, do not come
+    in runs. Padding falls from about 43% of the world corpus's tokens to a few percent,
+    which is most of a step's cost."""
+    rows = get_length_grouped_indices(lengths, batch_size, generator=generator)
+    batches = [rows[start : start + batch_size] for start in range(0, len(rows), batch_size)]
+    return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
