@@ -56,7 +56,7 @@ SMOKE_PARAMS = {
     "world": {
         "num_tasks": 52,
         "corpus": {"size": 200},
-        "pretraining": {"epochs": 1},
+        "pretraining": {"epochs": 1, "threads": 1},  # the suite runs it beside other tests
     },
     "sampling": {"num_samples": 2},
     "finetune": {"num_epochs": 1},

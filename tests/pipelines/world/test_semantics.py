@@ -36,6 +36,9 @@ SMALL_WORLD = {
     # The strong gold author (only the gold programs change with it: the other guarantees
     # hold at any distance); with one style in the corpus, the other three are unused.
     "world.gold_author.distance": 1.0,
+    # One thread, as every torch of the suite's workers has: two threads spin against the
+    # other worker's tests (365 s of setup in the full suite against 132 s alone).
+    "world.pretraining.threads": 1,
 }
 # Margins, in pass@1, that this world clears (docs/world.md, seed 0: ILF +12.7 over the
 # base model, own feedback +8.0 over unrelated; the same one-style world before issue 25's
