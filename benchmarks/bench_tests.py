@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import time
@@ -38,15 +39,21 @@ def _load() -> float:
     return os.getloadavg()[0]
 
 
+def _children_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
 def run_suite(pytest_args: list[str]) -> dict:
     """Run pytest with ``pytest_args`` and ``--durations=15``; its wall time, closing line
     and slowest tests."""
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
     command += ["--durations=15", "--durations-min=0", *pytest_args]
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _children_cpu()
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     wall_s = time.perf_counter() - started
+    cpu_s = _children_cpu() - cpu
     lines = done.stdout.splitlines()
     slowest = [
         {"seconds": float(m[1]), "phase": m[2], "test": m[3]}
@@ -58,6 +65,10 @@ def run_suite(pytest_args: list[str]) -> dict:
         "command": " ".join(command[1:]),
         "returncode": done.returncode,
         "wall_s": round(wall_s, 1),
+        # CPU of pytest and every process it waited for (servers, Ray nodes, programs);
+        # over wall x cores: how busy the suite kept the machine.
+        "cpu_s": round(cpu_s, 1),
+        "cpu_share": round(cpu_s / (wall_s * (os.cpu_count() or 1)), 3),
         "closing_line": closing.strip("= "),
         "slowest": slowest,
         "output_tail": "" if done.returncode == 0 else done.stdout[-3000:] + done.stderr[-2000:],
@@ -85,6 +96,7 @@ def main() -> None:
     print(f"{mode}: {result['wall_s']:.0f} s wall ({result['closing_line']}), ", end="")
     print(f"{result['ratio_to_budget']:.2f} of the {BUDGET_S[mode]:.0f} s budget")
     print(f"load average before {load_before:.2f}, after {result['load_after']:.2f}")
+    print(f"CPU {result['cpu_s']:.0f} s: {result['cpu_share']:.0%} of {result['cores']} cores")
     print("slowest:")
     for row in result["slowest"]:
         print(f"  {row['seconds']:8.2f} s  {row['phase']:<8} {row['test']}")

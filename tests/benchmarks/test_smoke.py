@@ -64,7 +64,7 @@ def test_execution_benchmark_agrees_with_the_reference_runner():
 
 
 def test_world_benchmark_reports_every_table_of_a_tiny_world():
-    out = _run("bench_world.py")
+    out = _run("bench_world.py", "--gold-learning-rates", "1e-4")
     near, far = out["rows"]
     assert (near["distance"], far["distance"]) == (0.0, 1.0)
     methods = {"zero-shot", "ILF", "MBPP gold", "human refinements", "RFT", "ILF + RFT"}
@@ -81,6 +81,9 @@ def test_world_benchmark_reports_every_table_of_a_tiny_world():
     assert near["annotations"] > near["sample_efficiency"]["0.5"]["annotations"] > 0
     assert 0 < near["annotator_edit_distance"]["body"]["mean"] < 1
     assert out["determinism_differences"] == []
+    for row in (near, far):  # gold alone fine-tuned again, at each distance
+        assert set(row["gold_learning_rates"]) == {"0.0001"}
+        assert 0 <= row["gold_learning_rates"]["0.0001"]["pass@1"] <= 1
 
 
 def test_ray_benchmark_runs_both_stages_on_two_nodes_with_identical_results():
@@ -97,5 +100,6 @@ def test_suite_benchmark_times_a_run_and_lists_its_slowest_tests():
     out = _run("bench_tests.py")
     assert out["returncode"] == 0 and out["mode"] == "smoke"
     assert " passed" in out["closing_line"]
+    assert out["cpu_s"] > 0 and out["cpu_share"] > 0
     assert 0 < len(out["slowest"]) <= 15
     assert out["ratio_to_budget"] == pytest.approx(out["wall_s"] / out["budget_s"], abs=0.001)
