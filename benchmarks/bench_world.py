@@ -150,22 +150,6 @@ def edit_distances(annotations: pd.DataFrame) -> dict:
 RELEASED = PROJECT_ROOT.parent / "shared" / "data" / "ilf" / "surge_annotations.jsonl"
 
 
-# The nodes that read the gold programs, rerun at each further gold-author distance.
-GOLD_NODES = [
-    "generate_world_tasks",
-    "build_task_prompts",
-    "calibrate_task_time_limits",
-    "plan_memory",
-    "load_base_model",
-    "gold.build_gold_training_set",
-    "gold.train_model",
-    "gold.sample_test_programs",
-    "gold.test_programs",
-    "gold.compute_pass_at_k",
-    "combine_method_metrics",
-    "compute_program_perplexities",
-]
-DISTRIBUTION_NODES = ["gold.score_candidates", "compute_distribution_metrics"]
 # The gold baseline's own fine-tune and evaluation, rerun with other learning rates (the
 # paper swept its baselines' settings): every other method keeps the run's fine-tune.
 GOLD_FINETUNE_NODES = [
@@ -177,6 +161,16 @@ GOLD_FINETUNE_NODES = [
     "gold.test_programs",
     "gold.compute_pass_at_k",
 ]
+# The nodes that read the gold programs, rerun at each further gold-author distance.
+GOLD_NODES = [
+    "generate_world_tasks",
+    "build_task_prompts",
+    "calibrate_task_time_limits",
+    *GOLD_FINETUNE_NODES,
+    "combine_method_metrics",
+    "compute_program_perplexities",
+]
+DISTRIBUTION_NODES = ["gold.score_candidates", "compute_distribution_metrics"]
 
 
 def outcome(project: Path) -> dict:
