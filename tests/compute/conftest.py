@@ -49,15 +49,46 @@ def ray_cluster(tmp_path_factory):
 def every_node_at_once(cluster):
     """Inside the block, a shard that starts on a node waits until shards of its kind have
     started on every node of ``cluster`` (``node_gate/sitecustomize.py``): work that is
-    meant to spread does, however fast one node's worker is and slow the other's start."""
-    gate = cluster.node_gate
-    (gate / "rendezvous").write_text(str(len(cluster.node_ids())))
-    try:
-        yield
-    finally:
-        (gate / "rendezvous").unlink()
-        for marker in gate.glob("started.*"):
-            marker.unlink()
+    meant to spread does, however fast one node's worker is and slow the other's start.
+    The barrier is a loopback listener here; each waiting shard blocks on its connection
+    until the last node's shard arrives (or the block ends)."""
+    import json
+    import secrets
+    import threading
+    from multiprocessing.connection import Client, Listener
+
+    nodes, authkey = len(cluster.node_ids()), secrets.token_bytes(16)
+    with Listener(("127.0.0.1", 0), authkey=authkey) as listener:
+
+        def release_when_all_arrive() -> None:
+            waiting: dict[str, list] = {}  # shard function -> its waiting connections
+            ports: dict[str, set[str]] = {}  # shard function -> nodes it started on
+            while (arrival := (conn := listener.accept()).recv()) is not None:
+                name, port = arrival
+                ports.setdefault(name, set()).add(port)
+                waiting.setdefault(name, []).append(conn)
+                if len(ports[name]) >= nodes:
+                    _release(waiting.pop(name))
+            _release([conn, *(c for group in waiting.values() for c in group)])
+
+        barrier = threading.Thread(target=release_when_all_arrive, daemon=True)
+        barrier.start()
+        rendezvous = {"address": listener.address, "authkey": authkey.hex()}
+        (cluster.node_gate / "rendezvous").write_text(json.dumps(rendezvous))
+        try:
+            yield
+        finally:
+            (cluster.node_gate / "rendezvous").unlink()
+            if barrier.is_alive():
+                with Client(listener.address, authkey=authkey) as stop:
+                    stop.send(None)  # releases every shard still waiting
+                barrier.join()
+
+
+def _release(connections) -> None:
+    for conn in connections:
+        conn.send("go")
+        conn.close()
 
 
 def seen_on(query, nodes: set[str], timeout_s: float = 60.0) -> set[str]:

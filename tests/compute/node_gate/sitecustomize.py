@@ -6,19 +6,19 @@ conftest.py``), inert in every other process (no variable, or not armed):
   node marks ``judging.<pid>`` and waits there until the test kills the node, so the node
   dies in the middle of a verdict stage every time, not only when a poll catches a short
   shard;
-- the rendezvous (``every_node_at_once`` in the conftest): while ``rendezvous`` holds a
-  number of nodes N, a shard that starts marks ``started.<function>.<port>.<pid>`` and
-  waits until shards of its function have started on N nodes (or a deadline passes), so
-  a test that checks that work spread over the nodes does not depend on one node's
-  worker finishing every short shard before the other node's worker is up.
+- the rendezvous (``every_node_at_once`` in the conftest): while ``rendezvous`` names the
+  test's barrier, a shard that starts tells it its function and node and blocks until
+  shards of its function have started on every node (or a deadline passes), so a test
+  that checks that work spread over the nodes does not depend on one node's worker
+  finishing every short shard before the other node's worker is up.
 """
 
 import importlib.abc
 import importlib.util
+import json
 import os
 import sys
 import threading
-import time
 from pathlib import Path
 
 GATE = os.environ.get("ILF_TEST_NODE_GATE")
@@ -48,16 +48,18 @@ def _wait_to_be_killed(name: str) -> None:
 
 def _meet(name: str) -> None:
     try:
-        nodes = int(Path(GATE, "rendezvous").read_text())
+        rendezvous = json.loads(Path(GATE, "rendezvous").read_text())
     except (FileNotFoundError, ValueError):
         return
-    Path(GATE, f"started.{name}.{_this_node_port()}.{os.getpid()}").touch()
-    deadline = time.monotonic() + RENDEZVOUS_DEADLINE_S
-    while time.monotonic() < deadline:
-        ports = {p.name.split(".")[2] for p in Path(GATE).glob(f"started.{name}.*")}
-        if len(ports) >= nodes:
-            return
-        time.sleep(0.05)  # a poll interval, under the deadline
+    from multiprocessing.connection import Client  # only while a test holds a barrier
+
+    address, authkey = tuple(rendezvous["address"]), bytes.fromhex(rendezvous["authkey"])
+    try:
+        with Client(address, authkey=authkey) as barrier:
+            barrier.send((name, _this_node_port()))
+            barrier.poll(RENDEZVOUS_DEADLINE_S)  # "go"; past the deadline the test fails
+    except (OSError, EOFError):
+        return  # the test's block has ended
 
 
 def _gated(name, shard):
