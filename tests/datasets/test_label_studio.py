@@ -28,7 +28,7 @@ from ilf_kedro.infra.commands import CommandNotFoundError, find_command
 from ilf_kedro.infra.ports import free_port
 from ilf_kedro.label_studio import LabelStudioClient
 from tests.conftest import PROJECT_ROOT
-from tests.kedro_project import copy_project, run_pipeline
+from tests.kedro_project import copy_project, load, run_pipeline
 
 EXPORT_PATH = PROJECT_ROOT / "tests/data/label_studio_export.json"
 START_TIMEOUT_S = 240
@@ -173,15 +173,6 @@ def _point_annotations_at(project: Path, source: dict, credentials: dict | None 
     (env / "credentials.yml").write_text(yaml.safe_dump(credentials or {}))
 
 
-def _catalog_load(project: Path, name: str):
-    from kedro.framework.session import KedroSession
-    from kedro.framework.startup import bootstrap_project
-
-    bootstrap_project(project)
-    with KedroSession.create(project_path=project, env="demo") as session:
-        return session.load_context().catalog.load(name)
-
-
 def test_round_trip_through_label_studio(label_studio_server, tmp_path):
     url, token = label_studio_server.url, label_studio_server.token
     project = copy_project(tmp_path / "project")
@@ -210,7 +201,7 @@ def test_round_trip_through_label_studio(label_studio_server, tmp_path):
     run_pipeline(project, "data_processing", params={"annotations": {"max_edit_distance": None}})
     run_pipeline(project, "feedback")
 
-    annotations = _catalog_load(project, "feedback_annotations")
+    annotations = load(project, "feedback_annotations")
     assert annotations["task_id"].tolist() == [first["data"]["task_id"]]
     row = annotations.iloc[0]
     assert (row["feedback"], row["split"], row["feedback_source"]) == (words, "refine", "human")
@@ -223,7 +214,7 @@ def test_round_trip_through_label_studio(label_studio_server, tmp_path):
         server = {"filepath": None, "url": url, "project": ls_project}
         server["credentials"] = "label_studio"
         _point_annotations_at(project, server, {"label_studio": {"token": credential}})
-        pd.testing.assert_frame_equal(_catalog_load(project, "ilf_annotations_raw")(), from_file)
+        pd.testing.assert_frame_equal(load(project, "ilf_annotations_raw")(), from_file)
 
 
 def test_server_errors_name_the_server_and_project(label_studio_server):

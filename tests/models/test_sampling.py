@@ -52,6 +52,40 @@ def test_greedy_is_identical_across_samples_and_unaffected_by_left_padding(tiny_
         assert alone["completion"][0] == batched["completion"][2 * i]
 
 
+def test_samples_of_one_prompt_equal_those_of_the_same_prompt_repeated_in_rows(
+    tiny_bundle, prompts
+):
+    # The samples of one prompt share its forward pass (computed once, copied to each);
+    # rows that hold the same text are not shared. Two prompts of different lengths (one
+    # left-padded) in one batch, same seed: the same samples either way.
+    # Weights scaled up, so that what the model emits depends on every token's position
+    # (tiny-random's near-uniform outputs hardly do).
+    bundle = _scaled_bundle(tiny_bundle, 8.0)
+    two = prompts.head(2)
+    assert two["prompt"].str.len().nunique() == 2
+    shared = sample_programs(bundle, two, num_samples=2, seed=3, **FAST)
+    rows = two.loc[two.index.repeat(2)].reset_index(drop=True)
+    apart = sample_programs(bundle, rows, num_samples=1, seed=3, **FAST)
+    assert shared["completion"].nunique() > 2
+    assert shared["completion"].tolist() == apart["completion"].tolist()
+
+
+def _scaled_bundle(bundle, factor: float):
+    """A copy of ``bundle`` with every weight matrix times ``factor``."""
+    import copy
+
+    import torch
+
+    from ilf_kedro.models.loading import ModelBundle
+
+    model = copy.deepcopy(bundle.model)
+    with torch.no_grad():
+        for weight in model.parameters():
+            if weight.dim() == 2:
+                weight.mul_(factor)
+    return ModelBundle(model, bundle.tokenizer, dict(bundle.info))
+
+
 def _cycling_bundle(bundle, cycle: str):
     """A copy of ``bundle`` whose greedy output is ``cycle`` repeated, whatever the prompt.
 

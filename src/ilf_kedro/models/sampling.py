@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from inspect import signature
 from typing import Any, Protocol
 
 import numpy as np
@@ -313,12 +314,14 @@ def _generate_batch(
         ids = encoded[row]
         input_ids[i, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
         attention[i, width - len(ids) :] = 1
+    input_ids, attention = input_ids.to(device), attention.to(device)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(batch_seed)
         with torch.inference_mode():
             out = model.generate(
-                input_ids=input_ids.to(device),
-                attention_mask=attention.to(device),
+                input_ids=input_ids,
+                attention_mask=attention,
+                cache=_shared_prefill(model, input_ids, attention, batch),
                 generation_config=decoding.config,
                 tokenizer=tokenizer,  # stop_strings are matched on its tokens
             )
@@ -332,6 +335,30 @@ def _generate_batch(
         )
         for i, item in enumerate(batch)
     }
+
+
+def _shared_prefill(model, input_ids, attention, batch: list[tuple[int, int]]):
+    """The KV cache of every row's prompt but its last token, computed once per distinct
+    prompt and copied to its samples (``generate`` goes on from it); None when no prompt
+    repeats. The samples of a prompt share their whole prompt, and its forward pass over
+    a long prompt costs far more than the few tokens sampled after it."""
+    rows = [row for row, _ in batch]
+    distinct = list(dict.fromkeys(rows))
+    if len(distinct) == len(rows) or input_ids.shape[1] < 2:
+        return None
+    first = torch.tensor([rows.index(row) for row in distinct], device=input_ids.device)
+    ids, mask = input_ids[first, :-1], attention[first, :-1]
+    # Positions as ``generate`` numbers a left-padded prompt.
+    positions = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 0)
+    # Only the cache is needed: logits for the last position alone, where the model can.
+    last_only = (
+        {"logits_to_keep": 1} if "logits_to_keep" in signature(model.forward).parameters else {}
+    )
+    cache = model(
+        input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, **last_only
+    ).cache
+    cache.reorder_cache(torch.tensor([distinct.index(row) for row in rows], device=ids.device))
+    return cache
 
 
 def _postprocess(tokens, tokenizer, end_ids, eos_ids, stop_sequences):

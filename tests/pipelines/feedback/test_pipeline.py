@@ -3,21 +3,13 @@ in a copy of the project; the endpoint paths against a real server (transformers
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 
-from tests.kedro_project import copy_project, run_pipeline
+from tests.kedro_project import copy_project, load, run_pipeline
 
 pytestmark = pytest.mark.slow
 
 TOY = {"max_tasks_per_split": 2, "sampling.num_samples": 2, "sampling.max_new_tokens": 16}
-
-
-def _table(project, name: str) -> pd.DataFrame:
-    from kedro.framework.session import KedroSession
-
-    with KedroSession.create(project_path=project, env="demo") as session:
-        return session.load_context().catalog.load(name)
 
 
 @pytest.fixture
@@ -31,25 +23,25 @@ def test_interpreter_feedback_runs_ilf_on_the_models_own_failures(project, tmp_p
     params = {**TOY, "feedback.source": "interpreter", "annotations_uri": str(absent)}
     run_pipeline(project, "ilf", params=params)
 
-    failing = _table(project, "failing_programs")
-    annotations = _table(project, "feedback_annotations")
+    failing = load(project, "failing_programs")
+    annotations = load(project, "feedback_annotations")
     assert set(failing["split"]) == {"refine", "train"} and len(failing) == 4
     assert annotations["task_id"].tolist() == failing["task_id"].tolist()
     assert (annotations["feedback_source"] == "interpreter").all()
     assert (annotations["refinement_source"] == "gold").all()
     assert annotations["refinement_passed"].all()  # gold programs stand in, and pass
     assert annotations["feedback"].str.contains("test|raises|does not run|in time").all()
-    assert len(_table(project, "refiner_examples")) == 2
-    metrics = _table(project, "eval_metrics").set_index("method")
+    assert len(load(project, "refiner_examples")) == 2
+    metrics = load(project, "eval_metrics").set_index("method")
     assert metrics.loc["ILF", "feedback_source"] == "interpreter"
     assert metrics.loc["zero-shot", "feedback_source"] == "none"
     assert "gold stand-in refinements" in metrics.index
-    table = _table(project, "comparison_table").set_index("method")
+    table = load(project, "comparison_table").set_index("method")
     assert table.loc["ILF", "feedback_source"] == "interpreter"
-    report = _table(project, "refinement_report").set_index("table")
+    report = load(project, "refinement_report").set_index("table")
     assert report.loc["Table 3", "feedback_source"] == "interpreter"
     assert report.loc["Table 3", "refiner"] == "fine-tuned pi_Refine"
-    summary = _table(project, "run_summary")
+    summary = load(project, "run_summary")
     assert "(feedback: interpreter; refinements: gold)" in summary
     assert "by fine-tuned pi_Refine" in summary
 
@@ -66,8 +58,8 @@ def test_llm_feedback_and_refinements_come_from_a_real_endpoint(project, tiny_se
     params = {**TOY, "feedback.source": "llm", "feedback.llm": llm}
     run_pipeline(project, "ilf", params=params, to_outputs=["feedback_annotations"])
 
-    failing = _table(project, "failing_programs")
-    annotations = _table(project, "feedback_annotations")
+    failing = load(project, "failing_programs")
+    annotations = load(project, "feedback_annotations")
     assert len(failing) == 4
     # One feedback and one refinement request per failing program, each cached on disk.
     assert len(list(cache.rglob("*.json"))) == 2 * len(failing)
@@ -87,8 +79,8 @@ def test_a_few_shot_refiner_behind_an_endpoint_refines(project, tiny_server, tmp
     params = {**TOY, "refiner.kind": "few_shot", "refiner.shots": 1, "refiner.endpoint": endpoint}
     run_pipeline(project, "ilf", params=params, to_outputs=["refinement_results"])
 
-    prompts = _table(project, "refinement_prompts")
-    refinements = _table(project, "refinement_results")
+    prompts = load(project, "refinement_prompts")
+    refinements = load(project, "refinement_results")
     # One worked example, then the query: two Figure 2 prompts in each.
     assert (prompts["prompt"].str.count("OLD CODE:\n") == 2).all()
     assert len(refinements) == 2 * len(prompts)
@@ -99,17 +91,17 @@ def test_a_few_shot_refiner_behind_an_endpoint_refines(project, tiny_server, tmp
 def test_ilf_ablations_writes_table_2_and_the_few_shot_rows_of_table_4(project):
     run_pipeline(project, "ilf_ablations", params=TOY)
 
-    ablation = _table(project, "refinement_ablation")
+    ablation = load(project, "refinement_ablation")
     assert ablation["prompt_contents"].tolist() == ["code + feedback", "code + unrelated feedback"]
     assert (ablation["refiner"] == "fine-tuned pi_Refine").all()
     assert (ablation["n_tasks"] == 2).all() and {"pass@1", "pass@10"} <= set(ablation.columns)
-    own = _table(project, "annotations_to_refine")
-    moved = _table(project, "unrelated_feedback.annotations_to_refine")
+    own = load(project, "annotations_to_refine")
+    moved = load(project, "unrelated_feedback.annotations_to_refine")
     assert (own["task_id"] == moved["task_id"]).all()
     assert (own["feedback"] != moved["feedback"]).all()
-    methods = _table(project, "eval_metrics")["method"].tolist()
+    methods = load(project, "eval_metrics")["method"].tolist()
     assert methods[-2:] == ["1-shot refiner", "2-shot refiner"]
-    two_shot = _table(project, "two_shot_refiner.refinement_prompts")
+    two_shot = load(project, "two_shot_refiner.refinement_prompts")
     assert (two_shot["prompt"].str.count("OLD CODE:\n") == 3).all()
 
 
