@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 from tests.conftest import PROJECT_ROOT
@@ -23,7 +25,24 @@ def copy_project(destination: Path) -> Path:
     shutil.copytree(PROJECT_ROOT / "data" / "01_raw" / "demo", destination / "data/01_raw/demo")
     # The package is installed; Kedro only needs the source folder to exist.
     (destination / "src").mkdir()
+    # conf/base/mlflow.yml's store, made by MLflow once per process and copied here.
+    (destination / "mlruns").mkdir()
+    shutil.copy(_empty_mlflow_store(), destination / "mlruns" / "mlflow.db")
     return destination
+
+
+@functools.cache
+def _empty_mlflow_store() -> Path:
+    """An MLflow SQLite store with MLflow's schema and no experiment but its default: a
+    new store runs every schema migration of MLflow's history (~1.4 s of CPU), and each
+    of the suite's ~50 project copies would make its own."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    folder = Path(tempfile.mkdtemp(prefix="ilf_kedro_mlflow_store_"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    database = folder / "mlflow.db"
+    SqlAlchemyStore(f"sqlite:///{database}", (folder / "artifacts").as_uri())
+    return database
 
 
 def _ignore_local(directory, names):
