@@ -12,7 +12,8 @@ settings.py disables the copy the plugin registers by itself) with three additio
   ``mlflow.yml`` does it per pipeline);
 - the run is named after the pipeline, base model and feedback source, tagged with the
   base model, feedback source, refiner kind and random weights, and holds every parameter
-  of the run (kedro-mlflow alone logs those that nodes read).
+  of the run, logged in one batch as the configuration writes them (kedro-mlflow alone
+  logs those that nodes read, one by one as each node starts).
 
 Metrics, reports and model directories reach MLflow through the catalog
 (``MlflowMetricsHistoryDataset`` and ``MlflowArtifactDataset`` entries), not through code.
@@ -30,7 +31,6 @@ from kedro.config import MissingConfigException
 from kedro.framework.hooks import hook_impl
 from kedro_mlflow.framework.hooks.mlflow_hook import MlflowHook
 from kedro_mlflow.io.catalog.switch_catalog_logging import switch_catalog_logging
-from pydantic import BaseModel
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ class MLflowTrackingHooks(MlflowHook):
         self._off: str | None = None  # why tracking is off for this run; None: on
         self._pipeline = None
         # The parameters as configured: nodes get validated models (Kedro's parameter
-        # validation), MLflow gets the values as written, so both logs of one key agree.
+        # validation), MLflow gets the values as written.
         self._raw_params: dict[str, Any] = {}
         # An MLflow run was open before the session (an orchestrator's): the run is
         # kedro-mlflow's to reuse and not ours to end.
@@ -233,28 +233,14 @@ class MLflowTrackingHooks(MlflowHook):
 
     @hook_impl
     def before_node_run(self, node, catalog, inputs, is_async) -> None:
-        if self._off is None:
+        if self._off is None and not _active_here(self.run_id):
+            # kedro-mlflow reopens the run in a thread that has none (threaded runners), and
+            # logs the parameters a node reads, one SQLite transaction each (~600 in a demo
+            # run); the run's one batch (``_log_parameters``) logged them all already, so it
+            # gets the node's other inputs only.
+            others = {k: v for k, v in inputs.items() if not _is_parameters(k)}
             parent = super().before_node_run
-            as_written = {name: self._as_written(name, value) for name, value in inputs.items()}
-            self._safely(
-                "log the node's parameters",
-                parent,
-                node,
-                catalog,
-                as_written,
-                is_async,
-                catalog=catalog,
-            )
-
-    def _as_written(self, name: str, value: Any) -> Any:
-        """A validated parameters model as the configuration wrote it (what the run's
-        batch logged); any other input as it is."""
-        if not (name.startswith("params:") and isinstance(value, BaseModel)):
-            return value
-        written: Any = self._raw_params
-        for part in name.removeprefix("params:").split("."):
-            written = written[part]
-        return written
+            self._safely("reopen the run", parent, node, catalog, others, is_async, catalog=catalog)
 
     @hook_impl
     def after_pipeline_run(self, run_params, pipeline, catalog) -> None:
@@ -267,9 +253,9 @@ class MLflowTrackingHooks(MlflowHook):
         run_id = self.run_id
         super().after_pipeline_run(run_params, pipeline, catalog)
         if run_id is not None and not self._run_was_active:
-            # kedro-mlflow reopens the run before each node (for threaded runners); with
-            # mlflow 3 each reopening in the same thread nests it once more, and one
-            # end_run leaves it active for the next session of this process.
+            # kedro-mlflow reopens the run in each thread that runs a node; with mlflow 3
+            # each reopening nests it once more, and one end_run leaves it active for the
+            # next session of this process.
             _end_runs(run_id, "FINISHED")
 
     @hook_impl
@@ -294,6 +280,18 @@ def mlflow_environment_kept() -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def _is_parameters(dataset: str) -> bool:
+    return dataset == "parameters" or dataset.startswith("params:")
+
+
+def _active_here(run_id: str | None) -> bool:
+    """Whether ``run_id`` is this thread's active MLflow run."""
+    import mlflow
+
+    active = mlflow.active_run()
+    return active is not None and active.info.run_id == run_id
 
 
 def _end_runs(run_id: str, status: str) -> None:
