@@ -39,6 +39,13 @@ def _load() -> float:
     return os.getloadavg()[0]
 
 
+def _cpu_jiffies() -> tuple[int, int]:
+    """(busy, total) clock ticks of every core since boot, from /proc/stat (Linux)."""
+    ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle and iowait
+    return sum(ticks) - idle, sum(ticks)
+
+
 def _children_cpu() -> float:
     used = resource.getrusage(resource.RUSAGE_CHILDREN)
     return used.ru_utime + used.ru_stime
@@ -50,10 +57,11 @@ def run_suite(pytest_args: list[str]) -> dict:
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
     command += ["--durations=15", "--durations-min=0", *pytest_args]
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
-    started, cpu = time.perf_counter(), _children_cpu()
+    started, cpu, jiffies = time.perf_counter(), _children_cpu(), _cpu_jiffies()
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     wall_s = time.perf_counter() - started
     cpu_s = _children_cpu() - cpu
+    busy, total = (after - before for after, before in zip(_cpu_jiffies(), jiffies, strict=True))
     lines = done.stdout.splitlines()
     slowest = [
         {"seconds": float(m[1]), "phase": m[2], "test": m[3]}
@@ -65,10 +73,12 @@ def run_suite(pytest_args: list[str]) -> dict:
         "command": " ".join(command[1:]),
         "returncode": done.returncode,
         "wall_s": round(wall_s, 1),
-        # CPU of pytest and every process it waited for (servers, Ray nodes, programs);
-        # over wall x cores: how busy the suite kept the machine.
+        # CPU of pytest and every process it waited for (not the Ray nodes and servers
+        # it started in their own sessions).
         "cpu_s": round(cpu_s, 1),
-        "cpu_share": round(cpu_s / (wall_s * (os.cpu_count() or 1)), 3),
+        # How busy every core was during the run, whatever ran (hence the load average
+        # before): near 1, the suite's wall time follows its CPU and no scheduling helps.
+        "machine_busy_share": round(busy / max(total, 1), 3),
         "closing_line": closing.strip("= "),
         "slowest": slowest,
         "output_tail": "" if done.returncode == 0 else done.stdout[-3000:] + done.stderr[-2000:],
@@ -96,7 +106,10 @@ def main() -> None:
     print(f"{mode}: {result['wall_s']:.0f} s wall ({result['closing_line']}), ", end="")
     print(f"{result['ratio_to_budget']:.2f} of the {BUDGET_S[mode]:.0f} s budget")
     print(f"load average before {load_before:.2f}, after {result['load_after']:.2f}")
-    print(f"CPU {result['cpu_s']:.0f} s: {result['cpu_share']:.0%} of {result['cores']} cores")
+    print(
+        f"CPU of pytest's processes {result['cpu_s']:.0f} s; the {result['cores']} cores "
+        f"were {result['machine_busy_share']:.0%} busy"
+    )
     print("slowest:")
     for row in result["slowest"]:
         print(f"  {row['seconds']:8.2f} s  {row['phase']:<8} {row['test']}")
