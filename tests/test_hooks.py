@@ -147,6 +147,24 @@ def test_tracking_switched_off_logs_nothing(finished_run, monkeypatch, hook_log)
 
 
 @tracked
+def test_a_threaded_run_tracks_every_node_into_its_one_run(finished_run):
+    # Nodes run in other threads than the session's, which has the run open: each thread
+    # reopens it, so the reports logged there land in this run, not in runs of their own.
+    from kedro.runner import ThreadRunner
+
+    before = len(mlflow_runs(finished_run))
+    run_pipeline(finished_run, "reporting", runner=ThreadRunner(max_workers=2))
+    (*_, latest) = mlflow_runs(finished_run)
+    assert len(mlflow_runs(finished_run)) == before + 1
+    assert latest.info.status == "FINISHED"
+    assert latest.data.params["splits.train"] == "[311, 974]"  # every parameter, once
+    client = mlflow_client(finished_run)
+    reports = {a.path for a in client.list_artifacts(latest.info.run_id, "reports")}
+    assert {f"reports/{name}" for name in REPORT_FILES} <= reports
+    assert mlflow.active_run() is None
+
+
+@tracked
 def test_each_session_of_a_process_tracks_into_its_own_project(
     default_ilf_run, tmp_path, monkeypatch
 ):
