@@ -32,7 +32,6 @@ Smoke: PYTHONPATH=src python benchmarks/bench_world.py --smoke   (a tiny world, 
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import os
 import resource
@@ -113,20 +112,9 @@ def _cpu() -> float:
 
 
 def table(project: Path, name: str) -> pd.DataFrame:
-    """Dataset ``name`` of ``project`` as it is on disk now."""
-    catalog = _catalog(project)
-    catalog.release(name)  # a versioned dataset looks for its latest version again
-    return catalog.load(name)
+    from ilf_kedro.infra.project_catalog import load_dataset
 
-
-@functools.cache
-def _catalog(project: Path):
-    """``project``'s catalog, built once: a session's context reads and checks every
-    configuration file (~0.7 s), and the benchmark never changes them."""
-    from kedro.framework.session import KedroSession
-
-    with KedroSession.create(project_path=project) as session:
-        return session.load_context().catalog
+    return load_dataset(project, name)
 
 
 def edit_distances(annotations: pd.DataFrame) -> dict:

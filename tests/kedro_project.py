@@ -9,6 +9,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from ilf_kedro.infra.project_catalog import load_dataset, project_catalog
 from tests.conftest import PROJECT_ROOT
 
 # The tests run the offline demo (demo MBPP tasks, tiny-random: every stage in seconds);
@@ -68,39 +69,9 @@ def run_pipeline(project: Path, pipeline: str, env: str | None = DEMO_ENV, param
         os.chdir(here)
 
 
-def project_catalog(project: Path, env: str | None = DEMO_ENV):
-    """The catalog of ``project`` in ``env``, as a session's context builds it; built once
-    per state of the configuration (a context reads and checks every configuration file
-    and sets up tracking: about 0.7 s, and tests read many datasets of one run), and again
-    when a file under ``conf/`` changes."""
-    conf = project / "conf"
-    state = tuple(
-        (str(path), path.stat().st_mtime_ns, path.stat().st_size)
-        for path in sorted(conf.rglob("*"))
-        if path.is_file()
-    )
-    return _catalog(project, env, state)
-
-
-@functools.cache
-def _catalog(project: Path, env: str | None, conf_state: tuple):
-    from kedro.framework.session import KedroSession
-    from kedro.framework.startup import bootstrap_project
-
-    bootstrap_project(project)
-    with KedroSession.create(project_path=project, env=env) as session:
-        return session.load_context().catalog
-
-
 def load(project: Path, name: str, env: str | None = DEMO_ENV):
-    """Dataset ``name`` of ``project`` through its catalog (no hard-coded file paths), as
-    it is on disk now."""
-    from kedro.io import MemoryDataset
-
-    catalog = project_catalog(project, env)
-    if not isinstance(catalog.get(name), MemoryDataset):  # parameters live in memory only
-        catalog.release(name)  # a versioned dataset looks for its latest version again
-    return catalog.load(name)
+    """Dataset ``name`` of ``project`` through its catalog, as it is on disk now."""
+    return load_dataset(project, name, env)
 
 
 def catalog_path(project: Path, name: str, env: str | None = DEMO_ENV) -> Path:
