@@ -174,8 +174,7 @@ DISTRIBUTION_NODES = ["gold.score_candidates", "compute_distribution_metrics"]
 
 def outcome(project: Path) -> dict:
     """A run's Table 4 rows, Figure 3 medians and distribution metrics (where measured)."""
-    metrics = table(project, "eval_metrics")
-    metrics = metrics[metrics["task_set"] == "mbpp"] if "task_set" in metrics else metrics
+    metrics = mbpp_rows(table(project, "eval_metrics"))
     perplexities = table(project, "perplexities")
     out = {
         "methods": {
@@ -192,6 +191,11 @@ def outcome(project: Path) -> dict:
     return out
 
 
+def mbpp_rows(metrics: pd.DataFrame) -> pd.DataFrame:
+    """The MBPP test split's rows of a metrics table (an environment may add task sets)."""
+    return metrics[metrics["task_set"] == "mbpp"] if "task_set" in metrics else metrics
+
+
 def _at(distance: float) -> dict:
     return {"world": {"gold_author": {"distance": distance}}}
 
@@ -203,8 +207,7 @@ def gold_at_learning_rates(project: Path, params: dict, learning_rates: list[flo
     for rate in learning_rates:
         run(project, "ilf", _merge(params, {"finetune": {"learning_rate": rate}}),
             node_names=GOLD_FINETUNE_NODES)  # fmt: skip
-        metrics = table(project, "gold_metrics")
-        metrics = metrics[metrics["task_set"] == "mbpp"] if "task_set" in metrics else metrics
+        metrics = mbpp_rows(table(project, "gold_metrics"))
         out[str(rate)] = {k: float(metrics[k].iloc[0]) for k in ("pass@1", "pass@10")}
     return out
 
