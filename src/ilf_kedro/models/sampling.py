@@ -343,10 +343,10 @@ def _shared_prefill(model, input_ids, attention, batch: list[tuple[int, int]]):
     repeats. The samples of a prompt share their whole prompt, and its forward pass over
     a long prompt costs far more than the few tokens sampled after it."""
     rows = [row for row, _ in batch]
-    distinct = list(dict.fromkeys(rows))
-    if len(distinct) == len(rows) or input_ids.shape[1] < 2:
+    slot = {row: i for i, row in enumerate(dict.fromkeys(rows))}  # prompt -> prefill row
+    if len(slot) == len(rows) or input_ids.shape[1] < 2:
         return None
-    first = torch.tensor([rows.index(row) for row in distinct], device=input_ids.device)
+    first = torch.tensor([rows.index(row) for row in slot], device=input_ids.device)
     ids, mask = input_ids[first, :-1], attention[first, :-1]
     # Positions as ``generate`` numbers a left-padded prompt.
     positions = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 0)
@@ -357,7 +357,7 @@ def _shared_prefill(model, input_ids, attention, batch: list[tuple[int, int]]):
     cache = model(
         input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, **last_only
     ).cache
-    cache.reorder_cache(torch.tensor([distinct.index(row) for row in rows], device=ids.device))
+    cache.reorder_cache(torch.tensor([slot[row] for row in rows], device=ids.device))
     return cache
 
 
