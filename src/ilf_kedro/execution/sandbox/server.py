@@ -61,6 +61,9 @@ DEMOTE_NICE = 10
 # waited for a CPU that other processes held (the machine's load): its deadline moves on
 # by that wait, up to this many times its limit in all.
 MAX_STRETCH = 10.0
+# Signals a fresh interpreter ignores itself (Python's startup); any other that the
+# harness's caller ignored or blocked is reset for the programs.
+IGNORED_BY_PYTHON = {signal.SIGPIPE, signal.SIGXFSZ}
 
 
 def run_delay(pid: int) -> float | None:
@@ -392,6 +395,18 @@ class Server:
             shutil.rmtree(self.base, ignore_errors=True)
 
 
+def reset_signal_state() -> None:
+    """Give the programs a fresh interpreter's signal state whatever the caller's: ignored
+    dispositions and the signal mask pass through fork and exec, so a harness called from
+    a process that ignores SIGHUP (nohup, a service manager) or blocks a signal in its
+    thread would change what a program sees, and its verdict."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
+    for sig in signal.valid_signals() - IGNORED_BY_PYTHON:
+        with contextlib.suppress(OSError, ValueError):  # SIGKILL, SIGSTOP, RT signals
+            if signal.getsignal(sig) == signal.SIG_IGN:
+                signal.signal(sig, signal.SIG_DFL)
+
+
 def main(argv: list[str]) -> int:
     # Started with -S (site's .pth hooks import threading & co, which slow every fork);
     # add site-packages by hand so programs can still import installed packages.
@@ -414,6 +429,7 @@ def main(argv: list[str]) -> int:
         if os.getppid() == 1:
             return 1
     prepare_server_stdio()
+    reset_signal_state()
     tasks = {
         tid: TaskSpec(t["setup"], [Check(**c) for c in t["checks"]], t["tolerant"])
         for tid, t in spec["tasks"].items()
