@@ -8,19 +8,22 @@ and the project's sampler (the run's ``sampling`` parameters, ``base_model``) on
 prompts with ``sampling.backend`` hf vs ray. Both backends have the same CPUs in total on
 one machine, so the ratio measures what Ray costs, not a speed-up; the last lines turn the
 measured costs into the throughput a cluster of N nodes can reach and where the driver
-(the Kedro process) becomes the limit.
+(the Kedro process) becomes the limit. ``--address`` runs the Ray side on a cluster that
+is already up (2 nodes of ``--cpus-per-node`` CPUs) instead.
 
 Each measurement runs ``--repeats`` times after a warm-up (Ray workers started, torch
 imported); the table shows mean and spread (min-max).
 
-Run:  python benchmarks/bench_ray.py [--repeats R] [--cpus-per-node C] [--env E]
-      [--params K=V,...] [--smoke]   (--smoke: 24 programs, 2 prompts: a test runs it)
+Run:  python benchmarks/bench_ray.py [--repeats R] [--cpus-per-node C] [--address A]
+      [--env E] [--params K=V,...] [--smoke]   (--smoke: 24 programs, 2 prompts: a test
+      runs it, on the test cluster's address)
 The last line is a JSON object with the numbers.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -98,6 +101,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--cpus-per-node", type=int, default=1)
     parser.add_argument("--smoke", action="store_true", help="24 programs, 2 prompts, 1 repeat")
+    parser.add_argument(
+        "--address",
+        help="a running cluster of 2 nodes with --cpus-per-node CPUs each (default: the "
+        "benchmark starts a loopback one)",
+    )
     add_arguments(parser)
     args = parser.parse_args()
     params = load_parameters(args.env, args.params)
@@ -130,10 +138,13 @@ def main() -> None:
     hf_walls, _, hf = timed(
         repeats, lambda: sample_programs(bundle, prompts, **{**sampling, "backend": "hf"})
     )
-    with LoopbackCluster(nodes=2, num_cpus=args.cpus_per_node) as cluster:
+    with contextlib.ExitStack() as started:
+        address = args.address or (
+            started.enter_context(LoopbackCluster(nodes=2, num_cpus=args.cpus_per_node)).address
+        )
         compute = {
             "backend": "ray",
-            "address": cluster.address,
+            "address": address,
             "verdicts": {"num_cpus": args.cpus_per_node, "programs_per_task": 32},
             "sampling": {"num_cpus": args.cpus_per_node, "batches_per_shard": 1},
         }
