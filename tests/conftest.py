@@ -19,6 +19,8 @@ os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+# Plain log records (tests/logging.yml says why), set before Kedro is imported.
+os.environ.setdefault("KEDRO_LOGGING_CONFIG", str(Path(__file__).with_name("logging.yml")))
 # One thread per pytest-xdist worker (and its subprocesses): the workers already use every
 # core, and torch's own threads on top of them only contend.
 if os.environ.get("PYTEST_XDIST_WORKER"):
