@@ -580,14 +580,17 @@ def test_a_fork_of_the_program_gets_default_signal_actions_and_its_mask(namespac
 
 @pytest.fixture
 def caller_ignores_and_blocks_signals():
-    """The harness's caller ignores SIGHUP (as under nohup) and blocks SIGTERM in its
-    thread, both of which a child inherits through fork and exec; restored afterwards."""
+    """The harness's caller ignores SIGHUP (as under nohup) and SIGINT and blocks SIGTERM
+    in its thread, all of which a child inherits through fork and exec; restored
+    afterwards."""
     hangup = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    interrupt = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a shell's background job
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     try:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        signal.signal(signal.SIGINT, interrupt)
         signal.signal(signal.SIGHUP, hangup)
 
 
@@ -599,6 +602,20 @@ def test_a_program_gets_default_signal_actions_whatever_its_callers_are(
     # (Ray, MLflow serving, a browser) had changed its signal state: the verdict depended
     # on who called the harness.
     _assert_passes(FORK_SIGNALS, toy_tasks, namespaces)
+    _assert_passes(INTERRUPTED, toy_tasks, namespaces)
+
+
+# SIGINT raises KeyboardInterrupt in a fresh interpreter.
+INTERRUPTED = r"""
+import os, signal
+try:
+    os.kill(os.getpid(), signal.SIGINT)
+    raise AssertionError("SIGINT did not raise KeyboardInterrupt")
+except KeyboardInterrupt:
+    pass
+def f(x):
+    return x + 1
+"""
 
 
 # The harness run by a venv's interpreter (a link to the base one): evaluate one program.

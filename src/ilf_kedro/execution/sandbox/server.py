@@ -404,7 +404,9 @@ def reset_signal_state() -> None:
     for sig in signal.valid_signals() - IGNORED_BY_PYTHON:
         with contextlib.suppress(OSError, ValueError):  # SIGKILL, SIGSTOP, RT signals
             if signal.getsignal(sig) == signal.SIG_IGN:
-                signal.signal(sig, signal.SIG_DFL)
+                # Python raises KeyboardInterrupt on SIGINT unless it started ignoring it.
+                fresh = signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL
+                signal.signal(sig, fresh)
 
 
 def main(argv: list[str]) -> int:
