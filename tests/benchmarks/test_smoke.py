@@ -3,31 +3,12 @@ benchmark's on the Ray tests' cluster: tests/compute/test_ray_benchmark.py)."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
 
-from tests.conftest import ANNOTATIONS_PATH, MBPP_PATH, PROJECT_ROOT
+from tests.benchmarks import run_smoke
+from tests.conftest import ANNOTATIONS_PATH, MBPP_PATH
 
 pytestmark = pytest.mark.slow
-
-
-def run_smoke(script: str, *args: str) -> dict:
-    """Run ``benchmarks/<script>`` from the repository root; its last line, as JSON."""
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT / "src")}
-    done = subprocess.run(
-        [sys.executable, f"benchmarks/{script}", "--smoke", *args],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, f"{script} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def test_sampling_benchmark_reads_the_run_parameters_and_reports_ratios():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.benchmarks.test_smoke import run_smoke
+from tests.benchmarks import run_smoke
 from tests.conftest import MBPP_PATH
 
 
