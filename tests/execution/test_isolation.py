@@ -578,6 +578,19 @@ def test_a_fork_of_the_program_gets_default_signal_actions_and_its_mask(namespac
     _assert_passes(FORK_SIGNALS, toy_tasks, namespaces)
 
 
+# SIGINT raises KeyboardInterrupt in a fresh interpreter.
+INTERRUPTED = r"""
+import os, signal
+try:
+    os.kill(os.getpid(), signal.SIGINT)
+    raise AssertionError("SIGINT did not raise KeyboardInterrupt")
+except KeyboardInterrupt:
+    pass
+def f(x):
+    return x + 1
+"""
+
+
 @pytest.fixture
 def caller_ignores_and_blocks_signals():
     """The harness's caller ignores SIGHUP (as under nohup) and SIGINT and blocks SIGTERM
@@ -598,24 +611,11 @@ def caller_ignores_and_blocks_signals():
 def test_a_program_gets_default_signal_actions_whatever_its_callers_are(
     namespaces, toy_tasks, caller_ignores_and_blocks_signals
 ):
-    # The test above failed in a full run of the suite, in a worker whose earlier tests
-    # (Ray, MLflow serving, a browser) had changed its signal state: the verdict depended
-    # on who called the harness.
+    # The test above failed in a full run of the suite, in a worker that had run the Ray,
+    # MLflow-serving and browser tests before it (one left a signal ignored or blocked):
+    # the verdict depended on who called the harness.
     _assert_passes(FORK_SIGNALS, toy_tasks, namespaces)
     _assert_passes(INTERRUPTED, toy_tasks, namespaces)
-
-
-# SIGINT raises KeyboardInterrupt in a fresh interpreter.
-INTERRUPTED = r"""
-import os, signal
-try:
-    os.kill(os.getpid(), signal.SIGINT)
-    raise AssertionError("SIGINT did not raise KeyboardInterrupt")
-except KeyboardInterrupt:
-    pass
-def f(x):
-    return x + 1
-"""
 
 
 # The harness run by a venv's interpreter (a link to the base one): evaluate one program.
