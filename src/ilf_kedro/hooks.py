@@ -29,6 +29,7 @@ from typing import Any
 
 from kedro.config import MissingConfigException
 from kedro.framework.hooks import hook_impl
+from kedro.io.core import is_parameter
 from kedro_mlflow.framework.hooks.mlflow_hook import MlflowHook
 from kedro_mlflow.io.catalog.switch_catalog_logging import switch_catalog_logging
 
@@ -238,7 +239,7 @@ class MLflowTrackingHooks(MlflowHook):
             # logs the parameters a node reads, one SQLite transaction each (~600 in a demo
             # run); the run's one batch (``_log_parameters``) logged them all already, so it
             # gets the node's other inputs only.
-            others = {k: v for k, v in inputs.items() if not _is_parameters(k)}
+            others = {k: v for k, v in inputs.items() if not is_parameter(k)}
             parent = super().before_node_run
             self._safely("reopen the run", parent, node, catalog, others, is_async, catalog=catalog)
 
@@ -280,10 +281,6 @@ def mlflow_environment_kept() -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-
-
-def _is_parameters(dataset: str) -> bool:
-    return dataset == "parameters" or dataset.startswith("params:")
 
 
 def _active_here(run_id: str | None) -> bool:

@@ -3,16 +3,12 @@ benchmark's own loopback cluster would be a second one started for it."""
 
 from __future__ import annotations
 
-import pytest
-
 from tests.benchmarks import run_smoke
-from tests.conftest import MBPP_PATH
 
 
-def test_ray_benchmark_runs_both_stages_on_two_nodes_with_identical_results(ray_cluster):
-    if not MBPP_PATH.exists():
-        pytest.skip(f"reference data {MBPP_PATH} is absent (it lives in ../shared/data)")
-    # tiny-random, as for bench_sampling
+def test_ray_benchmark_runs_both_stages_on_two_nodes_with_identical_results(mbpp_path, ray_cluster):
+    # The benchmark reads MBPP from ../shared/data (mbpp_path skips where it is absent);
+    # tiny-random, as for bench_sampling.
     out = run_smoke("bench_ray.py", "--env", "demo", "--address", ray_cluster.address)
     assert out["programs"] == 24 and out["sequences"] == 4
     assert out["verdicts_identical"] and out["samples_identical"]
