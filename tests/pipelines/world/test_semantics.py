@@ -40,12 +40,15 @@ SMALL_WORLD = {
     # other worker's tests (365 s of setup in the full suite against 132 s alone).
     "world.pretraining.threads": 1,
 }
-# Margins, in pass@1, that this world clears (docs/world.md, seed 0: ILF +12.7 over the
-# base model, own feedback +8.0 over unrelated; the same one-style world before issue 25's
-# corpus changes, seeds 0-2: +18 to +20 and +5 to +12) and a broken pipeline
-# misses (ILF -7.8 when trained on the original programs; +0.0 when the prompt loses the
-# feedback, as own and unrelated prompts are then the same).
-MIN_ILF_GAIN = 0.08
+# Margins, in pass@1, that this world clears and a broken pipeline misses (docs/world.md,
+# "The semantic test"). ILF over the base model: +8.8, +16.5 and +11.0 on seeds 0-2, and
+# -8.7 when pi_theta* trains on the failing refinements (a loss mask that hides the answer
+# leaves the base model's weights, +0.0). Float-level changes (another thread count, another
+# CPU's kernels) move seed 0's gain by several points (+13.5 with two threads), so the bar
+# sits halfway between its +8.8 and zero. Own feedback over unrelated: +6.8, +8.6 and
+# +12.4; +0.0 when the prompt loses the feedback (own and unrelated prompts are then the
+# same).
+MIN_ILF_GAIN = 0.04
 MIN_FEEDBACK_GAIN = 0.03
 
 
