@@ -37,6 +37,25 @@ SMOKE_TESTS = ["tests/infra/test_atomic.py", "tests/infra/test_ports.py"]
 BUDGET_S = {"full": 600.0, "quick": 120.0, "smoke": 120.0}
 DURATION_LINE = re.compile(r"^(\d+\.\d+)s (setup|call|teardown)\s+(\S+)")
 CLOSING_LINE = re.compile(r"\d+ (passed|failed|errors?)\b.* in \d")
+# The machine's speed: a fixed workload, independent of the project's code, in a fresh
+# process with one torch thread (as each pytest-xdist worker runs); only its loops are timed.
+REFERENCE_WORKLOAD = """
+import time, torch
+torch.set_num_threads(1)
+torch.manual_seed(0)
+layer = torch.nn.TransformerEncoderLayer(128, 4, 512, batch_first=True)
+x = torch.randn(8, 64, 128)
+optimizer = torch.optim.AdamW(layer.parameters())
+started = time.perf_counter()
+for _ in range(100):
+    layer(x).square().mean().backward()
+    optimizer.step()
+    optimizer.zero_grad()
+total = 0
+for i in range(10_000_000):
+    total += i * i % 7
+print(time.perf_counter() - started)
+"""
 
 
 def _load() -> float:
@@ -55,31 +74,15 @@ def _children_cpu() -> float:
     return used.ru_utime + used.ru_stime
 
 
-def reference_s(shrink: int = 1) -> float:
-    """The machine's speed now: seconds a fixed workload takes on one core (a transformer
-    layer trained for 100 steps, then a pure Python loop; no project code). ``shrink``: a
-    fraction of it, for the smoke run, whose figures nobody compares."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as each pytest-xdist worker runs torch
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
-            layer = torch.nn.TransformerEncoderLayer(128, 4, 512, batch_first=True)
-            x = torch.randn(8, 64, 128)
-            optimizer = torch.optim.AdamW(layer.parameters())
-            started = time.perf_counter()
-            for _ in range(100 // shrink):
-                layer(x).square().mean().backward()
-                optimizer.step()
-                optimizer.zero_grad()
-            total = 0
-            for i in range(10_000_000 // shrink):
-                total += i * i % 7
-            return round(time.perf_counter() - started, 2)
-    finally:
-        torch.set_num_threads(threads)
+def reference_s() -> float:
+    """Seconds the fixed ``REFERENCE_WORKLOAD`` takes on this machine now."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", REFERENCE_WORKLOAD], env=env, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"the reference workload failed:\n{done.stderr[-2000:]}")
+    return round(float(done.stdout.split()[-1]), 2)
 
 
 def run_suite(pytest_args: list[str]) -> dict:
@@ -124,12 +127,11 @@ def main() -> None:
     args = parser.parse_args()
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
     extra = {"smoke": ["-n", "0", *SMOKE_TESTS], "quick": ["-m", "not slow"], "full": []}
-    shrink = 20 if args.smoke else 1
-    load_before, reference_before = _load(), reference_s(shrink)
+    load_before, reference_before = _load(), reference_s()
     result = run_suite([*extra[mode], *args.pytest_args])
     result.update(
         mode=mode,
-        reference_s={"before": reference_before, "after": reference_s(shrink)},
+        reference_s={"before": reference_before, "after": reference_s()},
         budget_s=BUDGET_S[mode],
         ratio_to_budget=round(result["wall_s"] / BUDGET_S[mode], 3),
         cores=os.cpu_count(),
