@@ -8,11 +8,7 @@ time over the budget the project holds it to (10 minutes for the whole suite, 2 
 quick loop ``-m "not slow"``), so a number above 1 is over budget.
 
 Measure on an otherwise idle machine (docs/developer-guide.md's figures were measured so);
-``uptime``'s load before and after is printed with the numbers, and so is the machine's
-speed: the seconds a fixed workload (a transformer layer trained for 100 steps and a pure
-Python loop, on one core, no project code) takes just before and just after the suite. On a
-shared host the same suite's wall time moves with it, so compare runs whose reference
-times agree.
+``uptime``'s load before and after is printed with the numbers.
 
 Run:  python benchmarks/bench_tests.py [--quick] [--smoke] [-- extra pytest arguments]
       (--quick: the quick loop, -m "not slow"; --smoke: two small test files, one process,
@@ -37,25 +33,6 @@ SMOKE_TESTS = ["tests/infra/test_atomic.py", "tests/infra/test_ports.py"]
 BUDGET_S = {"full": 600.0, "quick": 120.0, "smoke": 120.0}
 DURATION_LINE = re.compile(r"^(\d+\.\d+)s (setup|call|teardown)\s+(\S+)")
 CLOSING_LINE = re.compile(r"\d+ (passed|failed|errors?)\b.* in \d")
-# The machine's speed: a fixed workload, independent of the project's code, in a fresh
-# process with one torch thread (as each pytest-xdist worker runs); only its loops are timed.
-REFERENCE_WORKLOAD = """
-import time, torch
-torch.set_num_threads(1)
-torch.manual_seed(0)
-layer = torch.nn.TransformerEncoderLayer(128, 4, 512, batch_first=True)
-x = torch.randn(8, 64, 128)
-optimizer = torch.optim.AdamW(layer.parameters())
-started = time.perf_counter()
-for _ in range(100):
-    layer(x).square().mean().backward()
-    optimizer.step()
-    optimizer.zero_grad()
-total = 0
-for i in range(10_000_000):
-    total += i * i % 7
-print(time.perf_counter() - started)
-"""
 
 
 def _load() -> float:
@@ -72,17 +49,6 @@ def _cpu_jiffies() -> tuple[int, int]:
 def _children_cpu() -> float:
     used = resource.getrusage(resource.RUSAGE_CHILDREN)
     return used.ru_utime + used.ru_stime
-
-
-def reference_s() -> float:
-    """Seconds the fixed ``REFERENCE_WORKLOAD`` takes on this machine now."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(
-        [sys.executable, "-c", REFERENCE_WORKLOAD], env=env, capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"the reference workload failed:\n{done.stderr[-2000:]}")
-    return round(float(done.stdout.split()[-1]), 2)
 
 
 def run_suite(pytest_args: list[str]) -> dict:
@@ -127,11 +93,10 @@ def main() -> None:
     args = parser.parse_args()
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
     extra = {"smoke": ["-n", "0", *SMOKE_TESTS], "quick": ["-m", "not slow"], "full": []}
-    load_before, reference_before = _load(), reference_s()
+    load_before = _load()
     result = run_suite([*extra[mode], *args.pytest_args])
     result.update(
         mode=mode,
-        reference_s={"before": reference_before, "after": reference_s()},
         budget_s=BUDGET_S[mode],
         ratio_to_budget=round(result["wall_s"] / BUDGET_S[mode], 3),
         cores=os.cpu_count(),
@@ -141,11 +106,6 @@ def main() -> None:
     print(f"{mode}: {result['wall_s']:.0f} s wall ({result['closing_line']}), ", end="")
     print(f"{result['ratio_to_budget']:.2f} of the {BUDGET_S[mode]:.0f} s budget")
     print(f"load average before {load_before:.2f}, after {result['load_after']:.2f}")
-    reference = result["reference_s"]
-    print(
-        f"machine speed: the reference workload took {reference['before']:.2f} s before, "
-        f"{reference['after']:.2f} s after (compare runs whose times agree)"
-    )
     print(
         f"CPU of pytest's processes {result['cpu_s']:.0f} s; the {result['cores']} cores "
         f"were {result['machine_busy_share']:.0%} busy"

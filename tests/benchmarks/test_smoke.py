@@ -73,6 +73,5 @@ def test_suite_benchmark_times_a_run_and_lists_its_slowest_tests():
     assert out["returncode"] == 0 and out["mode"] == "smoke"
     assert " passed" in out["closing_line"]
     assert out["cpu_s"] > 0 and 0 < out["machine_busy_share"] <= 1
-    assert out["reference_s"]["before"] > 0 and out["reference_s"]["after"] > 0
     assert 0 < len(out["slowest"]) <= 15
     assert out["ratio_to_budget"] == pytest.approx(out["wall_s"] / out["budget_s"], abs=0.001)
