@@ -42,10 +42,10 @@ SMALL_WORLD = {
 }
 # Margins, in pass@1, that this world clears and a broken pipeline misses (docs/world.md,
 # "The semantic test"). ILF over the base model: +8.8, +16.5 and +11.0 on seeds 0-2, and
-# -8.7 when pi_theta* trains on the failing refinements (a loss mask that hides the answer
-# leaves the base model's weights, +0.0). Float-level changes (another thread count, another
-# CPU's kernels) move seed 0's gain by several points (+13.5 with two threads), so the bar
-# sits halfway between its +8.8 and zero. Own feedback over unrelated: +6.8, +8.6 and
+# -8.7 when pi_theta* trains on the failing refinements (a loss mask that hid the answer
+# would leave the base model's weights: +0.0). Float-level changes (another thread count,
+# another CPU's kernels) move seed 0's gain by several points (+13.5 with two threads), so
+# the bar sits halfway between its +8.8 and zero. Own feedback over unrelated: +6.8, +8.6 and
 # +12.4; +0.0 when the prompt loses the feedback (own and unrelated prompts are then the
 # same).
 MIN_ILF_GAIN = 0.04
