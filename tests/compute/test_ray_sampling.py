@@ -158,6 +158,15 @@ def _parent(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
+def _logs(pids: set[int]) -> set[str]:
+    """The files the servers ``pids`` write their output to (their log)."""
+    found = set()
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            found.add(os.readlink(f"/proc/{pid}/fd/1"))
+    return found
+
+
 @pytest.mark.skipif(
     shutil.which("transformers") is None, reason="the transformers CLI is not installed"
 )
@@ -167,6 +176,7 @@ def test_lost_server_replicas_cost_only_their_shards(ray_cluster, bundle, more, 
     compute = {"backend": "ray", "address": ray_cluster.address}
     compute["sampling"] = {"engine": "server", "replicas": 2}
     killed: dict[str, int] = {}
+    logs: set[str] = set()
 
     def kill_replicas() -> None:
         # Once both replicas serve: one replica's process SIGKILLed (as when its node
@@ -180,6 +190,7 @@ def test_lost_server_replicas_cost_only_their_shards(ray_cluster, bundle, more, 
             )
             if len(alive) == 2:
                 first, second = alive
+                logs.update(_logs(_replica_servers()))
                 servers = [p for p in _replica_servers() if _parent(p) == second.pid]
                 os.kill(first.pid, signal.SIGKILL)
                 killed["replica"] = first.pid
@@ -200,3 +211,6 @@ def test_lost_server_replicas_cost_only_their_shards(ray_cluster, bundle, more, 
     while _replica_servers() and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not _replica_servers()
+    # Nor their logs: the killed replica's went when Ray started it again, the others at
+    # the end.
+    assert logs and not [log for log in logs if Path(log).exists()]

@@ -12,10 +12,14 @@ from ilf_kedro.serving.client import EndpointError
 from ilf_kedro.serving.server import ServedModel
 
 
-def test_a_server_that_dies_at_startup_is_reported_with_its_log(tmp_path):
+def test_a_server_that_dies_at_startup_is_reported_with_its_log(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where its own log goes
     server = ServedModel("python -c 'import sys; print(\"boom {model}\"); sys.exit(3)'", "x")
-    with pytest.raises(EndpointError, match="exited with code 3"):
+    with pytest.raises(EndpointError, match="exited with code 3") as raised:
         server.__enter__()
+    (log,) = tmp_path.iterdir()  # kept, named in the error with what the server wrote
+    assert str(log) in str(raised.value) and "boom x" in str(raised.value)
+    assert log.read_text() == "boom x\n"
 
 
 def _open_descriptors() -> int:

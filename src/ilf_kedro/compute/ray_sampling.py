@@ -178,7 +178,8 @@ class ServerReplica:
         self.restarts = restarts
         context = ray.get_runtime_context()
         # Named after the actor: a replica Ray restarts on this node replaces the model
-        # copy of the one that was killed instead of leaving it on disk.
+        # copy and the server's log of the one that was killed instead of leaving them on
+        # disk.
         self.scratch = Path(tempfile.gettempdir()) / f"ilf_replica_{context.get_actor_id()}"
         shutil.rmtree(self.scratch, ignore_errors=True)
         self.scratch.mkdir(parents=True)
@@ -190,11 +191,13 @@ class ServerReplica:
             host=ray.util.get_node_ip_address(),
             health_path=settings.health_path,
             startup_timeout_s=settings.startup_timeout_s,
+            log_path=str(self.scratch / "server.log"),  # a restarted server appends
         )
         try:
             self.served.__enter__()
         except BaseException:
-            shutil.rmtree(self.scratch, ignore_errors=True)
+            # The model copy goes; the log stays, as the error names it.
+            shutil.rmtree(self.scratch / "model", ignore_errors=True)
             raise
 
     def address(self) -> tuple[str, str, str]:
@@ -210,8 +213,8 @@ class ServerReplica:
         return self.served.base_url, self.model, self.node
 
     def stop(self) -> None:
-        self.served.__exit__(None, None, None)  # and its log, kept only when it failed
-        shutil.rmtree(self.scratch, ignore_errors=True)
+        self.served.__exit__(None, None, None)
+        shutil.rmtree(self.scratch, ignore_errors=True)  # the model copy and the log
 
 
 def sample_on_replicas(
