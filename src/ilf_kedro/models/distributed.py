@@ -182,6 +182,9 @@ def _launch(launch_dir: Path, num_processes: int, device: str, errors_dir: Path)
     src = str(Path(ilf_kedro.__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
     env.setdefault("OMP_NUM_THREADS", "1")
+    # torchrun keeps a log folder per launch (torchelastic_*) in the temporary folder:
+    # inside the launch's own, it goes when the launch does.
+    env["TMPDIR"] = str(launch_dir)
     if device == "cpu":
         env["ACCELERATE_USE_CPU"] = "true"
     cmd = launch_command(launch_dir, num_processes, device)
