@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -165,6 +166,16 @@ NUM_SAMPLES = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_models.yml").
     "sampling"
 ]["num_samples"]
 PAPER_SPLITS = {"prompt": [1, 10], "test": [11, 110], "refine": [111, 310], "train": [311, 974]}
+
+
+@pytest.fixture
+def temp_folder(tmp_path, monkeypatch) -> Path:
+    """``tmp_path`` as the temporary folder of this process (``tempfile``) and of the
+    processes it starts (``TMPDIR``): what the code under test leaves there, the test
+    sees, and nothing reaches the machine's own."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    return tmp_path
 
 
 def _require(path: Path) -> Path:

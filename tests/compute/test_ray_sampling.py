@@ -190,8 +190,9 @@ def test_lost_server_replicas_cost_only_their_shards(ray_cluster, bundle, more, 
             )
             if len(alive) == 2:
                 first, second = alive
-                logs.update(_logs(_replica_servers()))
-                servers = [p for p in _replica_servers() if _parent(p) == second.pid]
+                running = _replica_servers()
+                logs.update(_logs(running))
+                servers = [p for p in running if _parent(p) == second.pid]
                 os.kill(first.pid, signal.SIGKILL)
                 killed["replica"] = first.pid
                 for pid in servers:

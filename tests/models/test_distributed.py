@@ -1,7 +1,6 @@
 """Fine-tuning in 2 processes (``accelerate launch``, DDP over gloo on CPU)."""
 
 import logging
-import tempfile
 
 import numpy as np
 import pandas as pd
@@ -32,14 +31,12 @@ def pairs():
     return rows[["prompt", "completion"]]
 
 
-def test_two_processes_give_the_loss_curve_of_one(pairs, caplog, tmp_path, monkeypatch):
+def test_two_processes_give_the_loss_curve_of_one(pairs, caplog, temp_folder):
     base = load_model("tiny-random", device="cpu", seed=0)
     one = finetune(base, pairs, **RUN)
-    monkeypatch.setenv("TMPDIR", str(tmp_path))  # the ranks' and torchrun's temporary folder
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the launch's own
     with caplog.at_level(logging.INFO, logger="ilf_kedro.models.distributed"):
         two = finetune(base, pairs, num_processes=2, **RUN)
-    assert not list(tmp_path.iterdir())  # the launch left nothing behind
+    assert not list(temp_folder.iterdir())  # the launch left nothing behind
     assert len(one.info["loss_curve"]) == 3
     np.testing.assert_allclose(two.info["loss_curve"], one.info["loss_curve"], rtol=LOSS_RTOL)
     assert two.info["loss_curve"][-1] < two.info["loss_curve"][0]  # it did learn

@@ -3,7 +3,6 @@
 
 import logging
 import shutil
-import tempfile
 
 import pandas as pd
 import pytest
@@ -57,14 +56,11 @@ def test_server_backend_gives_the_hf_backends_rows_and_stop_semantics(
     pd.testing.assert_frame_equal(again, served)
 
 
-def test_a_server_that_dies_fails_the_sampling_with_its_exit(
-    tiny_bundle, prompts, tmp_path, monkeypatch
-):
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the server's log goes
+def test_a_server_that_dies_fails_the_sampling_with_its_exit(tiny_bundle, prompts, temp_folder):
     server = {"command": "python -c 'import sys; sys.exit(3)' {model} {port}"}
     with pytest.raises(EndpointError, match="exited with code 3") as raised:
         sample_programs(tiny_bundle, prompts, **GREEDY, backend="server", server=server)
-    (log,) = tmp_path.iterdir()  # the model's copy is gone; the log, named, is kept
+    (log,) = temp_folder.iterdir()  # the model's copy is gone; the log, named, is kept
     assert log.name.startswith("served-model-") and str(log) in str(raised.value)
 
 
